@@ -342,3 +342,19 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=10)
+
+
+@dataclass
+class Emulator:
+    """One emulator ready to serve: its app, meters and how clients authenticate to it.
+
+    `client_env(base_url, ca_file)` returns the environment variables the repository's
+    `connectors/*.yaml` reference, e.g. {"SALESFORCE_LOGIN_URL": ..., "SALESFORCE_CLIENT_ID": ...}.
+    """
+
+    name: str
+    app: FastAPI
+    stats: Stats
+    faults: Faults
+    client_env: Callable[[str, Path], dict[str, str]]
+    describe: str = ""  # one line for the console: what was seeded, how long it took
