@@ -1,0 +1,74 @@
+"""Engines and transactions: the embedded SQLite default or PostgreSQL, same behaviour."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlmodel import Session
+
+URL_ENV = "CONSENT_SYNC_DATABASE_URL"
+DEFAULT_URL = "sqlite:///consent-sync.db"
+_READ_ONLY = "consent_sync_read_only"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """`CONSENT_SYNC_DATABASE_URL`, else `consent-sync.db` in the working directory."""
+    env = os.environ if environ is None else environ
+    return env.get(URL_ENV) or DEFAULT_URL
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite connections get WAL, a busy timeout and foreign keys."""
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from the sqlite3 module so `_sqlite_begin` decides how to begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # Writers take the write lock up front: a deferred transaction that read first and writes
+    # later fails with SQLITE_BUSY instead of waiting, and the lock is what serializes the ledger.
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """One read-write transaction: committed when the block ends, rolled back if it raises."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """One read-only transaction that never blocks writers."""
+    with Session(engine.execution_options(**{_READ_ONLY: True})) as session, session.begin():
+        yield session
