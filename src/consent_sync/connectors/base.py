@@ -51,8 +51,8 @@ class AuthError(PermanentError):
     """Credentials were refused."""
 
 
-class QuotaExhausted(TransientError):
-    """The CRM's daily or burst quota is spent; wait for it to refill."""
+class QuotaExhausted(ConnectorError):
+    """The CRM's daily quota is spent: not retried now; the work waits for the next cycle."""
 
 
 @dataclass(frozen=True, slots=True)
