@@ -69,6 +69,9 @@ class Record:
     modified_at: datetime
     deleted: bool = False
     field_times: Mapping[str, datetime] = field(default_factory=lambda: MappingProxyType({}))
+    field_evidence: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # what the CRM stores with a value: legal basis, explanation, source
 
 
 @dataclass(frozen=True, slots=True)
