@@ -1,0 +1,486 @@
+"""Contacts and their email subscription statuses in SQLite: one connection, one lock.
+
+The database is a temporary file with a bounded page cache, so a million contacts cost disk, not
+memory; incremental searches use the (modified_ms, id) index and email lookups the email_key index.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Literal
+
+from consent_sync.sandbox._seed import SeedPerson
+from consent_sync.sandbox.hubspot._props import (
+    MARKETING_SUBSCRIPTION_ID,
+    SUBSCRIPTIONS,
+    iso_ms,
+    now_ms,
+    optout_property,
+)
+
+StatusState = Literal["SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED"]
+ChangeKind = Literal["contact.creation", "contact.propertyChange", "contact.deletion"]
+
+_SCHEMA = """
+CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,
+    email TEXT, email_key TEXT, firstname TEXT, lastname TEXT, phone TEXT,
+    sms_consent TEXT, phone_consent TEXT,
+    created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL,
+    unsub_all INTEGER NOT NULL DEFAULT 0, unsub_all_ms INTEGER,
+    archived INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE subscriptions (
+    contact_id INTEGER NOT NULL, subscription_id INTEGER NOT NULL, status TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL, legal_basis TEXT, legal_basis_explanation TEXT, source TEXT,
+    PRIMARY KEY (contact_id, subscription_id)
+) WITHOUT ROWID;
+"""
+_INDEXES = """
+CREATE INDEX contacts_modified ON contacts (modified_ms, id);
+CREATE INDEX contacts_email ON contacts (email_key);
+"""
+#: Columns a write may set, in the order `Contact` holds them.
+COLUMNS = ("email", "firstname", "lastname", "phone", "sms_consent", "phone_consent")
+_SELECT = (
+    "SELECT id, email, firstname, lastname, phone, sms_consent, phone_consent, created_ms, "
+    "modified_ms, unsub_all, unsub_all_ms, archived FROM contacts"
+)
+_SEED_CHUNK = 20_000
+FIRST_ID = 101
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionState:
+    """One contact's status for one subscription type."""
+
+    subscription_id: int
+    status: StatusState
+    timestamp_ms: int | None = None
+    legal_basis: str | None = None
+    legal_basis_explanation: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One stored contact row."""
+
+    id: int
+    email: str | None
+    firstname: str | None
+    lastname: str | None
+    phone: str | None
+    sms_consent: str | None
+    phone_consent: str | None
+    created_ms: int
+    modified_ms: int
+    unsub_all: bool
+    unsub_all_ms: int | None
+    archived: bool
+
+    def properties(self, subs: dict[int, SubscriptionState] | None) -> dict[str, str | None]:
+        """Every property value as the API shows it (strings or null); derived ones included."""
+        props: dict[str, str | None] = {name: getattr(self, name) for name in COLUMNS}
+        props["createdate"] = iso_ms(self.created_ms)
+        props["lastmodifieddate"] = iso_ms(self.modified_ms)
+        props["hs_object_id"] = str(self.id)
+        props["hs_email_optout"] = "true" if self.unsub_all else "false"
+        if subs is not None:
+            for sub in SUBSCRIPTIONS:
+                state = subs.get(sub.id)
+                props[optout_property(sub.id)] = _optout_value(state)
+        return props
+
+
+def _optout_value(state: SubscriptionState | None) -> str | None:
+    if state is None or state.status == "NOT_SPECIFIED":
+        return None
+    return "true" if state.status == "UNSUBSCRIBED" else "false"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactChange:
+    """Something a webhook subscriber hears about: a creation, deletion or property change."""
+
+    kind: ChangeKind
+    object_id: int
+    occurred_ms: int
+    source: str
+    property_name: str | None = None
+    property_value: str | None = None
+
+
+class DuplicateEmailError(Exception):
+    """Another contact already holds this email (HubSpot answers 409 CONFLICT)."""
+
+    def __init__(self, existing_id: int) -> None:
+        super().__init__(f"Contact already exists. Existing ID: {existing_id}")
+        self.existing_id = existing_id
+
+
+def email_key(email: str | None) -> str | None:
+    """The case-insensitive form HubSpot matches emails on."""
+    return email.strip().lower() if email else None
+
+
+# SQL below is assembled only from the fixed COLUMNS names and compiled search conditions whose
+# values are always bound parameters (S608 is suppressed line by line for that reason).
+
+
+class ContactStore:
+    """Thread-safe contact storage; every change bumps `lastmodifieddate` strictly upwards."""
+
+    def __init__(self) -> None:
+        fd, self._path = tempfile.mkstemp(prefix="hubspot-sandbox-", suffix=".sqlite")
+        os.close(fd)
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        for pragma in ("journal_mode=MEMORY", "synchronous=OFF", "cache_size=-32768"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._last_ms = 0
+        self._version = 0
+        self._count_cache: dict[tuple[str, tuple[object, ...]], tuple[int, int]] = {}
+        self.listeners: list[Callable[[list[ContactChange]], None]] = []
+
+    def close(self) -> None:
+        """Drop the database file."""
+        with self._lock:
+            self._db.close()
+            os.unlink(self._path)
+
+    # -- seeding -------------------------------------------------------------------------------
+
+    def seed(self, people: Iterable[SeedPerson], n: int) -> None:
+        """Insert `n` seeded people, spread over the last 30 days, then build the indexes."""
+        end = now_ms() - 60_000
+        step = max(1, (30 * 86_400_000) // max(n, 1))
+        start = end - step * n
+        with self._lock:
+            iterator = iter(people)
+            while chunk := list(islice(iterator, _SEED_CHUNK)):
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT INTO contacts (id, email, email_key, firstname, lastname, phone, "
+                    "sms_consent, phone_consent, created_ms, modified_ms) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (_seed_row(p, start + step * p.index) for p in chunk),
+                )
+                self._db.executemany(
+                    "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                    (
+                        (
+                            FIRST_ID + p.index,
+                            MARKETING_SUBSCRIPTION_ID,
+                            "SUBSCRIBED" if p.email_ok else "UNSUBSCRIBED",
+                            start + step * p.index,
+                            "CONSENT_WITH_NOTICE" if p.email_ok else None,
+                            "SUBSCRIPTION_FORM" if p.email_ok else "EMAIL_FOOTER_UNSUBSCRIBE",
+                        )
+                        for p in chunk
+                    ),
+                )
+                self._db.execute("COMMIT")
+            self._db.executescript(_INDEXES)
+            self._last_ms = max(self._last_ms, end)
+            self._version += 1
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, contact_id: int, *, archived: bool = False) -> Contact | None:
+        """One contact by id (archived ones only when asked for)."""
+        with self._lock:
+            row = self._db.execute(f"{_SELECT} WHERE id = ?", (contact_id,)).fetchone()
+        contact = _contact(row) if row else None
+        if contact is None or contact.archived != archived:
+            return None
+        return contact
+
+    def by_email(self, email: str) -> Contact | None:
+        """The live contact holding this email, matched case-insensitively."""
+        with self._lock:
+            row = self._db.execute(
+                f"{_SELECT} WHERE email_key = ? AND archived = 0 ORDER BY id LIMIT 1",
+                (email_key(email),),
+            ).fetchone()
+        return _contact(row) if row else None
+
+    def many(self, ids: Sequence[int]) -> dict[int, Contact]:
+        """Live contacts by id; missing and archived ids are simply absent."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"{_SELECT} WHERE id IN ({marks}) AND archived = 0", tuple(ids)
+            ).fetchall()
+        return {row[0]: _contact(row) for row in rows}
+
+    def page(self, after_id: int, limit: int, *, archived: bool = False) -> list[Contact]:
+        """Contacts with id >= `after_id` in id order (the list endpoint's keyset paging)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"{_SELECT} WHERE id >= ? AND archived = ? ORDER BY id LIMIT ?",
+                (after_id, int(archived), limit),
+            ).fetchall()
+        return [_contact(row) for row in rows]
+
+    def search(
+        self, where: str, params: tuple[object, ...], order: str, limit: int, offset: int
+    ) -> tuple[int, list[Contact]]:
+        """Total matches and one page of live contacts; the total is cached until a write."""
+        condition = f"archived = 0 AND ({where})"
+        with self._lock:
+            cached = self._count_cache.get((condition, params))
+            if cached is not None and cached[0] == self._version:
+                total = cached[1]
+            else:
+                total = self._db.execute(
+                    f"SELECT count(*) FROM contacts WHERE {condition}",  # noqa: S608
+                    params,
+                ).fetchone()[0]
+                if len(self._count_cache) > 256:
+                    self._count_cache.clear()
+                self._count_cache[(condition, params)] = (self._version, total)
+            rows = self._db.execute(
+                f"{_SELECT} WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+        return total, [_contact(row) for row in rows]
+
+    def subscriptions(self, ids: Sequence[int]) -> dict[int, dict[int, SubscriptionState]]:
+        """Subscription states per contact id (subscription types never touched are absent)."""
+        result: dict[int, dict[int, SubscriptionState]] = {i: {} for i in ids}
+        if not ids:
+            return result
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT contact_id, subscription_id, status, timestamp_ms, legal_basis, "  # noqa: S608
+                f"legal_basis_explanation, source FROM subscriptions WHERE contact_id IN ({marks})",
+                tuple(ids),
+            ).fetchall()
+        for contact_id, sub_id, status, stamp, basis, explanation, source in rows:
+            result[contact_id][sub_id] = SubscriptionState(
+                sub_id, status, stamp, basis, explanation, source
+            )
+        return result
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def create(self, values: dict[str, str | None], source: str) -> Contact:
+        """Insert a contact; raises `DuplicateEmailError` if its email is taken."""
+        with self._lock:
+            self._check_email_free(values.get("email"), None)
+            stamp = self._tick()
+            columns = [c for c in COLUMNS if values.get(c) is not None]
+            cursor = self._db.execute(
+                f"INSERT INTO contacts ({', '.join(columns)}, email_key, created_ms, modified_ms) "  # noqa: S608
+                f"VALUES ({', '.join('?' * (len(columns) + 3))})",
+                (*(values[c] for c in columns), email_key(values.get("email")), stamp, stamp),
+            )
+            contact = self._reload(int(cursor.lastrowid or 0))
+        changes = [ContactChange("contact.creation", contact.id, stamp, source)]
+        changes += [
+            ContactChange("contact.propertyChange", contact.id, stamp, source, c, values[c])
+            for c in columns
+        ]
+        self._emit(changes)
+        return contact
+
+    def update(self, contact_id: int, values: dict[str, str | None], source: str) -> Contact | None:
+        """Set properties of a live contact; None if it does not exist. No-op writes don't bump."""
+        unknown = set(values) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"not writable contact columns: {sorted(unknown)}")
+        with self._lock:
+            before = self.get(contact_id)
+            if before is None:
+                return None
+            changed = {c: v for c, v in values.items() if getattr(before, c) != v}
+            if not changed:
+                return before
+            if "email" in changed:
+                self._check_email_free(changed["email"], contact_id)
+            stamp = self._tick()
+            assignments = ", ".join(f"{c} = ?" for c in changed)
+            self._db.execute(
+                f"UPDATE contacts SET {assignments}, email_key = ?, modified_ms = ? WHERE id = ?",  # noqa: S608
+                (
+                    *changed.values(),
+                    email_key(changed.get("email", before.email)),
+                    stamp,
+                    contact_id,
+                ),
+            )
+            after = self._reload(contact_id)
+        self._emit(
+            [
+                ContactChange("contact.propertyChange", contact_id, stamp, source, c, v)
+                for c, v in changed.items()
+            ]
+        )
+        return after
+
+    def archive(self, contact_id: int, source: str) -> bool:
+        """Archive (delete) a live contact; False if there was none."""
+        with self._lock:
+            if self.get(contact_id) is None:
+                return False
+            stamp = self._tick()
+            self._db.execute(
+                "UPDATE contacts SET archived = 1, modified_ms = ? WHERE id = ?",
+                (stamp, contact_id),
+            )
+            self._version += 1
+        self._emit([ContactChange("contact.deletion", contact_id, stamp, source)])
+        return True
+
+    def set_status(
+        self,
+        contact_id: int,
+        subscription_id: int,
+        status: StatusState,
+        *,
+        legal_basis: str | None,
+        explanation: str | None,
+        source: str,
+    ) -> tuple[SubscriptionState, bool]:
+        """Set one subscription status; return the new state and whether it changed."""
+        with self._lock:
+            current = self.subscriptions([contact_id])[contact_id].get(subscription_id)
+            if current is not None and current.status == status:
+                return current, False
+            if current is None and status == "NOT_SPECIFIED":
+                return SubscriptionState(subscription_id, status), False
+            lifted = status == "SUBSCRIBED" and bool(
+                self._db.execute(
+                    "SELECT unsub_all FROM contacts WHERE id = ?", (contact_id,)
+                ).fetchone()[0]
+            )
+            stamp = self._tick()
+            self._db.execute(
+                "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (contact_id, subscription_id, status, stamp, legal_basis, explanation, source),
+            )
+            # Resubscribing lifts an earlier opt-out of all email, as v4 does.
+            self._db.execute(
+                "UPDATE contacts SET modified_ms = ?, unsub_all = unsub_all AND ? WHERE id = ?",
+                (stamp, int(not lifted), contact_id),
+            )
+        state = SubscriptionState(subscription_id, status, stamp, legal_basis, explanation, source)
+        changes = [
+            ContactChange(
+                "contact.propertyChange",
+                contact_id,
+                stamp,
+                source,
+                optout_property(subscription_id),
+                _optout_value(state),
+            )
+        ]
+        if lifted:
+            changes.append(
+                ContactChange(
+                    "contact.propertyChange", contact_id, stamp, source, "hs_email_optout", "false"
+                )
+            )
+        self._emit(changes)
+        return state, True
+
+    def unsubscribe_all(self, contact_id: int, source: str) -> list[SubscriptionState]:
+        """Opt a contact out of all email: every subscription type becomes UNSUBSCRIBED."""
+        with self._lock:
+            states = [
+                self.set_status(
+                    contact_id,
+                    sub.id,
+                    "UNSUBSCRIBED",
+                    legal_basis=None,
+                    explanation=None,
+                    source=source,
+                )[0]
+                for sub in SUBSCRIPTIONS
+            ]
+            contact = self.get(contact_id)
+            if contact is None or contact.unsub_all:
+                return states
+            stamp = self._tick()
+            self._db.execute(
+                "UPDATE contacts SET unsub_all = 1, unsub_all_ms = ?, modified_ms = ? WHERE id = ?",
+                (stamp, stamp, contact_id),
+            )
+            self._version += 1
+        self._emit(
+            [
+                ContactChange(
+                    "contact.propertyChange", contact_id, stamp, source, "hs_email_optout", "true"
+                )
+            ]
+        )
+        return states
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _tick(self) -> int:
+        """A modification stamp strictly greater than every one before it (lock held)."""
+        self._last_ms = max(now_ms(), self._last_ms + 1)
+        self._version += 1
+        return self._last_ms
+
+    def _reload(self, contact_id: int) -> Contact:
+        row = self._db.execute(f"{_SELECT} WHERE id = ?", (contact_id,)).fetchone()
+        return _contact(row)
+
+    def _check_email_free(self, email: str | None, own_id: int | None) -> None:
+        if not email:
+            return
+        other = self.by_email(email)
+        if other is not None and other.id != own_id:
+            raise DuplicateEmailError(other.id)
+
+    def _emit(self, changes: list[ContactChange]) -> None:
+        if changes:
+            for listener in self.listeners:
+                listener(changes)
+
+
+def _seed_row(p: SeedPerson, stamp: int) -> tuple[object, ...]:
+    sms = {"Opted In": "opted_in", "Opted Out": "opted_out"}.get(p.sms or "")
+    return (
+        FIRST_ID + p.index,
+        p.email,
+        email_key(p.email),
+        p.first_name,
+        p.last_name,
+        p.phone,
+        sms,
+        "true" if p.calls_ok else "false",
+        stamp,
+        stamp,
+    )
+
+
+def _contact(row: Any) -> Contact:
+    cid, email, first, last, phone, sms, phone_ok, created, modified, unsub, unsub_ms, arch = row
+    return Contact(
+        cid,
+        email,
+        first,
+        last,
+        phone,
+        sms,
+        phone_ok,
+        created,
+        modified,
+        bool(unsub),
+        unsub_ms,
+        bool(arch),
+    )
