@@ -63,6 +63,7 @@ class Faults:
     """Live fault state; thread-safe; the emulators consult it per request and per record."""
 
     config: FaultConfig = field(default_factory=FaultConfig)
+    changed_at: float = field(default_factory=time.monotonic)  # when `set` last ran
     _hits: Counter[int] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(default_factory=random.Random)
@@ -71,6 +72,7 @@ class Faults:
         """Replace the fault configuration and reset hit counters."""
         with self._lock:
             self.config = config
+            self.changed_at = time.monotonic()
             self._hits.clear()
             self._rng = random.Random(config.seed)
 
