@@ -70,5 +70,6 @@ def write_session(engine: Engine) -> Iterator[Session]:
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     """One read-only transaction that never blocks writers."""
-    with Session(engine.execution_options(**{_READ_ONLY: True})) as session, session.begin():
+    read_only = engine.execution_options(**{_READ_ONLY: True})
+    with Session(read_only, expire_on_commit=False) as session, session.begin():
         yield session

@@ -10,11 +10,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from consent_sync.store.errors import StoreError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 UPGRADE_HINT = "run `consent-sync db upgrade`"
 
 
-class SchemaOutdatedError(RuntimeError):
+class SchemaOutdatedError(StoreError):
     """The database is not at the schema this version of consent-sync expects."""
 
     def __init__(self, current: str | None, head: str) -> None:

@@ -1,0 +1,80 @@
+"""Conflicts: recording them, listing them, and closing them with a resolution."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from consent_sync.model import Conflict, ConflictKind
+from consent_sync.store.errors import ConflictNotFoundError
+from consent_sync.store.tables import ConflictRow
+
+_STREAM = 500
+
+
+def record(
+    session: Session,
+    subject_id: uuid.UUID | None,
+    conflict: Conflict,
+    link_id: int | None,
+    now: datetime,
+) -> int:
+    """Store one conflict as open and return its id."""
+    row = ConflictRow(
+        kind=conflict.kind.value,
+        severity=conflict.severity.value,
+        purpose=conflict.purpose,
+        subject_id=subject_id,
+        link_id=link_id,
+        link=str(conflict.link) if conflict.link else None,
+        sides=[side.to_json() for side in conflict.sides],
+        rule=conflict.rule,
+        message=conflict.message,
+        detail=dict(conflict.detail),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    if row.id is None:
+        raise RuntimeError("the database assigned no id to a conflict")
+    return row.id
+
+
+def listing(
+    session: Session, *, open_only: bool = False, kind: ConflictKind | None = None
+) -> Iterator[ConflictRow]:
+    """Conflicts oldest first, streamed; optionally only open ones, or one kind."""
+    query = select(ConflictRow).order_by(col(ConflictRow.id))
+    if open_only:
+        query = query.where(ConflictRow.status == "open")
+    if kind is not None:
+        query = query.where(ConflictRow.kind == kind.value)
+    yield from session.exec(query.execution_options(yield_per=_STREAM))
+
+
+def get(session: Session, conflict_id: int, *, lock: bool = False) -> ConflictRow:
+    """One conflict by id; `lock` holds it until the transaction ends (PostgreSQL)."""
+    query = select(ConflictRow).where(ConflictRow.id == conflict_id)
+    row = session.exec(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise ConflictNotFoundError(conflict_id)
+    return row
+
+
+def close(
+    session: Session,
+    row: ConflictRow,
+    *,
+    by: str,
+    note: str,
+    resolution_seq: int | None,
+    now: datetime,
+) -> None:
+    """Mark a conflict resolved by `by`, with the note and the ledger row that settled it."""
+    row.status = "resolved"
+    row.resolved_by, row.resolved_at, row.resolution_note = by, now, note
+    row.resolution_seq = resolution_seq
+    session.add(row)

@@ -1,0 +1,55 @@
+"""What the store refuses, typed and with the context an operator needs."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error the canonical store raises on purpose."""
+
+
+class UnknownPurposeError(StoreError):
+    """An observation names a purpose the configuration does not define."""
+
+    def __init__(self, purpose: str) -> None:
+        self.purpose = purpose
+        super().__init__(f"purpose {purpose!r} is not defined in mappings/purposes.yaml")
+
+
+class UnlinkedObservationError(StoreError):
+    """Ingestion got an observation with no CRM record behind it (use `Store.record`)."""
+
+    def __init__(self, source: str, purpose: str) -> None:
+        self.source, self.purpose = source, purpose
+        super().__init__(f"observation of {purpose!r} from {source!r} has no link to ingest by")
+
+
+class SubjectNotFoundError(StoreError):
+    """No subject has this email."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        super().__init__(f"no subject with email {email}")
+
+
+class ConflictNotFoundError(StoreError):
+    """No conflict has this id."""
+
+    def __init__(self, conflict_id: int) -> None:
+        self.conflict_id = conflict_id
+        super().__init__(f"no conflict with id {conflict_id}")
+
+
+class ConflictNotResolvableError(StoreError):
+    """A conflict that is already resolved, or has no subject and purpose to decide for."""
+
+    def __init__(self, conflict_id: int, reason: str) -> None:
+        self.conflict_id, self.reason = conflict_id, reason
+        super().__init__(f"conflict {conflict_id} cannot be resolved: {reason}")
+
+
+class OutboxItemNotFoundError(StoreError):
+    """No outbox row has this id (it was written, coalesced away or its link ended)."""
+
+    def __init__(self, outbox_id: int) -> None:
+        self.outbox_id = outbox_id
+        super().__init__(f"no outbox row with id {outbox_id}")

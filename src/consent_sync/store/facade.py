@@ -1,0 +1,256 @@
+"""`Store`: the canonical store's public surface for the engine, the CLI and the API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType, TracebackType
+
+from sqlalchemy import Engine
+
+from consent_sync.identity import MatchKeys, normalize_email
+from consent_sync.model import (
+    MANUAL_PREFIX,
+    ConflictKind,
+    Evidence,
+    LinkKey,
+    Observation,
+    Purpose,
+    Status,
+    TimeKind,
+)
+from consent_sync.store import conflicts, ledger, links, outbox, unit, views
+from consent_sync.store.db import create_store_engine, database_url, read_session, write_session
+from consent_sync.store.errors import (
+    ConflictNotResolvableError,
+    SubjectNotFoundError,
+    UnlinkedObservationError,
+)
+from consent_sync.store.ledger import LedgerCheck
+from consent_sync.store.outbox import OutboxItem
+from consent_sync.store.schema import ensure_current
+from consent_sync.store.tables import ConflictRow, LedgerRow
+from consent_sync.store.types import utc
+from consent_sync.store.unit import Applied, Sighting
+from consent_sync.store.views import SubjectView
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What one batch of observations did to the store."""
+
+    observations: int
+    unmatched: int  # observations of records with no link and no email to link them by
+    subjects: int
+    decisions: int
+    conflicts: int
+    queued: int
+    relinked: int  # records whose email change moved them to another subject
+
+
+class Store:
+    """The canonical consent store over one database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None = None, *, check_schema: bool = True) -> Store:
+        """Connect to `url` (default: `CONSENT_SYNC_DATABASE_URL` or the SQLite file).
+
+        Raises SchemaOutdatedError unless the schema is current (skip with `check_schema`).
+        """
+        engine = create_store_engine(url or database_url())
+        if check_schema:
+            try:
+                ensure_current(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+        return cls(engine)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        observations: Sequence[Observation],
+        match_keys: Mapping[LinkKey, MatchKeys],
+        purposes: Mapping[str, Purpose],
+        now: datetime,
+    ) -> IngestReport:
+        """Resolve each record to its subject, then reconcile and record each subject's
+        observations in one transaction per subject (ledger, state, conflicts, shadows, outbox).
+
+        `match_keys` gives each record's normalized email/phone; a record already linked needs
+        none. Observations of records that cannot be linked are counted as unmatched.
+        """
+        now = utc(now)
+        for observation in observations:
+            if observation.link is None:
+                raise UnlinkedObservationError(observation.source, observation.purpose)
+        resolved: dict[LinkKey, links.ResolvedLink | None] = {}
+        with write_session(self.engine) as session:
+            for observation in observations:
+                key = observation.link
+                if key is not None and key not in resolved:
+                    keys = match_keys.get(key, MatchKeys())
+                    resolved[key] = links.resolve(session, key, keys, now)
+        by_subject: dict[uuid.UUID, list[Sighting]] = {}
+        unmatched = 0
+        for observation in observations:
+            found = resolved[observation.link] if observation.link else None
+            if found is None:
+                unmatched += 1
+                continue
+            by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
+        decisions = conflict_count = queued = 0
+        for subject_id, sightings in by_subject.items():
+            with write_session(self.engine) as session:
+                applied = unit.apply(session, subject_id, sightings, purposes, now)
+            decisions += len(applied.ledger_seqs)
+            conflict_count += len(applied.conflict_ids)
+            queued += applied.queued
+        return IngestReport(
+            observations=len(observations),
+            unmatched=unmatched,
+            subjects=len(by_subject),
+            decisions=decisions,
+            conflicts=conflict_count,
+            queued=queued,
+            relinked=sum(1 for r in resolved.values() if r is not None and r.relinked),
+        )
+
+    def record(
+        self,
+        email: str,
+        observation: Observation,
+        purposes: Mapping[str, Purpose],
+        now: datetime,
+    ) -> Applied:
+        """Apply a decision made outside any CRM (manual, preference centre) through the rule.
+
+        The subject is found by email, or created.
+        """
+        now = utc(now)
+        with write_session(self.engine) as session:
+            subject_id = links.subject_for_email(session, normalize_email(email), now)
+            return unit.apply(session, subject_id, [(observation, None)], purposes, now)
+
+    def resolve_conflict(
+        self,
+        conflict_id: int,
+        status: Status,
+        *,
+        by: str,
+        note: str,
+        purposes: Mapping[str, Purpose],
+        now: datetime,
+    ) -> Applied:
+        """Settle a conflict with a `manual:<by>` decision that propagates like any other."""
+        now = utc(now)
+        who = by.removeprefix(MANUAL_PREFIX)
+        source = f"{MANUAL_PREFIX}{who}"
+        with write_session(self.engine) as session:
+            row = conflicts.get(session, conflict_id, lock=True)
+            if row.status != "open":
+                reason = f"it was resolved by {row.resolved_by} at {row.resolved_at}"
+                raise ConflictNotResolvableError(conflict_id, reason)
+            if row.subject_id is None or row.purpose is None:
+                raise ConflictNotResolvableError(conflict_id, "it names no subject and purpose")
+            evidence = Evidence(
+                source=source,
+                collection_method="conflict_resolution",
+                actor=who,
+                captured_at=now,
+                note=note,
+                extra=MappingProxyType({"conflict_id": str(conflict_id)}),
+            )
+            decision = Observation(
+                source, None, row.purpose, status, now, TimeKind.ASSERTED, evidence
+            )
+            applied = unit.apply(session, row.subject_id, [(decision, None)], purposes, now)
+            seq = applied.ledger_seqs[-1] if applied.ledger_seqs else None
+            conflicts.close(session, row, by=who, note=note, resolution_seq=seq, now=now)
+            return applied
+
+    def end_link(self, key: LinkKey, now: datetime) -> bool:
+        """A record was deleted in its system: end its link and drop its pending writes."""
+        with write_session(self.engine) as session:
+            return links.end_link(session, key, utc(now))
+
+    # -- the outbox, for the pusher ----------------------------------------------------------
+
+    def due(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
+        """Up to `limit` pending writes to `system` that are due at `now`, oldest first."""
+        with read_session(self.engine) as session:
+            return outbox.due(session, system, limit, utc(now))
+
+    def mark_written(self, item: OutboxItem, now: datetime) -> None:
+        """The system applied the write: shadow and delivery updated, row removed."""
+        with write_session(self.engine) as session:
+            outbox.mark_written(session, item, utc(now))
+
+    def mark_retry(self, item: OutboxItem, error: str, next_at: datetime, now: datetime) -> None:
+        """A transient failure: try again at `next_at`."""
+        with write_session(self.engine) as session:
+            outbox.mark_retry(session, item, error, utc(next_at), utc(now))
+
+    def mark_dead(self, item: OutboxItem, error: str, now: datetime) -> int:
+        """A permanent failure: dead-letter it and record a `push_rejected` conflict (its id)."""
+        with write_session(self.engine) as session:
+            return outbox.mark_dead(session, item, error, utc(now))
+
+    def requeue(self, outbox_id: int, now: datetime) -> None:
+        """Give a dead-lettered write another go."""
+        with write_session(self.engine) as session:
+            outbox.requeue(session, outbox_id, utc(now))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def subject(self, email: str) -> SubjectView:
+        """Everything known about the person with this email; SubjectNotFoundError if nobody."""
+        normalized = normalize_email(email)
+        with read_session(self.engine) as session:
+            subject = links.find_subject(session, normalized)
+            if subject is None:
+                raise SubjectNotFoundError(normalized)
+            return views.subject_view(session, subject)
+
+    def conflicts(
+        self, *, open_only: bool = False, kind: ConflictKind | None = None
+    ) -> Iterator[ConflictRow]:
+        """Conflicts oldest first, streamed."""
+        with read_session(self.engine) as session:
+            yield from conflicts.listing(session, open_only=open_only, kind=kind)
+
+    def conflict(self, conflict_id: int) -> ConflictRow:
+        """One conflict; ConflictNotFoundError if there is none with this id."""
+        with read_session(self.engine) as session:
+            return conflicts.get(session, conflict_id)
+
+    def ledger(self, since: datetime | None = None) -> Iterator[LedgerRow]:
+        """Ledger rows in sequence order, streamed; optionally those recorded since a time."""
+        with read_session(self.engine) as session:
+            yield from ledger.entries(session, since=since)
+
+    def verify_ledger(self) -> LedgerCheck:
+        """Recompute the hash chain and report the first bad row, if any."""
+        with read_session(self.engine) as session:
+            return ledger.verify(session)

@@ -1,0 +1,214 @@
+"""The outbox: durable, coalesced writes to systems, and what happens when one lands or fails."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, delete, select
+
+from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status
+from consent_sync.store import conflicts
+from consent_sync.store.errors import OutboxItemNotFoundError
+from consent_sync.store.tables import DeliveryRow, LinkRow, OutboxRow, ShadowRow, SubjectRow
+
+PENDING, DEAD = "pending", "dead"
+STORE_SIDE = "consent-sync"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One value to write to one record, as the pusher sees it."""
+
+    id: int
+    link_id: int
+    link: LinkKey
+    purpose: str
+    status: Status
+    attempts: int
+    decision_seq: int | None
+    revoked_at: datetime | None  # when the denial being pushed was decided (SLA clock)
+
+
+def queue(
+    session: Session,
+    *,
+    link_id: int,
+    system: str,
+    purpose: str,
+    status: Status,
+    decision_seq: int | None,
+    revoked_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """Ask for `status` to be written to a link; coalesces into its one pending row.
+
+    Returns whether anything changed. A value already dead-lettered for this link is not
+    queued again until someone requeues it.
+    """
+    rows = session.exec(
+        select(OutboxRow).where(OutboxRow.link_id == link_id, OutboxRow.purpose == purpose)
+    ).all()
+    pending = next((row for row in rows if row.state == PENDING), None)
+    if pending is None:
+        if any(row.status == status.value for row in rows):
+            return False
+        pending = OutboxRow(
+            link_id=link_id,
+            system=system,
+            purpose=purpose,
+            status=status.value,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    elif pending.status == status.value:
+        return False
+    pending.status, pending.decision_seq, pending.revoked_at = (
+        status.value,
+        decision_seq,
+        revoked_at,
+    )
+    pending.attempts, pending.last_error = 0, None
+    pending.next_attempt_at, pending.updated_at = now, now
+    session.add(pending)
+    return True
+
+
+def settle(session: Session, link_id: int, purpose: str) -> None:
+    """The link already holds the canonical value: nothing is left to write to it."""
+    session.execute(
+        delete(OutboxRow).where(OutboxRow.link_id == link_id, OutboxRow.purpose == purpose)  # type: ignore[arg-type]
+    )
+
+
+def due(session: Session, system: str, limit: int, now: datetime) -> list[OutboxItem]:
+    """Pending writes to `system` whose time has come, oldest first."""
+    rows = session.exec(
+        select(OutboxRow, LinkRow)
+        .join(LinkRow, col(LinkRow.id) == col(OutboxRow.link_id))
+        .where(
+            OutboxRow.system == system,
+            OutboxRow.state == PENDING,
+            OutboxRow.next_attempt_at <= now,
+        )
+        .order_by(col(OutboxRow.next_attempt_at), col(OutboxRow.id))
+        .limit(limit)
+    ).all()
+    return [_item(row, link) for row, link in rows]
+
+
+def _item(row: OutboxRow, link: LinkRow) -> OutboxItem:
+    if row.id is None:
+        raise RuntimeError("an outbox row has no id")
+    return OutboxItem(
+        id=row.id,
+        link_id=row.link_id,
+        link=LinkKey(link.system, link.object_type, link.record_id),
+        purpose=row.purpose,
+        status=Status(row.status),
+        attempts=row.attempts,
+        decision_seq=row.decision_seq,
+        revoked_at=row.revoked_at,
+    )
+
+
+def lock_subject_of_link(session: Session, link_id: int) -> uuid.UUID:
+    """Lock the subject a link belongs to (PostgreSQL), as ingestion does, and return its id."""
+    subject_id = session.exec(select(LinkRow.subject_id).where(LinkRow.id == link_id)).one()
+    session.exec(select(SubjectRow.id).where(SubjectRow.id == subject_id).with_for_update()).one()
+    return subject_id
+
+
+def mark_written(session: Session, item: OutboxItem, now: datetime) -> None:
+    """The system accepted the write: update the shadow, log the delivery, drop the row.
+
+    If the row was re-coalesced to another value meanwhile, it stays for that value.
+    """
+    lock_subject_of_link(session, item.link_id)
+    shadow = session.get(ShadowRow, (item.link_id, item.purpose)) or ShadowRow(
+        link_id=item.link_id, purpose=item.purpose
+    )
+    shadow.last_written = shadow.last_seen = item.status.value
+    shadow.last_written_at = shadow.last_seen_at = now
+    session.add(shadow)
+    session.add(
+        DeliveryRow(
+            link_id=item.link_id,
+            purpose=item.purpose,
+            status=item.status.value,
+            decision_seq=item.decision_seq,
+            revoked_at=item.revoked_at,
+            applied_at=now,
+        )
+    )
+    row = session.get(OutboxRow, item.id)
+    if row is not None and row.state == PENDING and row.status == item.status.value:
+        session.delete(row)
+
+
+def mark_retry(
+    session: Session, item: OutboxItem, error: str, next_at: datetime, now: datetime
+) -> None:
+    """A transient failure: count the attempt and try again at `next_at`."""
+    row = _pending(session, item)
+    if row.status != item.status.value:
+        return  # re-coalesced to a newer value meanwhile: that one starts afresh
+    row.attempts += 1
+    row.last_error, row.next_attempt_at, row.updated_at = error[:2000], next_at, now
+    session.add(row)
+
+
+def mark_dead(session: Session, item: OutboxItem, error: str, now: datetime) -> int:
+    """A permanent failure: dead-letter the row and record a `push_rejected` conflict (its id)."""
+    subject_id = lock_subject_of_link(session, item.link_id)
+    row = _pending(session, item)
+    attempts = row.attempts + 1
+    if row.status == item.status.value:
+        row.attempts, row.state, row.last_error, row.updated_at = attempts, DEAD, error[:2000], now
+        session.add(row)
+    shadow = session.get(ShadowRow, (item.link_id, item.purpose))
+    held = Status(shadow.last_seen) if shadow and shadow.last_seen else Status.UNKNOWN
+    conflict = Conflict(
+        kind=ConflictKind.PUSH_REJECTED,
+        purpose=item.purpose,
+        sides=(
+            Side(STORE_SIDE, item.status, item.revoked_at),
+            Side(item.link.system, held, shadow.last_seen_at if shadow else None, item.link),
+        ),
+        rule="push_rejected",
+        message=f"{item.link.system} refused writing {item.purpose}={item.status}: {error}",
+        link=item.link,
+        detail={"outbox_id": item.id, "attempts": attempts, "error": error[:2000]},
+    )
+    return conflicts.record(session, subject_id, conflict, item.link_id, now)
+
+
+def requeue(session: Session, outbox_id: int, now: datetime) -> None:
+    """Give a dead-lettered write another go (superseded by a pending one if there is one)."""
+    row = session.get(OutboxRow, outbox_id)
+    if row is None:
+        raise OutboxItemNotFoundError(outbox_id)
+    if row.state != DEAD:
+        return
+    lock_subject_of_link(session, row.link_id)
+    newer = session.exec(
+        select(OutboxRow.id).where(
+            OutboxRow.link_id == row.link_id,
+            OutboxRow.purpose == row.purpose,
+            OutboxRow.state == PENDING,
+        )
+    ).first()
+    if newer is not None:
+        session.delete(row)
+        return
+    row.state, row.attempts, row.next_attempt_at, row.updated_at = PENDING, 0, now, now
+    session.add(row)
+
+
+def _pending(session: Session, item: OutboxItem) -> OutboxRow:
+    row = session.get(OutboxRow, item.id)
+    if row is None or row.state != PENDING:
+        raise OutboxItemNotFoundError(item.id)
+    return row
