@@ -1,0 +1,148 @@
+"""The ledger: append-only by trigger, hash-chained, verified row by row."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from consent_sync.model import Status
+from consent_sync.store import Store
+from consent_sync.store.ledger import row_hash
+from consent_sync.store.tables import GENESIS_HASH
+from store_builders import EMAIL, SF, at, ingest, seen
+
+
+def _three_decisions(store: Store) -> None:
+    ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 2)], 3)
+    ingest(store, [seen(SF, Status.GRANTED, 4)], 5)
+
+
+def _tamper(engine: Engine, statement: str, **params: object) -> None:
+    """Run `statement` with the append-only trigger out of the way, as a superuser could."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            connection.execute(text("DROP TRIGGER ledger_no_update"))
+            connection.execute(text("DROP TRIGGER ledger_no_delete"))
+        connection.execute(text(statement), params)
+
+
+def test_chain_of_decisions_verifies(store: Store) -> None:
+    """Each decision is one chained row, and the untouched chain verifies."""
+    _three_decisions(store)
+    rows = list(store.ledger())
+    assert [r.seq for r in rows] == [1, 2, 3]
+    assert rows[0].prev_hash == GENESIS_HASH
+    assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
+    check = store.verify_ledger()
+    assert check.ok
+    assert check.rows == 3
+
+
+def test_empty_ledger_verifies(store: Store) -> None:
+    """A store with no decisions has a valid, empty chain."""
+    check = store.verify_ledger()
+    assert (check.ok, check.rows) == (True, 0)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE ledger SET status = 'granted' WHERE seq = 2", "DELETE FROM ledger WHERE seq = 2"],
+)
+def test_trigger_refuses_update_and_delete(store: Store, statement: str) -> None:
+    """The database itself refuses to change or remove a ledger row."""
+    _three_decisions(store)
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as connection:
+        connection.execute(text(statement))
+    assert store.verify_ledger().rows == 3
+
+
+def test_altered_row_is_named(store: Store) -> None:
+    """Changing a row's content behind the trigger's back makes verify name that row."""
+    _three_decisions(store)
+    _tamper(store.engine, "UPDATE ledger SET status = 'granted' WHERE seq = 2")
+    check = store.verify_ledger()
+    assert check.problem is not None
+    assert check.problem.seq == 2
+    assert "altered" in str(check.problem)
+
+
+def test_rehashed_row_breaks_the_next_link(store: Store) -> None:
+    """A row altered with its hash recomputed is caught where the next row links to it."""
+    _three_decisions(store)
+    forged = list(store.ledger())[1]
+    forged.status = "granted"
+    _tamper(
+        store.engine,
+        "UPDATE ledger SET status = 'granted', hash = :hash WHERE seq = 2",
+        hash=row_hash(forged),
+    )
+    check = store.verify_ledger()
+    assert check.problem is not None
+    assert check.problem.seq == 3
+    assert "does not link to row 2" in check.problem.reason
+
+
+def test_deleted_middle_row_is_named_missing(store: Store) -> None:
+    """Deleting a row in the middle makes verify name the missing sequence number."""
+    _three_decisions(store)
+    _tamper(store.engine, "DELETE FROM ledger WHERE seq = 2")
+    check = store.verify_ledger()
+    assert check.problem is not None
+    assert (check.problem.seq, check.rows) == (2, 1)
+    assert "missing" in check.problem.reason
+
+
+def test_deleted_last_row_is_caught_by_the_chain_head(store: Store) -> None:
+    """Deleting the newest row is caught: the chain head still records it."""
+    _three_decisions(store)
+    _tamper(store.engine, "DELETE FROM ledger WHERE seq = 3")
+    check = store.verify_ledger()
+    assert check.problem is not None
+    assert check.problem.seq == 3
+    assert "missing" in check.problem.reason
+
+
+def test_truncate_is_refused_on_postgres(store: Store) -> None:
+    """PostgreSQL refuses TRUNCATE of the ledger as well."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    _three_decisions(store)
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as connection:
+        connection.execute(text("TRUNCATE ledger CASCADE"))
+
+
+def test_concurrent_appends_keep_one_chain(store: Store) -> None:
+    """Two writers appending at once still produce one gapless chain that verifies."""
+
+    def flip(record: str, offset: int) -> None:
+        link = SF.__class__("salesforce", "Contact", record)
+        for step in range(6):
+            status = Status.DENIED if step % 2 else Status.GRANTED
+            ingest(
+                store,
+                [seen(link, status, offset + step)],
+                offset + step + 0.5,
+                emails={link: f"{record}@example.com"},
+            )
+
+    threads = [threading.Thread(target=flip, args=(r, i * 100)) for i, r in enumerate("ab")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    check = store.verify_ledger()
+    assert check.ok, check.problem
+    assert check.rows == 2 * 6  # every flip is a newer change seen in the record
+
+
+def test_export_since_filters_by_recording_time(store: Store) -> None:
+    """`since` keeps the rows recorded at or after it, in sequence order."""
+    _three_decisions(store)
+    assert [r.seq for r in store.ledger(since=at(3))] == [2, 3]
+    assert [r.subject_id for r in store.ledger()] == [store.subject(EMAIL).subject.id] * 3
