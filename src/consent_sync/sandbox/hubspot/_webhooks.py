@@ -16,6 +16,7 @@ import hmac
 import itertools
 import json
 import random
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -212,9 +213,8 @@ class WebhookSender:
         retry_after: float | None = None
         error: str | None = None
         try:
-            with httpx.Client(
-                timeout=config.timeout_seconds, verify=config.ca_file or True
-            ) as client:
+            verify = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
+            with httpx.Client(timeout=config.timeout_seconds, verify=verify) as client:
                 response = client.post(config.target_url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"

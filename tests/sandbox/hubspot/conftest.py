@@ -1,0 +1,47 @@
+"""Fixtures: the module's HubSpot emulator, the official client against it, a control client."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hubspot_sandbox import SEEDED, Sandbox, start_sandbox
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A module's emulator with SEEDED contacts and limits high enough not to get in the way."""
+    running = start_sandbox(
+        tmp_path_factory.mktemp("hubspot"), SEEDED, rate_limit=100_000, search_rate=10_000
+    )
+    yield running
+    # Each hubspot-api-client call builds its own connection pool inside reference cycles;
+    # collect them so their sockets close and uvicorn's TLS shutdown does not wait on them.
+    gc.collect()
+    running.server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Faults and webhook targets never leak from one test into the next."""
+    yield
+    if "sandbox" in request.fixturenames:
+        box: Sandbox = request.getfixturevalue("sandbox")
+        box.emulator.faults.clear()
+        with box.http() as http:
+            http.delete("/_sandbox/webhooks")
+
+
+@pytest.fixture
+def api(sandbox: Sandbox) -> Any:
+    """The official client against the module's sandbox."""
+    return sandbox.client()
+
+
+@pytest.fixture
+def http(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    with sandbox.http() as client:
+        yield client

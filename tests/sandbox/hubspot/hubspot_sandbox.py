@@ -1,0 +1,55 @@
+"""Start a HubSpot emulator over TLS in-process; reach it with the official client or httpx."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from hubspot import HubSpot
+
+from consent_sync.sandbox._common import Emulator, ServerThread, make_tls
+from consent_sync.sandbox.hubspot import build_hubspot
+
+SEEDED = 250
+
+
+@dataclass
+class Sandbox:
+    """A running emulator and how to reach it."""
+
+    emulator: Emulator
+    server: ServerThread
+    ca_file: Path
+    env: dict[str, str]
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def client(self, token: str | None = None) -> Any:
+        """hubspot-api-client pointed at the sandbox, unmodified (SDK retries off)."""
+        return HubSpot(
+            access_token=token or self.env["HUBSPOT_ACCESS_TOKEN"],
+            host=self.base_url,
+            ssl_ca_cert=str(self.ca_file),
+        )
+
+    def http(self, **headers: str) -> httpx.Client:
+        """httpx for what the client lacks (v4 statuses) and for `/_sandbox/*`."""
+        auth = {"Authorization": f"Bearer {self.env['HUBSPOT_ACCESS_TOKEN']}"}
+        return httpx.Client(
+            base_url=self.base_url, verify=self.ssl_context(), headers={**auth, **headers}
+        )
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+def start_sandbox(tmp: Path, contacts: int, **options: Any) -> Sandbox:
+    emulator = build_hubspot(contacts, seed=7, **options)
+    tls = make_tls(tmp)
+    server = ServerThread(emulator.app, tls).start()
+    return Sandbox(emulator, server, tls.ca_pem, emulator.client_env(server.base_url, tls.ca_pem))
