@@ -118,12 +118,14 @@ def _issue(doc: YamlDocument, error: ErrorDetails) -> ConfigIssue:
     if kind == "missing":
         return ConfigIssue(doc.path, line, f"missing required key {show_key(loc[-1])}")
     written = list(path) if len(path) == len(loc) else loc
-    subject = _subject(written, is_key)
+    in_list = isinstance(_value_at(doc.data, tuple(written[:-1])), list) if written else False
+    subject = _subject(written, is_key, in_list)
     found = _value_at(doc.data, path) if len(path) == len(loc) and not is_key else _MISSING
     return ConfigIssue(doc.path, line, f"{subject} {_predicate(error, found)}")
 
 
-def _subject(loc: list[Any], is_key: bool) -> str:
+def _subject(loc: list[Any], is_key: bool, in_list: bool) -> str:
+    """How a message names what it is about: `policy`, `values[true]`, `grant_sources`."""
     if not loc:
         return "the file"
     last = loc[-1]
@@ -132,7 +134,7 @@ def _subject(loc: list[Any], is_key: bool) -> str:
     if isinstance(last, str):
         return last
     parent = next((step for step in reversed(loc[:-1]) if isinstance(step, str)), "item")
-    return f"{parent}[{show_key(last)}]" if not isinstance(last, int) else f"{parent} item"
+    return parent if in_list else f"{parent}[{show_key(last)}]"
 
 
 def _predicate(error: ErrorDetails, found: object) -> str:
@@ -143,7 +145,7 @@ def _predicate(error: ErrorDetails, found: object) -> str:
             f"{_PHRASES[kind]}, not {_describe(found)}" if found is not _MISSING else _PHRASES[kind]
         )
     if kind in ("literal_error", "enum"):
-        expected = str(ctx.get("expected", "")).replace("'", "")
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         got = f", not {show_key(found)}" if isinstance(found, str | bool | int | float) else ""
         return f"must be one of {expected}{got}"
     bounds = {
@@ -163,9 +165,10 @@ _MISSING = object()
 
 def _value_at(data: Any, path: tuple[Any, ...]) -> object:
     for step in path:
-        if not isinstance(data, dict | list):
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
             return _MISSING
-        data = data[step]
     return data
 
 

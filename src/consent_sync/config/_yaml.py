@@ -47,8 +47,8 @@ class LineIndex:
         """The deepest written path along `loc` and its line.
 
         `loc` may come from pydantic, which renders dict keys loosely (`True` as 1, `None` as
-        "None"); each step prefers a key of the same type and value, then an equal one, then one
-        that prints the same.
+        "None", a date by its repr); each step prefers a key of the same type and value, then an
+        equal one, then one that prints the same.
         """
         path: Loc = ()
         line = self.root_line
@@ -66,6 +66,7 @@ class LineIndex:
             lambda k: type(k) is type(step) and k == step,
             lambda k: k == step,
             lambda k: str(k) == str(step),
+            lambda k: repr(k) == str(step),
         ):
             for key in keys:
                 if match(key):
