@@ -11,7 +11,14 @@ from sqlmodel import Session, col, delete, select
 from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status
 from consent_sync.store import conflicts
 from consent_sync.store.errors import OutboxItemNotFoundError
-from consent_sync.store.tables import DeliveryRow, LinkRow, OutboxRow, ShadowRow, SubjectRow
+from consent_sync.store.tables import (
+    ConsentStateRow,
+    DeliveryRow,
+    LinkRow,
+    OutboxRow,
+    ShadowRow,
+    SubjectRow,
+)
 
 PENDING, DEAD = "pending", "dead"
 STORE_SIDE = "consent-sync"
@@ -124,9 +131,9 @@ def lock_subject_of_link(session: Session, link_id: int) -> uuid.UUID:
 def mark_written(session: Session, item: OutboxItem, now: datetime) -> None:
     """The system accepted the write: update the shadow, log the delivery, drop the row.
 
-    If the row was re-coalesced to another value meanwhile, it stays for that value.
+    If the canonical value changed while the write was in flight, the newer value is queued.
     """
-    lock_subject_of_link(session, item.link_id)
+    subject_id = lock_subject_of_link(session, item.link_id)
     shadow = session.get(ShadowRow, (item.link_id, item.purpose)) or ShadowRow(
         link_id=item.link_id, purpose=item.purpose
     )
@@ -146,6 +153,20 @@ def mark_written(session: Session, item: OutboxItem, now: datetime) -> None:
     row = session.get(OutboxRow, item.id)
     if row is not None and row.state == PENDING and row.status == item.status.value:
         session.delete(row)
+        session.flush()
+    state = session.get(ConsentStateRow, (subject_id, item.purpose))
+    if state is not None and state.status not in (item.status.value, Status.UNKNOWN.value):
+        canonical = Status(state.status)
+        queue(
+            session,
+            link_id=item.link_id,
+            system=item.link.system,
+            purpose=item.purpose,
+            status=canonical,
+            decision_seq=state.ledger_seq,
+            revoked_at=state.decided_at if canonical is Status.DENIED else None,
+            now=now,
+        )
 
 
 def mark_retry(

@@ -106,4 +106,3 @@ def subject_view(session: Session, subject: SubjectRow) -> SubjectView:
 
 def _key(link: LinkRow) -> str:
     return f"{link.system}/{link.object_type}/{link.record_id}"
-

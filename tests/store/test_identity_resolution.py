@@ -1,0 +1,82 @@
+"""Identity resolution: records find their subject by record id, else by normalized email."""
+
+from __future__ import annotations
+
+import pytest
+
+from consent_sync.model import LinkKey, Status
+from consent_sync.store import Store, SubjectNotFoundError
+from store_builders import EMAIL, HS, SF, at, ingest, seen
+
+LEAD = LinkKey("salesforce", "Lead", "00QB")
+
+
+def test_same_email_in_two_systems_is_one_subject(store: Store) -> None:
+    """Records in different systems with the same email belong to one subject."""
+    report = ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    assert report.subjects == 1
+    view = store.subject(EMAIL)
+    assert {(link.system, link.record_id) for link in view.links} == {
+        ("salesforce", "003A"),
+        ("hubspot", "501"),
+    }
+
+
+def test_linked_record_is_found_by_id_without_email(store: Store) -> None:
+    """Once linked, a record is resolved by its id even when it comes without an email."""
+    ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
+    report = ingest(store, [seen(SF, Status.DENIED, 5)], 6, emails={SF: None})
+    assert (report.unmatched, report.decisions) == (0, 1)
+
+
+def test_lookup_by_email_is_normalized(store: Store) -> None:
+    """`subject` finds a person whatever the case and surrounding spaces of the query."""
+    ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
+    assert store.subject("  ADA@Example.COM ").subject.email == EMAIL
+    with pytest.raises(SubjectNotFoundError):
+        store.subject("nobody@example.com")
+
+
+def test_email_change_of_a_sole_record_renames_its_subject(store: Store) -> None:
+    """A person's only record changing email keeps their subject and history under the new one."""
+    ingest(store, [seen(SF, Status.DENIED, 0)], 1)
+    before = store.subject(EMAIL).subject.id
+    report = ingest(store, [seen(SF, Status.DENIED, 0)], 2, emails={SF: "ada@new.example"})
+    assert report.relinked == 0
+    view = store.subject("ada@new.example")
+    assert view.subject.id == before
+    assert len(view.timeline) == 1
+    with pytest.raises(SubjectNotFoundError):
+        store.subject(EMAIL)
+
+
+def test_email_change_to_another_subject_moves_the_link_as_a_first_sight(store: Store) -> None:
+    """A record whose email now names another person joins that subject as a first sight (I6)."""
+    other = "grace@example.com"
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(LEAD, Status.DENIED, 0)], 2, emails={LEAD: other})
+    # SF's record now carries Grace's email, still showing the grant: a first sight for Grace,
+    # which must not lift her denial; her denial is pushed to the moved record.
+    report = ingest(store, [seen(SF, Status.GRANTED, 5)], 6, emails={SF: other})
+    assert report.relinked == 1
+    assert report.decisions == 0
+    grace = store.subject(other)
+    assert {link.record_id for link in grace.links} == {"003A", "00QB"}
+    assert [s.status for s in grace.states] == ["denied"]
+    assert [(p.link, p.status) for p in grace.pending] == [(str(SF), "denied")]
+    ada = store.subject(EMAIL)
+    assert [link.record_id for link in ada.links] == ["501"]
+    assert [s.status for s in ada.states] == ["granted"]
+
+
+def test_ended_link_drops_pending_writes(store: Store) -> None:
+    """A deleted record's link ends and its queued writes go with it."""
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    assert store.end_link(HS, at(7))
+    assert store.due("hubspot", 10, at(7)) == []
+    (ended,) = (link for link in store.subject(EMAIL).links if link.system == "hubspot")
+    assert (ended.active, ended.ended_at) == (False, at(7))
+    assert not store.end_link(HS, at(8))
+    ingest(store, [seen(SF, Status.GRANTED, 9)], 10)
+    assert store.due("hubspot", 10, at(10)) == []

@@ -1,0 +1,158 @@
+"""Ingestion: one transaction per subject writes ledger, state, conflicts, shadows and outbox."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from consent_sync.model import Status
+from consent_sync.store import Store, UnknownPurposeError, UnlinkedObservationError, outbox
+from consent_sync.store.tables import (
+    ConflictRow,
+    ConsentStateRow,
+    LedgerRow,
+    OutboxRow,
+    ShadowRow,
+)
+from store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
+
+
+def _count(store: Store, table: type) -> int:
+    with Session(store.engine) as session:
+        return session.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_first_sight_is_adopted_with_one_ledger_row(store: Store) -> None:
+    """A first observation becomes the canonical state, marked imported, with one ledger row."""
+    report = ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
+    assert (report.decisions, report.subjects, report.unmatched) == (1, 1, 0)
+    view = store.subject(EMAIL)
+    (state,) = view.states
+    assert (state.status, state.imported, state.source) == ("granted", True, "salesforce")
+    assert state.ledger_seq == 1
+    (row,) = view.timeline
+    assert (row.rule, row.link, row.evidence["source_record"]) == (
+        "first_sight",
+        str(SF),
+        str(SF),
+    )
+
+
+def test_revocation_is_queued_for_every_other_link(store: Store) -> None:
+    """A denial in one system queues the denial for the subject's other records, with its time."""
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    report = ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    assert (report.decisions, report.queued) == (1, 1)
+    (item,) = store.due("hubspot", 10, at(6))
+    assert (item.link, item.status, item.revoked_at, item.decision_seq) == (
+        HS,
+        Status.DENIED,
+        at(5),
+        2,
+    )
+    assert store.due("salesforce", 10, at(6)) == []
+
+
+def test_quiet_resync_changes_nothing(store: Store) -> None:
+    """Re-reading the same values writes no ledger row, conflict or outbox row (I3)."""
+    batch = [seen(SF, Status.DENIED, 0), seen(HS, Status.DENIED, 0)]
+    ingest(store, batch, 1)
+    report = ingest(store, batch, 2)
+    assert (report.decisions, report.conflicts, report.queued) == (0, 0, 0)
+    assert _count(store, LedgerRow) == 1
+    assert _count(store, OutboxRow) == 0
+
+
+def test_blocked_grant_records_conflict_and_pushes_the_denial_back(store: Store) -> None:
+    """A grant older than the denial is refused; the conflict is recorded, the denial queued."""
+    ingest(store, [seen(SF, Status.DENIED, 10), seen(HS, Status.DENIED, 10)], 11)
+    report = ingest(store, [seen(HS, Status.GRANTED, 5)], 12)
+    assert report.decisions == 0
+    (conflict,) = store.conflicts()
+    assert (conflict.kind, conflict.severity, conflict.link) == (
+        "grant_blocked",
+        "needs_review",
+        str(HS),
+    )
+    assert conflict.subject_id == store.subject(EMAIL).subject.id
+    (item,) = store.due("hubspot", 10, at(12))
+    assert item.status is Status.DENIED
+
+
+def test_failure_mid_transaction_leaves_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If writing the outbox fails, the ledger row and the state change roll back with it."""
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+
+    def explode(*_args: object, **_kwargs: object) -> bool:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(outbox, "queue", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    monkeypatch.undo()
+    (state,) = store.subject(EMAIL).states
+    assert state.status == "granted"
+    assert _count(store, LedgerRow) == 1
+    assert _count(store, OutboxRow) == 0
+    with Session(store.engine) as session:
+        assert {s.last_seen for s in session.execute(select(ShadowRow)).scalars()} == {"granted"}
+    assert store.verify_ledger().rows == 1
+    assert ingest(store, [seen(SF, Status.DENIED, 5)], 7).decisions == 1
+
+
+def test_outbox_coalesces_to_one_pending_row_per_link_and_purpose(store: Store) -> None:
+    """Flip-flopping decisions leave one pending row per (link, purpose) with the latest value."""
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    ingest(store, [seen(SF, Status.GRANTED, 10)], 11)
+    ingest(store, [seen(SF, Status.DENIED, 15)], 16)
+    items = store.due("hubspot", 10, at(16))
+    assert [(i.link, i.status, i.revoked_at) for i in items] == [(HS, Status.DENIED, at(15))]
+    assert _count(store, OutboxRow) == 1
+
+
+def test_pending_write_is_dropped_when_the_system_already_agrees(store: Store) -> None:
+    """If the system itself reaches the canonical value, the queued write to it is dropped."""
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    ingest(store, [seen(HS, Status.DENIED, 7)], 8)
+    assert store.due("hubspot", 10, at(8)) == []
+    assert _count(store, LedgerRow) == 2
+
+
+def test_unmatched_records_are_counted_not_linked(store: Store) -> None:
+    """A new record with no email is reported as unmatched and stores nothing."""
+    report = ingest(store, [seen(SF, Status.DENIED, 0)], 1, emails={SF: None})
+    assert (report.unmatched, report.subjects, report.decisions) == (1, 0, 0)
+    assert _count(store, LedgerRow) == 0
+
+
+def test_unknown_purpose_is_refused_and_rolls_back(store: Store) -> None:
+    """An observation of a purpose the configuration lacks raises and records nothing."""
+    with pytest.raises(UnknownPurposeError, match="fax_marketing"):
+        ingest(store, [seen(SF, Status.DENIED, 0, purpose="fax_marketing")], 1)
+    assert _count(store, LedgerRow) == 0
+    assert _count(store, ConsentStateRow) == 0
+
+
+def test_observation_without_link_is_refused(store: Store) -> None:
+    """`ingest` is for CRM records; a decision with no record must go through `record`."""
+    from dataclasses import replace
+
+    with pytest.raises(UnlinkedObservationError):
+        store.ingest([replace(seen(SF, Status.DENIED, 0), link=None)], {}, PURPOSES, at(1))
+
+
+def test_initial_disagreement_records_info_conflict(store: Store) -> None:
+    """Systems disagreeing at first sight: the denial is adopted and an info conflict records it."""
+    report = ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.DENIED, 0)], 1)
+    assert (report.decisions, report.conflicts) == (1, 1)
+    (conflict,) = store.conflicts()
+    assert (conflict.kind, conflict.severity) == ("initial_disagreement", "info")
+    assert {side["source"] for side in conflict.sides} == {"salesforce", "hubspot"}
+    assert [i.link for i in store.due("salesforce", 10, at(1))] == [SF]
+    with Session(store.engine) as session:
+        assert session.execute(select(func.count()).select_from(ConflictRow)).scalar_one() == 1

@@ -1,0 +1,89 @@
+"""The outbox as the pusher uses it: due, written, retried, dead-lettered, requeued."""
+
+from __future__ import annotations
+
+import pytest
+
+from consent_sync.model import LinkKey, Status
+from consent_sync.store import OutboxItem, OutboxItemNotFoundError, Store
+from store_builders import EMAIL, HS, SF, at, ingest, seen
+
+
+def _revoked(store: Store) -> OutboxItem:
+    """SF and HS agree on a grant, then SF revokes at minute 5: one write due to HubSpot."""
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    (item,) = store.due("hubspot", 10, at(6))
+    return item
+
+
+def test_due_respects_system_limit_and_order(store: Store) -> None:
+    """`due` returns only the named system's rows, oldest first, at most `limit`."""
+    records = [LinkKey("hubspot", "contact", str(n)) for n in range(3)]
+    for n, link in enumerate(records):
+        emails = {SF: f"p{n}@example.com", link: f"p{n}@example.com"}
+        ingest(store, [seen(SF, Status.GRANTED, 0), seen(link, Status.GRANTED, 0)], n, emails)
+        sf = LinkKey("salesforce", "Contact", f"c{n}")
+        ingest(store, [seen(sf, Status.DENIED, 0)], n, {sf: f"p{n}@example.com"})
+    due = store.due("hubspot", 2, at(10))
+    assert [item.link.record_id for item in due] == ["0", "1"]
+    assert store.due("nowhere", 10, at(10)) == []
+
+
+def test_written_updates_shadow_and_records_time_to_apply(store: Store) -> None:
+    """A successful write removes the row, records the delivery, and its echo changes nothing."""
+    item = _revoked(store)
+    store.mark_written(item, at(8))
+    assert store.due("hubspot", 10, at(9)) == []
+    (delivery,) = store.subject(EMAIL).deliveries
+    assert (delivery.link, delivery.status, delivery.time_to_apply_s) == (str(HS), "denied", 180.0)
+    report = ingest(store, [seen(HS, Status.DENIED, 8)], 9)
+    assert (report.decisions, report.queued, report.conflicts) == (0, 0, 0)
+
+
+def test_retry_hides_the_row_until_its_time(store: Store) -> None:
+    """A transient failure counts the attempt and makes the row due again at `next_at`."""
+    item = _revoked(store)
+    store.mark_retry(item, "503 from HubSpot", at(20), at(7))
+    assert store.due("hubspot", 10, at(19)) == []
+    (again,) = store.due("hubspot", 10, at(20))
+    assert again.attempts == 1
+    (pending,) = store.subject(EMAIL).pending
+    assert pending.last_error == "503 from HubSpot"
+
+
+def test_dead_letter_records_push_rejected_and_is_not_requeued_by_sync(store: Store) -> None:
+    """A permanent failure dead-letters the write with a push_rejected conflict; re-reads of the
+    record do not queue it again until someone requeues it."""
+    item = _revoked(store)
+    conflict_id = store.mark_dead(item, "INVALID_FIELD: HasOptedOutOfEmail", at(7))
+    conflict = store.conflict(conflict_id)
+    assert (conflict.kind, conflict.severity, conflict.link) == (
+        "push_rejected",
+        "needs_review",
+        str(HS),
+    )
+    assert "INVALID_FIELD" in conflict.message
+    assert store.due("hubspot", 10, at(8)) == []
+    ingest(store, [seen(HS, Status.GRANTED, 0)], 9)
+    assert store.due("hubspot", 10, at(9)) == []
+    store.requeue(item.id, at(10))
+    (again,) = store.due("hubspot", 10, at(10))
+    assert (again.id, again.status, again.attempts) == (item.id, Status.DENIED, 0)
+
+
+def test_write_of_a_superseded_value_keeps_the_newer_row(store: Store) -> None:
+    """A write that lands after the decision changed again queues the newer canonical value."""
+    item = _revoked(store)
+    ingest(store, [seen(SF, Status.GRANTED, 10)], 11)
+    store.mark_written(item, at(12))
+    (newer,) = store.due("hubspot", 10, at(12))
+    assert newer.status is Status.GRANTED
+
+
+def test_retry_of_an_unknown_row_is_refused(store: Store) -> None:
+    """Marking a row that no longer exists raises a typed error naming it."""
+    item = _revoked(store)
+    store.mark_written(item, at(8))
+    with pytest.raises(OutboxItemNotFoundError, match=str(item.id)):
+        store.mark_retry(item, "late", at(9), at(9))
