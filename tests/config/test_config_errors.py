@@ -403,6 +403,47 @@ CASES += [
     ),
 ]
 
+CASES += [
+    Case(
+        "two YAML documents in one file",
+        {"connectors/hub.yaml": "type: hubspot\n---\ntype: salesforce\n"},
+        "connectors/hub.yaml",
+        2,
+        "invalid YAML: expected a single document in the stream, but found another document",
+    ),
+    Case(
+        "bad api_version",
+        {
+            "connectors/crm.yaml": "type: salesforce\nauth:\n  login_url: ${SF_URL}\n"
+            "  client_id: ${SF_ID}\n  client_secret: ${SF_SECRET}\n  api_version: v62\n"
+        },
+        "connectors/crm.yaml",
+        6,
+        "api_version must be a REST API version like '62.0'",
+    ),
+    Case(
+        "subscription kind without a subscription",
+        {
+            "mappings/hub.yaml": "system: hub\nobjects:\n  contacts:\n    match: {email: email}\n"
+            "    fields:\n      m:\n        kind: subscription\n        purpose: email_marketing\n"
+            "        values: {SUBSCRIBED: granted, UNSUBSCRIBED: denied}\n"
+        },
+        "mappings/hub.yaml",
+        7,
+        "kind subscription needs subscription: <id or name>",
+    ),
+    Case(
+        "push_value on a pull-only field",
+        crm_field(
+            "      DoNotCall:\n        purpose: email_marketing\n        direction: pull\n"
+            "        values: {true: denied, false: granted}\n        push_value: {denied: true}\n"
+        ),
+        "mappings/crm.yaml",
+        10,
+        "push_value is only used when direction is push or both",
+    ),
+]
+
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_malformed_config_is_reported_at_its_line(make_config: object, case: Case) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
@@ -31,7 +32,10 @@ def _check_cron(expression: str) -> str:
 
 def _api_version(value: object) -> object:
     # `api_version: 62.0` unquoted is a YAML float; read it as the version it plainly means.
-    return f"{value:.1f}" if isinstance(value, float) else value
+    text = f"{value:.1f}" if isinstance(value, float) else value
+    if isinstance(text, str) and not re.fullmatch(r"\d{2,3}\.0", text):
+        raise PydanticCustomError("bad_api_version", "must be a REST API version like '62.0'")
+    return text
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -69,9 +73,7 @@ class SalesforceAuth(StrictModel):
     password: Secret | None = None
     private_key_file: OptionalText = None
     ca_file: OptionalText = None
-    api_version: Annotated[str, BeforeValidator(_api_version), Field(pattern=r"^\d{2,3}\.\d$")] = (
-        "62.0"
-    )
+    api_version: Annotated[str, BeforeValidator(_api_version)] = "62.0"
 
 
 class HubSpotAuth(StrictModel):

@@ -185,5 +185,7 @@ def _syntax_issue(path: Path, exc: yaml.MarkedYAMLError) -> ConfigIssue:
     mark = exc.problem_mark or exc.context_mark
     line = int(mark.line) + 1 if mark is not None else None
     problem = exc.problem or exc.context or "invalid YAML"
-    context = f" ({exc.context})" if exc.context and exc.problem else ""
+    if exc.context and exc.problem and exc.problem.startswith("but "):
+        problem = f"{exc.context}, {exc.problem}"  # PyYAML splits "expected X, but found Y"
+    context = f" ({exc.context})" if exc.context and exc.context not in problem else ""
     return ConfigIssue(path, line, f"invalid YAML: {problem}{context}")
