@@ -18,6 +18,7 @@ from consent_sync.config import (
     load_purposes,
 )
 from consent_sync.model import Policy, Status
+from consent_sync.sandbox.runner import available_emulators
 
 REPO = Path(__file__).resolve().parents[2]
 MakeConfig = Callable[..., Path]
@@ -59,6 +60,18 @@ def test_repository_config_resolves_the_sandbox_environment() -> None:
     assert hubspot.auth.access_token.get_secret_value() == "pat-sandbox-Rr21"
     assert hubspot.auth.ca_file == "/tmp/sandbox/ca.pem"
     assert config.warnings == ()
+
+
+def test_repository_config_needs_exactly_what_the_sandbox_writes(tmp_path: Path) -> None:
+    """Every variable the shipped connectors reference is one the sandbox emulators provide."""
+    emulators = available_emulators()
+    assert {"salesforce", "hubspot"} <= set(emulators)
+    env: dict[str, str] = {}
+    for build in emulators.values():
+        env.update(build(0, 0, 0.8).client_env("https://127.0.0.1:8700", tmp_path / "ca.pem"))
+    config = load_config(REPO, env=env)
+    assert config.warnings == ()
+    assert config.connectors["salesforce"].enabled and config.connectors["hubspot"].enabled
 
 
 def test_repository_mappings_read_and_write_the_documented_values() -> None:
