@@ -17,7 +17,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The shared emulator: 6,000 seeded contacts."""
     running = serve(build_salesforce(SEEDED, seed=7), tmp_path_factory.mktemp("sf-tls"))
     yield running
-    running.server.stop()
+    running.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ class Served:
     emulator: Emulator
     server: ServerThread
     tls: TLSFiles
+    sessions: list[requests.Session] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -55,9 +56,16 @@ class Served:
         session = requests.Session()
         session.verify = str(self.tls.ca_pem)
         session.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment beats `verify`
+        self.sessions.append(session)
         return Salesforce(
             instance_url=self.base_url, session_id=self.token(), session=session, version=VERSION
         )
+
+    def stop(self) -> None:
+        """Close client connections first: shutdown would otherwise wait on keep-alives."""
+        for session in self.sessions:
+            session.close()
+        self.server.stop()
 
     def control(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, verify=self.ssl_context(), timeout=30)

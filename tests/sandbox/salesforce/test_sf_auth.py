@@ -105,11 +105,11 @@ def test_expire_tokens_fault_invalidates_issued_tokens_only(
 def test_tokens_expire_after_their_ttl(tmp_path: Path) -> None:
     """A token older than token_ttl is refused with INVALID_SESSION_ID."""
     short = serve(build_salesforce(5, token_ttl=0.3), tmp_path)
+    sf = short.client()
     try:
-        sf = short.client()
         assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 5
         time.sleep(0.5)
         with pytest.raises(SalesforceExpiredSession):
             sf.query("SELECT COUNT() FROM Contact")
     finally:
-        short.server.stop()
+        short.stop()
