@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from consent_sync.cli.conflicts import conflicts
+from consent_sync.cli.consent import consent
+from consent_sync.cli.db import db
+from consent_sync.cli.ledger import ledger
 from consent_sync.cli.sandbox import sandbox
+from consent_sync.cli.subject import subject
 from consent_sync.cli.validate import validate
 
 app = typer.Typer(
@@ -15,6 +20,11 @@ app = typer.Typer(
 )
 app.command()(validate)
 app.command("sandbox")(sandbox)
+app.add_typer(db, name="db")
+app.add_typer(consent, name="consent")
+app.add_typer(subject, name="subject")
+app.add_typer(conflicts, name="conflicts")
+app.add_typer(ledger, name="ledger")
 
 
 @app.callback()

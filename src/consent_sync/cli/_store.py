@@ -1,0 +1,114 @@
+"""What the store commands share: opening the store, loading purposes, parsing, exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from sqlalchemy.exc import DBAPIError
+
+from consent_sync.config import CONFIG_ENV, ConfigError, default_config_dir, load_purposes
+from consent_sync.identity import IdentityError, normalize_email
+from consent_sync.model import Purpose
+from consent_sync.store import (
+    SchemaOutdatedError,
+    Store,
+    StoreError,
+    database_url,
+    redact_url,
+)
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+CONFIG_OPTION = typer.Option(
+    None,
+    "--config",
+    envvar=CONFIG_ENV,
+    help="Configuration directory (mappings/purposes.yaml). Default: the current directory.",
+)
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
+    """Print `message` to stderr and return the exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def opened_store() -> Iterator[Store]:
+    """The store at `CONSENT_SYNC_DATABASE_URL`; exits 2 on an outdated schema, 1 on failures."""
+    url = database_url()
+    try:
+        store = Store.open(url)
+    except SchemaOutdatedError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    except DBAPIError as exc:
+        raise fail(unreachable(url, exc)) from None
+    with store:
+        try:
+            yield store
+        except StoreError as exc:
+            raise fail(str(exc)) from None
+        except DBAPIError as exc:
+            raise fail(f"database error: {first_line(exc.orig)}") from None
+
+
+def unreachable(url: str, exc: DBAPIError) -> str:
+    """A one-line message for a database that cannot be opened, without credentials."""
+    return f"cannot use the database at {redact_url(url)}: {first_line(exc.orig)}"
+
+
+def first_line(error: BaseException | None) -> str:
+    """The first line of a driver error (the rest repeats SQL and parameters)."""
+    return str(error).strip().splitlines()[0] if error is not None and str(error) else "unknown"
+
+
+def purposes_from(config: Path | None) -> dict[str, Purpose]:
+    """The purposes of the configuration directory; exits 2 listing every error if invalid."""
+    config_dir = default_config_dir(config)
+    try:
+        return load_purposes(config_dir)
+    except ConfigError as exc:
+        for issue in exc.errors:
+            typer.echo(str(issue), err=True)
+        raise fail(f"invalid configuration in {config_dir}", EXIT_USAGE) from None
+
+
+def purpose_named(purposes: dict[str, Purpose], name: str) -> Purpose:
+    """The purpose called `name`; exits 2 naming the defined ones otherwise."""
+    purpose = purposes.get(name)
+    if purpose is None:
+        defined = ", ".join(sorted(purposes)) or "none"
+        raise fail(f"unknown purpose {name!r} (defined: {defined})", EXIT_USAGE)
+    return purpose
+
+
+def email_argument(raw: str) -> str:
+    """A normalized email; exits 2 saying why when it is not one."""
+    try:
+        return normalize_email(raw)
+    except IdentityError as exc:
+        raise fail(f"{raw!r} is not an email address: {exc}", EXIT_USAGE) from None
+
+
+def timestamp_option(raw: str, name: str) -> datetime:
+    """An ISO 8601 time; a time without an offset is read as UTC. Exits 2 if unparseable."""
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise fail(f"{name} {raw!r} is not an ISO 8601 date or time", EXIT_USAGE) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 or None, for JSON output."""
+    return value.isoformat() if value is not None else None
