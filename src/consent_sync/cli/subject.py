@@ -136,9 +136,17 @@ def render(view: SubjectView) -> str:
     if view.pending:
         lines += ["", "pending writes:"]
         lines += table(
-            ("record", "purpose", "value", "state", "attempts", "last error"),
+            ("record", "purpose", "value", "state", "attempts", "revoked at", "last error"),
             [
-                (p.link, p.purpose, p.status, p.state, str(p.attempts), p.last_error or "-")
+                (
+                    p.link,
+                    p.purpose,
+                    p.status,
+                    p.state,
+                    str(p.attempts),
+                    iso(p.revoked_at) or "-",
+                    p.last_error or "-",
+                )
                 for p in view.pending
             ],
         )

@@ -1,0 +1,220 @@
+"""The store's commands end to end through the real CLI app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner, Result
+
+from consent_sync.cli import app
+from consent_sync.model import Status
+from consent_sync.store import Store
+from store_builders import EMAIL, HS, SF, ingest, seen
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Invoke(Protocol):
+    def __call__(self, *args: str) -> Result: ...
+
+
+def _invoker(url: str) -> Invoke:
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        env = {"CONSENT_SYNC_DATABASE_URL": url, "CONSENT_SYNC_CONFIG": str(REPO)}
+        return runner.invoke(app, list(args), env=env)
+
+    return invoke
+
+
+@pytest.fixture
+def bare(db_url: str) -> Invoke:
+    """`consent-sync ARGS` against an empty database and the repository's configuration."""
+    return _invoker(db_url)
+
+
+@pytest.fixture
+def run(store: Store, migrated_db_url: str) -> Invoke:
+    """`consent-sync ARGS` against a migrated database (the `store` fixture's)."""
+    return _invoker(migrated_db_url)
+
+
+def _ok(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _blocked_grant(store: Store) -> int:
+    """A grant older than the denial: one open grant_blocked conflict; returns its id."""
+    ingest(store, [seen(SF, Status.DENIED, 10), seen(HS, Status.DENIED, 10)], 11)
+    ingest(store, [seen(HS, Status.GRANTED, 5)], 12)
+    (conflict,) = store.conflicts(open_only=True)
+    assert conflict.id is not None
+    return conflict.id
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ledger", "verify"),
+        ("ledger", "export"),
+        ("subject", "show", EMAIL),
+        ("conflicts", "list"),
+        ("conflicts", "show", "1"),
+        ("consent", "record", EMAIL, "email_marketing", "denied", "--source", "alice"),
+    ],
+)
+def test_commands_refuse_a_database_without_schema(bare: Invoke, args: tuple[str, ...]) -> None:
+    """A store command exits 2 on a missing schema and says to run `consent-sync db upgrade`."""
+    result = bare(*args)
+    assert result.exit_code == 2
+    assert "consent-sync db upgrade" in result.stderr
+
+
+def test_db_upgrade_then_current(bare: Invoke) -> None:
+    """`db upgrade` creates the schema once; `db current` exits 1 before and 0 after."""
+    assert bare("db", "current").exit_code == 1
+    assert "upgraded from nothing to 0001" in _ok(bare("db", "upgrade"))
+    assert "already at 0001" in _ok(bare("db", "upgrade"))
+    assert "0001 (newest)" in _ok(bare("db", "current"))
+
+
+def test_consent_record_ledgers_a_manual_decision_with_evidence(run: Invoke, store: Store) -> None:
+    """`consent record` writes a `manual:<source>` decision with the given evidence."""
+    out = _ok(
+        run(
+            "consent", "record", " Ada@Example.com", "email_marketing", "denied",
+            "--source", "alice", "--evidence", "legal_basis=consent",
+            "--evidence", "ticket=HD-7",
+        )
+    )  # fmt: skip
+    assert "recorded email_marketing denied for ada@example.com (ledger #1)" in out
+    (row,) = store.subject(EMAIL).timeline
+    assert (row.source, row.status) == ("manual:alice", "denied")
+    assert row.evidence["legal_basis"] == "consent"
+    assert row.evidence["extra"] == {"ticket": "HD-7"}
+    again = _ok(run("consent", "record", EMAIL, "email_marketing", "denied", "--source", "bob"))
+    assert again.startswith("no change")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("not-an-email", "email_marketing", "denied"), "is not an email address"),
+        ((EMAIL, "carrier_pigeon", "denied"), "unknown purpose 'carrier_pigeon'"),
+        ((EMAIL, "email_marketing", "denied", "--evidence", "oops"), "is not key=value"),
+    ],
+)
+def test_consent_record_usage_errors_exit_2(
+    run: Invoke, args: tuple[str, ...], message: str
+) -> None:
+    """Bad emails, unknown purposes and malformed evidence are usage errors (exit 2)."""
+    result = run("consent", "record", *args, "--source", "alice")
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_subject_show_prints_state_links_and_timeline(run: Invoke, store: Store) -> None:
+    """`subject show` prints state per purpose, links, pending writes and the timeline."""
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    out = _ok(run("subject", "show", EMAIL))
+    assert "email_marketing  denied" in out
+    assert (
+        "hubspot/contact/501  email_marketing  denied  pending  0         2026-03-01T12:05" in out
+    )
+    assert "#2 2026-03-01T12:05:00+00:00 email_marketing: granted -> denied" in out
+    assert "source_record=salesforce/Contact/003A" in out
+    data = json.loads(_ok(run("subject", "show", EMAIL, "--json")))
+    assert data["state"]["email_marketing"]["status"] == "denied"
+    assert [e["seq"] for e in data["timeline"]] == [1, 2]
+    assert {link["system"] for link in data["links"]} == {"salesforce", "hubspot"}
+    assert data["pending_writes"][0]["link"] == str(HS)
+
+
+def test_subject_show_unknown_person_exits_1(run: Invoke) -> None:
+    """Asking about an email nobody has fails with exit 1."""
+    result = run("subject", "show", "nobody@example.com")
+    assert result.exit_code == 1
+    assert "no subject with email nobody@example.com" in result.stderr
+
+
+def test_conflicts_list_show_and_filters(run: Invoke, store: Store) -> None:
+    """`conflicts list` filters by --open and --kind; `show` prints both sides as JSON."""
+    conflict_id = _blocked_grant(store)
+    listed = _ok(run("conflicts", "list", "--open"))
+    assert "grant_blocked" in listed
+    assert EMAIL not in listed
+    assert _ok(run("conflicts", "list", "--kind", "drift")).strip() == "(none)"
+    lines = _ok(run("conflicts", "list", "--json")).splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [conflict_id]
+    shown = json.loads(_ok(run("conflicts", "show", str(conflict_id))))
+    assert {side["status"] for side in shown["sides"]} == {"granted", "denied"}
+    assert run("conflicts", "list", "--kind", "nonsense").exit_code == 2
+    assert run("conflicts", "show", "999").exit_code == 1
+
+
+def test_conflicts_resolve_becomes_a_manual_decision(run: Invoke, store: Store) -> None:
+    """`conflicts resolve` closes the conflict with a `manual:<by>` ledger row that propagates."""
+    conflict_id = _blocked_grant(store)
+    out = _ok(
+        run(
+            "conflicts", "resolve", str(conflict_id), "--status", "granted",
+            "--note", "confirmed in writing", "--by", "bob",
+        )
+    )  # fmt: skip
+    assert f"conflict #{conflict_id} resolved by manual:bob" in out
+    assert _ok(run("conflicts", "list", "--open")).strip() == "(none)"
+    row = store.subject(EMAIL).timeline[-1]
+    assert (row.source, row.status, row.evidence["note"]) == (
+        "manual:bob",
+        "granted",
+        "confirmed in writing",
+    )
+    again = run(
+        "conflicts", "resolve", str(conflict_id), "--status", "denied", "--note", "x", "--by", "eve"
+    )
+    assert again.exit_code == 1
+    assert "cannot be resolved" in again.stderr
+
+
+def test_ledger_verify_ok_then_names_the_tampered_row(run: Invoke, store: Store) -> None:
+    """`ledger verify` exits 0 with a count, and 1 naming the row altered behind the trigger."""
+    ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 2)], 3)
+    ingest(store, [seen(SF, Status.GRANTED, 4)], 5)
+    assert "ledger OK: 3 row(s) verified" in _ok(run("ledger", "verify"))
+    with store.engine.begin() as connection:
+        if store.engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE ledger DISABLE TRIGGER ledger_append_only"))
+        else:
+            connection.execute(text("DROP TRIGGER ledger_no_update"))
+        connection.execute(text("UPDATE ledger SET source = 'hubspot' WHERE seq = 2"))
+    result = run("ledger", "verify")
+    assert result.exit_code == 1
+    assert "ledger row 2: content was altered" in result.stderr
+
+
+def test_ledger_export_jsonl_csv_and_since(run: Invoke, store: Store) -> None:
+    """`ledger export` streams every row as JSON lines or CSV; --since keeps later rows."""
+    ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 2)], 3)
+    rows = [json.loads(line) for line in _ok(run("ledger", "export")).splitlines()]
+    assert [(r["seq"], r["status"], r["link"]) for r in rows] == [
+        (1, "granted", str(SF)),
+        (2, "denied", str(SF)),
+    ]
+    assert rows[1]["prev_hash"] == rows[0]["hash"]
+    table = list(csv.DictReader(io.StringIO(_ok(run("ledger", "export", "--format", "csv")))))
+    assert [r["seq"] for r in table] == ["1", "2"]
+    assert json.loads(table[0]["evidence"])["source_record"] == str(SF)
+    later = _ok(run("ledger", "export", "--since", "2026-03-01T12:02:00Z")).splitlines()
+    assert [json.loads(line)["seq"] for line in later] == [2]
+    assert run("ledger", "export", "--since", "yesterday").exit_code == 2
