@@ -139,11 +139,31 @@ class Stats:
 
 
 def _route_template(app: FastAPI, scope: Scope) -> str:
-    for route in app.router.routes:
-        matched, _ = route.matches(scope)
+    path: str = scope["path"]
+    return _match_template(app.router.routes, scope, "") or path
+
+
+def _match_template(routes: list[Any], scope: Scope, prefix: str) -> str | None:
+    # FastAPI >= 0.165 keeps included routers as wrappers (`original_router`, `include_context`)
+    # instead of copying their routes, so descend into them to find the route template.
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            child_prefix = prefix + str(getattr(context, "prefix", "") or "")
+            found = _match_template(inner.routes, scope, child_prefix)
+            if found is not None:
+                return found
+            continue
+        child_scope = scope
+        if prefix:
+            if not scope["path"].startswith(prefix):
+                continue
+            child_scope = {**scope, "path": scope["path"][len(prefix) :]}
+        matched, _ = route.matches(child_scope)
         if matched == Match.FULL:
-            return str(getattr(route, "path", scope["path"]))
-    return scope["path"]  # type: ignore[no-any-return]
+            return prefix + str(getattr(route, "path", child_scope["path"]))
+    return None
 
 
 class SandboxMiddleware:
