@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,10 +17,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         tmp_path_factory.mktemp("hubspot"), SEEDED, rate_limit=100_000, search_rate=10_000
     )
     yield running
-    # Each hubspot-api-client call builds its own connection pool inside reference cycles;
-    # collect them so their sockets close and uvicorn's TLS shutdown does not wait on them.
-    gc.collect()
-    running.server.stop()
+    running.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 from hubspot import HubSpot
+from urllib3.util.retry import Retry
 
 from consent_sync.sandbox._common import Emulator, ServerThread, make_tls
 from consent_sync.sandbox.hubspot import build_hubspot
@@ -35,6 +37,7 @@ class Sandbox:
             access_token=token or self.env["HUBSPOT_ACCESS_TOKEN"],
             host=self.base_url,
             ssl_ca_cert=str(self.ca_file),
+            retry=Retry(total=0, respect_retry_after_header=False, raise_on_status=False),
         )
 
     def http(self, **headers: str) -> httpx.Client:
@@ -43,6 +46,13 @@ class Sandbox:
         return httpx.Client(
             base_url=self.base_url, verify=self.ssl_context(), headers={**auth, **headers}
         )
+
+    def stop(self) -> None:
+        """Stop serving. Each hubspot-api-client call builds its own connection pool inside
+        reference cycles; collecting them first closes their sockets, so uvicorn's TLS shutdown
+        does not wait on idle peers."""
+        gc.collect()
+        self.server.stop()
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))

@@ -91,7 +91,7 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """An emulator with more contacts than one search may return."""
     running = start_sandbox(tmp_path_factory.mktemp("large"), 10_050, search_rate=10_000)
     yield running
-    running.server.stop()
+    running.stop()
 
 
 def test_search_pages_to_10000_then_after_10000_is_400(large: Sandbox) -> None:

@@ -67,11 +67,12 @@ class RateLimiter:
         self._daily: dict[str, tuple[str, int]] = {}
 
     def set_limits(self, limits: RateLimits) -> None:
-        """Replace the limits and forget the windows (a fresh start)."""
+        """Replace the limits and forget all usage so far, daily included (a fresh start)."""
         with self._lock:
             self.limits = limits
             self._general.clear()
             self._search.clear()
+            self._daily.clear()
 
     def admit(self, token: str, *, search: bool) -> Admission:
         limits = self.limits
