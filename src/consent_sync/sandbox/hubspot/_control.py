@@ -18,7 +18,8 @@ from consent_sync.sandbox.hubspot._props import (
     SUBSCRIPTION_BY_ID,
     iso_ms,
 )
-from consent_sync.sandbox.hubspot._store import Contact, ContactStore, DuplicateEmailError
+from consent_sync.sandbox.hubspot._records import Contact
+from consent_sync.sandbox.hubspot._store import ContactStore, DuplicateEmailError
 from consent_sync.sandbox.hubspot._webhooks import WebhookConfig, WebhookSender
 
 #: `changeSource` of what a rep does in the CRM and of a click in an email footer.

@@ -22,8 +22,9 @@ from consent_sync.sandbox.hubspot._props import (
     normalize_value,
     now_iso,
 )
+from consent_sync.sandbox.hubspot._records import Contact
 from consent_sync.sandbox.hubspot._search import SearchRequest, page_json, plan_search
-from consent_sync.sandbox.hubspot._store import Contact, ContactStore, DuplicateEmailError
+from consent_sync.sandbox.hubspot._store import ContactStore, DuplicateEmailError
 
 BATCH_LIMIT = 100
 LIST_LIMIT = 100

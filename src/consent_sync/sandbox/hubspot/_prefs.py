@@ -24,12 +24,8 @@ from consent_sync.sandbox.hubspot._props import (
     iso_ms,
     now_iso,
 )
-from consent_sync.sandbox.hubspot._store import (
-    Contact,
-    ContactStore,
-    StatusState,
-    SubscriptionState,
-)
+from consent_sync.sandbox.hubspot._records import Contact, StatusState, SubscriptionState
+from consent_sync.sandbox.hubspot._store import ContactStore
 
 API_SOURCE = "API"
 

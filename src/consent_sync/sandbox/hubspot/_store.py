@@ -11,21 +11,25 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Literal
+from typing import Any
 
 from consent_sync.sandbox._seed import SeedPerson
 from consent_sync.sandbox.hubspot._props import (
     MARKETING_SUBSCRIPTION_ID,
     SUBSCRIPTIONS,
-    iso_ms,
     now_ms,
     optout_property,
 )
-
-StatusState = Literal["SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED"]
-ChangeKind = Literal["contact.creation", "contact.propertyChange", "contact.deletion"]
+from consent_sync.sandbox.hubspot._records import (
+    COLUMNS,
+    Contact,
+    ContactChange,
+    StatusState,
+    SubscriptionState,
+    email_key,
+    optout_value,
+)
 
 _SCHEMA = """
 CREATE TABLE contacts (
@@ -46,8 +50,6 @@ _INDEXES = """
 CREATE INDEX contacts_modified ON contacts (modified_ms, id);
 CREATE INDEX contacts_email ON contacts (email_key);
 """
-#: Columns a write may set, in the order `Contact` holds them.
-COLUMNS = ("email", "firstname", "lastname", "phone", "sms_consent", "phone_consent")
 _SELECT = (
     "SELECT id, email, firstname, lastname, phone, sms_consent, phone_consent, created_ms, "
     "modified_ms, unsub_all, unsub_all_ms, archived FROM contacts"
@@ -56,78 +58,12 @@ _SEED_CHUNK = 20_000
 FIRST_ID = 101
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionState:
-    """One contact's status for one subscription type."""
-
-    subscription_id: int
-    status: StatusState
-    timestamp_ms: int | None = None
-    legal_basis: str | None = None
-    legal_basis_explanation: str | None = None
-    source: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """One stored contact row."""
-
-    id: int
-    email: str | None
-    firstname: str | None
-    lastname: str | None
-    phone: str | None
-    sms_consent: str | None
-    phone_consent: str | None
-    created_ms: int
-    modified_ms: int
-    unsub_all: bool
-    unsub_all_ms: int | None
-    archived: bool
-
-    def properties(self, subs: dict[int, SubscriptionState] | None) -> dict[str, str | None]:
-        """Every property value as the API shows it (strings or null); derived ones included."""
-        props: dict[str, str | None] = {name: getattr(self, name) for name in COLUMNS}
-        props["createdate"] = iso_ms(self.created_ms)
-        props["lastmodifieddate"] = iso_ms(self.modified_ms)
-        props["hs_object_id"] = str(self.id)
-        props["hs_email_optout"] = "true" if self.unsub_all else "false"
-        if subs is not None:
-            for sub in SUBSCRIPTIONS:
-                state = subs.get(sub.id)
-                props[optout_property(sub.id)] = _optout_value(state)
-        return props
-
-
-def _optout_value(state: SubscriptionState | None) -> str | None:
-    if state is None or state.status == "NOT_SPECIFIED":
-        return None
-    return "true" if state.status == "UNSUBSCRIBED" else "false"
-
-
-@dataclass(frozen=True, slots=True)
-class ContactChange:
-    """Something a webhook subscriber hears about: a creation, deletion or property change."""
-
-    kind: ChangeKind
-    object_id: int
-    occurred_ms: int
-    source: str
-    property_name: str | None = None
-    property_value: str | None = None
-
-
 class DuplicateEmailError(Exception):
     """Another contact already holds this email (HubSpot answers 409 CONFLICT)."""
 
     def __init__(self, existing_id: int) -> None:
         super().__init__(f"Contact already exists. Existing ID: {existing_id}")
         self.existing_id = existing_id
-
-
-def email_key(email: str | None) -> str | None:
-    """The case-insensitive form HubSpot matches emails on."""
-    return email.strip().lower() if email else None
 
 
 # SQL below is assembled only from the fixed COLUMNS names and compiled search conditions whose
@@ -383,7 +319,7 @@ class ContactStore:
                 stamp,
                 source,
                 optout_property(subscription_id),
-                _optout_value(state),
+                optout_value(state),
             )
         ]
         if lifted:

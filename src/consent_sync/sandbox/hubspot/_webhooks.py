@@ -26,7 +26,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from consent_sync.sandbox.hubspot._props import APP_ID, PORTAL_ID
-from consent_sync.sandbox.hubspot._store import ContactChange
+from consent_sync.sandbox.hubspot._records import ContactChange
 
 SUBSCRIPTION_IDS = {
     "contact.creation": 4_000_001,
