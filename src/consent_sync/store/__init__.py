@@ -7,6 +7,7 @@ from consent_sync.store.errors import (
     OutboxItemNotFoundError,
     StoreError,
     SubjectNotFoundError,
+    SyncRunNotFoundError,
     UnknownPurposeError,
     UnlinkedObservationError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "StoreError",
     "SubjectNotFoundError",
     "SubjectView",
+    "SyncRunNotFoundError",
     "UnknownPurposeError",
     "UnlinkedObservationError",
     "database_url",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 
 class StoreError(Exception):
     """Base of every error the canonical store raises on purpose."""
@@ -53,3 +55,11 @@ class OutboxItemNotFoundError(StoreError):
     def __init__(self, outbox_id: int) -> None:
         self.outbox_id = outbox_id
         super().__init__(f"no outbox row with id {outbox_id}")
+
+
+class SyncRunNotFoundError(StoreError):
+    """No sync run has this id."""
+
+    def __init__(self, run_id: uuid.UUID) -> None:
+        self.run_id = run_id
+        super().__init__(f"no sync run with id {run_id}")

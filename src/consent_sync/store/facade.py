@@ -21,7 +21,7 @@ from consent_sync.model import (
     Status,
     TimeKind,
 )
-from consent_sync.store import conflicts, ledger, links, outbox, unit, views
+from consent_sync.store import conflicts, coordination, ledger, links, outbox, unit, views
 from consent_sync.store.db import create_store_engine, database_url, read_session, write_session
 from consent_sync.store.errors import (
     ConflictNotResolvableError,
@@ -31,7 +31,7 @@ from consent_sync.store.errors import (
 from consent_sync.store.ledger import LedgerCheck
 from consent_sync.store.outbox import OutboxItem
 from consent_sync.store.schema import ensure_current
-from consent_sync.store.tables import ConflictRow, LedgerRow
+from consent_sync.store.tables import ConflictRow, LedgerRow, SyncRunRow
 from consent_sync.store.types import utc
 from consent_sync.store.unit import Applied, Sighting
 from consent_sync.store.views import SubjectView
@@ -221,6 +221,49 @@ class Store:
         """Give a dead-lettered write another go."""
         with write_session(self.engine) as session:
             outbox.requeue(session, outbox_id, utc(now))
+
+    # -- cursors, leases and runs, for the engine and the scheduler ---------------------------
+
+    def cursor(self, system: str, object_type: str) -> datetime | None:
+        """The incremental-sync watermark of (system, object), None before the first pull."""
+        with read_session(self.engine) as session:
+            return coordination.cursor(session, system, object_type)
+
+    def advance_cursor(
+        self, system: str, object_type: str, watermark: datetime, now: datetime
+    ) -> datetime:
+        """Move the watermark forward (never back); call only after the page is committed."""
+        with write_session(self.engine) as session:
+            return coordination.advance_cursor(
+                session, system, object_type, utc(watermark), utc(now)
+            )
+
+    def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
+        """Claim or renew a lease; False while another holder's lease is unexpired."""
+        with write_session(self.engine) as session:
+            return coordination.acquire_lease(session, name, holder, utc(until), utc(now))
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give up a lease held by `holder`."""
+        with write_session(self.engine) as session:
+            return coordination.release_lease(session, name, holder)
+
+    def start_run(self, system: str, kind: str, now: datetime) -> uuid.UUID:
+        """Record the start of a pull, push or sweep; returns the run id."""
+        with write_session(self.engine) as session:
+            return coordination.start_run(session, system, kind, utc(now))
+
+    def finish_run(
+        self, run_id: uuid.UUID, counts: Mapping[str, int], error: str | None, now: datetime
+    ) -> None:
+        """Record a run's counts and the error that ended it, if any."""
+        with write_session(self.engine) as session:
+            coordination.finish_run(session, run_id, counts, error, utc(now))
+
+    def recent_runs(self, system: str | None = None, limit: int = 20) -> list[SyncRunRow]:
+        """The newest sync runs, of one system or all."""
+        with read_session(self.engine) as session:
+            return coordination.recent_runs(session, system, limit)
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -1,0 +1,95 @@
+"""Cursors, leases and sync runs: resuming cycles, sharing work between replicas, run history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from consent_sync.store.errors import SyncRunNotFoundError
+from consent_sync.store.tables import CursorRow, LeaseRow, SyncRunRow
+
+
+def cursor(session: Session, system: str, object_type: str) -> datetime | None:
+    """The incremental-sync watermark of (system, object), or None before the first pull."""
+    row = session.get(CursorRow, (system, object_type))
+    return row.watermark if row is not None else None
+
+
+def advance_cursor(
+    session: Session, system: str, object_type: str, watermark: datetime, now: datetime
+) -> datetime:
+    """Move the watermark forward to `watermark` (never back) and return where it stands."""
+    row = session.get(CursorRow, (system, object_type))
+    if row is None:
+        row = CursorRow(system=system, object_type=object_type, watermark=watermark, updated_at=now)
+    elif watermark > row.watermark:
+        row.watermark, row.updated_at = watermark, now
+    session.add(row)
+    return row.watermark
+
+
+def acquire_lease(session: Session, name: str, holder: str, until: datetime, now: datetime) -> bool:
+    """Claim (or renew) the lease `name` for `holder` until `until`.
+
+    Succeeds when the lease is free, expired, or already held by `holder`; one atomic
+    statement, so two replicas racing for it cannot both win.
+    """
+    table: Any = LeaseRow.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .values(name=name, acquired_by=holder, acquired_until=until)
+        .on_conflict_do_update(
+            index_elements=["name"],
+            set_={"acquired_by": holder, "acquired_until": until},
+            where=(table.c.acquired_until <= now) | (table.c.acquired_by == holder),
+        )
+        .returning(table.c.name)
+    )
+    return session.execute(statement).first() is not None
+
+
+def release_lease(session: Session, name: str, holder: str) -> bool:
+    """Give up the lease if `holder` has it; False if someone else does (or nobody)."""
+    row = session.get(LeaseRow, name)
+    if row is None or row.acquired_by != holder:
+        return False
+    session.delete(row)
+    return True
+
+
+def start_run(session: Session, system: str, kind: str, now: datetime) -> uuid.UUID:
+    """Record that a pull, push or sweep of `system` started; returns the run id."""
+    row = SyncRunRow(system=system, kind=kind, started_at=now)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def finish_run(
+    session: Session,
+    run_id: uuid.UUID,
+    counts: Mapping[str, int],
+    error: str | None,
+    now: datetime,
+) -> None:
+    """Record how a run ended: its counts, and the error that stopped it if any."""
+    row = session.get(SyncRunRow, run_id)
+    if row is None:
+        raise SyncRunNotFoundError(run_id)
+    row.finished_at, row.counts, row.error = now, dict(counts), error[:2000] if error else None
+    session.add(row)
+
+
+def recent_runs(session: Session, system: str | None, limit: int) -> list[SyncRunRow]:
+    """The newest runs, of one system or all."""
+    query = select(SyncRunRow).order_by(col(SyncRunRow.started_at).desc()).limit(limit)
+    if system is not None:
+        query = query.where(SyncRunRow.system == system)
+    return list(session.exec(query))
