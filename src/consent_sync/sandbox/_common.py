@@ -338,6 +338,8 @@ class ServerThread:
             log_level="warning",
             access_log=False,
             timeout_keep_alive=30,
+            # Keep-alive TLS connections a client dropped can linger; never let them hold stop().
+            timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)

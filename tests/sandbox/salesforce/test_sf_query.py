@@ -63,18 +63,21 @@ def test_query_all_iter_is_ordered_by_modstamp_then_id(sf: Salesforce) -> None:
 
 
 def test_datetime_filter_selects_only_later_records(sf: Salesforce, control: httpx.Client) -> None:
-    """A SystemModstamp filter returns exactly the records modified after it."""
-    before = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    """A SystemModstamp filter returns the records modified after it and none before."""
     email = "filter.check@x.com"
     control.post(
         "/_sandbox/act",
         json={"action": "create", "fields": {"LastName": "Filter", "Email": email}},
     ).raise_for_status()
-    later = sf.query(format_soql("SELECT Email FROM Contact WHERE SystemModstamp > {}", before))
-    assert later["totalSize"] == 0  # created within the second before `before`
-    earlier = before - timedelta(seconds=5)
-    result = sf.query(format_soql("SELECT Email FROM Contact WHERE SystemModstamp > {}", earlier))
-    assert [r["Email"] for r in result["records"]] == [email]
+    query = "SELECT Email, SystemModstamp FROM Contact WHERE SystemModstamp > {}"
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert sf.query(format_soql(query, later))["totalSize"] == 0
+    earlier = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    records = sf.query_all(format_soql(query, earlier))["records"]
+    assert email in [r["Email"] for r in records]
+    floor = earlier.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    assert all(r["SystemModstamp"] > floor for r in records)
+    assert len(records) < SEEDED
 
 
 @pytest.mark.parametrize("email", HOSTILE)
