@@ -87,3 +87,16 @@ def test_retry_of_an_unknown_row_is_refused(store: Store) -> None:
     store.mark_written(item, at(8))
     with pytest.raises(OutboxItemNotFoundError, match=str(item.id)):
         store.mark_retry(item, "late", at(9), at(9))
+
+
+def test_echo_of_a_write_whose_ack_was_lost_is_not_a_decision(store: Store) -> None:
+    """A claimed write that landed but was never acknowledged comes back as our echo, not as a
+    new denial made in the system; the newer canonical value is pushed over it."""
+    _revoked(store)  # the denial is claimed for HubSpot at minute 6 ...
+    # ... HubSpot takes it, the process dies before mark_written, and Salesforce re-grants.
+    ingest(store, [seen(SF, Status.GRANTED, 7)], 8)
+    report = ingest(store, [seen(HS, Status.DENIED, 9)], 10)
+    assert (report.decisions, report.conflicts) == (0, 0)
+    assert store.subject(EMAIL).states[0].status == "granted"
+    (again,) = store.due("hubspot", 10, at(10))
+    assert again.status is Status.GRANTED

@@ -198,8 +198,12 @@ class Store:
     # -- the outbox, for the pusher ----------------------------------------------------------
 
     def due(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
-        """Up to `limit` pending writes to `system` that are due at `now`, oldest first."""
-        with read_session(self.engine) as session:
+        """Claim up to `limit` pending writes to `system` due at `now`, oldest first.
+
+        Call right before writing them: each value is noted as written ahead of the write, so
+        its echo is recognised even if the process dies before `mark_written`.
+        """
+        with write_session(self.engine) as session:
             return outbox.due(session, system, limit, utc(now))
 
     def mark_written(self, item: OutboxItem, now: datetime) -> None:

@@ -91,7 +91,12 @@ def settle(session: Session, link_id: int, purpose: str) -> None:
 
 
 def due(session: Session, system: str, limit: int, now: datetime) -> list[OutboxItem]:
-    """Pending writes to `system` whose time has come, oldest first."""
+    """Pending writes to `system` whose time has come, oldest first, claimed for writing.
+
+    Each value is noted in its shadow as written ahead of the write: if the process dies after
+    the system took the value but before `mark_written`, the value read back is still
+    recognised as our own echo, never as a newer change made in the system.
+    """
     rows = session.exec(
         select(OutboxRow, LinkRow)
         .join(LinkRow, col(LinkRow.id) == col(OutboxRow.link_id))
@@ -103,7 +108,14 @@ def due(session: Session, system: str, limit: int, now: datetime) -> list[Outbox
         .order_by(col(OutboxRow.next_attempt_at), col(OutboxRow.id))
         .limit(limit)
     ).all()
-    return [_item(row, link) for row, link in rows]
+    items = [_item(row, link) for row, link in rows]
+    for item in items:
+        shadow = session.get(ShadowRow, (item.link_id, item.purpose)) or ShadowRow(
+            link_id=item.link_id, purpose=item.purpose
+        )
+        shadow.last_written = item.status.value
+        session.add(shadow)
+    return items
 
 
 def _item(row: OutboxRow, link: LinkRow) -> OutboxItem:
