@@ -9,6 +9,8 @@ import pytest
 from sf_harness import SEEDED, Served
 from simple_salesforce import Salesforce, SalesforceMalformedRequest, format_soql
 
+from consent_sync.sandbox.salesforce.schema import make_id
+
 HOSTILE = [
     "o'brien@x.com",
     "back\\slash@x.com",
@@ -181,3 +183,21 @@ def test_pages_can_be_fetched_again(sf: Salesforce) -> None:
     again = [sf.query_more(first["nextRecordsUrl"], identifier_is_url=True) for _ in range(2)]
     assert again[0]["records"] == again[1]["records"]
     assert again[0]["records"][0]["Id"] > first["records"][-1]["Id"]
+
+
+def test_query_by_ids_reads_exactly_those_records(sf: Salesforce) -> None:
+    """WHERE Id IN (...) returns the named records, 15- or 18-character ids alike."""
+    ids = [r["Id"] for r in sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 3")["records"]]
+    wanted = [ids[0], ids[2][:15], make_id("00Q", 1)]  # a Lead id matches no Contact
+    rows = sf.query(format_soql("SELECT Id FROM Contact WHERE Id IN {} ORDER BY Id", wanted))
+    assert [r["Id"] for r in rows["records"]] == [ids[0], ids[2]]
+
+
+def test_eleventh_open_cursor_closes_the_oldest(sf: Salesforce) -> None:
+    """Like Salesforce, at most 10 query cursors stay open; the oldest is closed first."""
+    small = {"Sforce-Query-Options": "batchSize=200"}
+    pages = [sf.query("SELECT Id FROM Contact", headers=small) for _ in range(11)]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query_more(pages[0]["nextRecordsUrl"], identifier_is_url=True)
+    assert caught.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+    assert sf.query_more(pages[-1]["nextRecordsUrl"], identifier_is_url=True)["records"]

@@ -86,14 +86,15 @@ def test_every_write_gets_a_strictly_later_stamp(sf: Salesforce, control: httpx.
 
 
 def test_create_and_delete(sf: Salesforce) -> None:
-    """POST creates (201, SaveResult); DELETE soft-deletes (204), then GET is 404."""
+    """POST creates (201, SaveResult); DELETE soft-deletes (204), then GET is 404 deleted."""
     created = sf.Contact.create({"LastName": "New", "Email": "new.person@x.com"})
     assert created["success"] is True
     assert created["id"].startswith("003")
     assert created["errors"] == []
     assert sf.Contact.delete(created["id"]) == 204
-    with pytest.raises(SalesforceResourceNotFound):
+    with pytest.raises(SalesforceResourceNotFound) as caught:
         sf.Contact.get(created["id"])
+    assert caught.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
 
 
 def test_leads_use_their_own_prefix(sf: Salesforce) -> None:

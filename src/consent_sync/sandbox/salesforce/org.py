@@ -56,9 +56,12 @@ class _Snapshot:
 
 @dataclass
 class _Cursors:
-    """Open query locators; the oldest are forgotten, as Salesforce expires them."""
+    """Open query locators; past 10 the oldest is closed, as Salesforce does per user.
 
-    capacity: int = 64
+    The cap also bounds memory: a snapshot costs 8 bytes per matching row.
+    """
+
+    capacity: int = 10
     _open: OrderedDict[str, _Snapshot] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -140,8 +143,10 @@ class Org:
 
     def read(self, spec: SObjectSpec, record_id: str, field_names: str | None, version: str) -> Any:
         row = self.store.get(spec, self._locate(spec, record_id))
-        if row is None or row["IsDeleted"]:
+        if row is None:
             raise not_found()
+        if row["IsDeleted"]:
+            raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
         fields: list[FieldSpec] | None = None
         if field_names:
             fields = []

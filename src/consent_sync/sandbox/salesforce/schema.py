@@ -97,11 +97,6 @@ def sobject(name: str) -> SObjectSpec | None:
     return SOBJECTS.get(name.lower())
 
 
-def sobject_for_id(record_id: str) -> SObjectSpec | None:
-    """The sObject type whose key prefix starts `record_id`."""
-    return next((s for s in SOBJECTS.values() if record_id.startswith(s.key_prefix)), None)
-
-
 def _checksum(id15: str) -> str:
     suffix = ""
     for chunk in range(3):

@@ -261,15 +261,6 @@ class Store:
             )
             return [(make_id(spec.key_prefix, int(r[0])), int(r[1])) for r in cursor]
 
-    def total(self, spec: SObjectSpec) -> int:
-        with self._lock:
-            row = self._conn.execute(f"SELECT COUNT(*) FROM {spec.table}").fetchone()  # noqa: S608
-        return int(row[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
 
 def _quoted(names: Iterable[str]) -> list[str]:
     return [name if name in ("seq", "email_fold") else f'"{name}"' for name in names]
