@@ -218,3 +218,12 @@ def test_ledger_export_jsonl_csv_and_since(run: Invoke, store: Store) -> None:
     later = _ok(run("ledger", "export", "--since", "2026-03-01T12:02:00Z")).splitlines()
     assert [json.loads(line)["seq"] for line in later] == [2]
     assert run("ledger", "export", "--since", "yesterday").exit_code == 2
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://consent@db.internal/consent"])
+def test_unusable_database_url_is_a_usage_error(url: str) -> None:
+    """A malformed or unsupported CONSENT_SYNC_DATABASE_URL exits 2 naming the variable."""
+    for args in (("ledger", "verify"), ("db", "upgrade")):
+        result = _invoker(url)(*args)
+        assert result.exit_code == 2
+        assert "CONSENT_SYNC_DATABASE_URL is not a usable database URL" in result.stderr

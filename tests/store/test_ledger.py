@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import threading
+import itertools
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from consent_sync.model import Status
-from consent_sync.store import Store
+from consent_sync.model import LinkKey, Resolution, Status
+from consent_sync.store import Store, unit
 from consent_sync.store.ledger import row_hash
 from consent_sync.store.tables import GENESIS_HASH
-from store_builders import EMAIL, SF, at, ingest, seen
+from store_builders import EMAIL, HS, SF, at, ingest, seen
 
 
 def _three_decisions(store: Store) -> None:
@@ -30,6 +34,13 @@ def _tamper(engine: Engine, statement: str, **params: object) -> None:
             connection.execute(text("DROP TRIGGER ledger_no_update"))
             connection.execute(text("DROP TRIGGER ledger_no_delete"))
         connection.execute(text(statement), params)
+
+
+def _in_parallel(*jobs: Callable[[], None]) -> None:
+    """Run jobs on their own threads at once; re-raise the first that failed."""
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
 
 
 def test_chain_of_decisions_verifies(store: Store) -> None:
@@ -121,7 +132,7 @@ def test_concurrent_appends_keep_one_chain(store: Store) -> None:
     """Two writers appending at once still produce one gapless chain that verifies."""
 
     def flip(record: str, offset: int) -> None:
-        link = SF.__class__("salesforce", "Contact", record)
+        link = LinkKey("salesforce", "Contact", record)
         for step in range(6):
             status = Status.DENIED if step % 2 else Status.GRANTED
             ingest(
@@ -131,11 +142,7 @@ def test_concurrent_appends_keep_one_chain(store: Store) -> None:
                 emails={link: f"{record}@example.com"},
             )
 
-    threads = [threading.Thread(target=flip, args=(r, i * 100)) for i, r in enumerate("ab")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_parallel(lambda: flip("a", 0), lambda: flip("b", 100))
     check = store.verify_ledger()
     assert check.ok, check.problem
     assert check.rows == 2 * 6  # every flip is a newer change seen in the record
@@ -146,3 +153,29 @@ def test_export_since_filters_by_recording_time(store: Store) -> None:
     _three_decisions(store)
     assert [r.seq for r in store.ledger(since=at(3))] == [2, 3]
     assert [r.subject_id for r in store.ledger()] == [store.subject(EMAIL).subject.id] * 3
+
+
+def test_concurrent_ingests_of_one_subject_do_not_interleave(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers changing the same person at once: every ledger row starts from the state the
+    previous row left, so no decision was made against a stale canonical state."""
+    real_rule = unit.reconcile
+
+    def slow_rule(*args: Any) -> Resolution:
+        time.sleep(0.02)  # widen the window between reading the state and writing the decision
+        return real_rule(*args)
+
+    monkeypatch.setattr(unit, "reconcile", slow_rule)
+
+    def flip(link: LinkKey, offset: int) -> None:
+        for step in range(6):
+            status = Status.DENIED if step % 2 else Status.GRANTED
+            ingest(store, [seen(link, status, offset + step)], offset + step + 0.5)
+
+    _in_parallel(lambda: flip(SF, 0), lambda: flip(HS, 10))
+    rows = list(store.ledger())
+    assert store.verify_ledger().ok
+    assert all(b.previous == a.status for a, b in itertools.pairwise(rows))
+    (state,) = store.subject(EMAIL).states
+    assert state.status == rows[-1].status

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from consent_sync.model import Status
-from consent_sync.store import SchemaOutdatedError, Store
+from consent_sync.store import SchemaOutdatedError, Store, UnsupportedDatabaseError
 from consent_sync.store.db import create_store_engine, database_url
 from consent_sync.store.schema import current_revision, head_revision
 from consent_sync.store.types import NaiveTimestampError
@@ -74,3 +74,16 @@ def test_naive_timestamps_are_refused(store: Store) -> None:
     naive = replace(seen(SF, Status.DENIED, 0), decided_at=datetime(2026, 3, 1, 12))
     with pytest.raises(NaiveTimestampError, match="has no timezone"):
         ingest(store, [naive], 1)
+
+
+def test_bare_postgresql_url_uses_psycopg() -> None:
+    """`postgresql://` selects psycopg 3, the driver consent-sync ships with."""
+    engine = create_store_engine("postgresql://consent@db.internal/consent")
+    assert engine.driver == "psycopg"
+    engine.dispose()
+
+
+def test_other_databases_are_refused() -> None:
+    """Only SQLite and PostgreSQL are supported; anything else fails with a typed error."""
+    with pytest.raises(UnsupportedDatabaseError, match="'mysql' is not supported"):
+        create_store_engine("mysql://consent@db.internal/consent")

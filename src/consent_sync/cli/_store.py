@@ -8,18 +8,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from consent_sync.config import CONFIG_ENV, ConfigError, default_config_dir, load_purposes
 from consent_sync.identity import IdentityError, normalize_email
 from consent_sync.model import Purpose
 from consent_sync.store import (
+    URL_ENV,
     SchemaOutdatedError,
     Store,
     StoreError,
+    UnsupportedDatabaseError,
     database_url,
     redact_url,
 )
+from consent_sync.store.db import create_store_engine
+from consent_sync.store.schema import ensure_current
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -38,15 +43,27 @@ def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
     return typer.Exit(code)
 
 
+def store_engine(url: str) -> Engine:
+    """An engine for `url`; exits 2 when the URL is malformed or names an unknown driver."""
+    try:
+        return create_store_engine(url)
+    except (ArgumentError, NoSuchModuleError, UnsupportedDatabaseError) as exc:
+        raise fail(f"{URL_ENV} is not a usable database URL: {exc}", EXIT_USAGE) from None
+
+
 @contextmanager
 def opened_store() -> Iterator[Store]:
     """The store at `CONSENT_SYNC_DATABASE_URL`; exits 2 on an outdated schema, 1 on failures."""
     url = database_url()
+    engine = store_engine(url)
     try:
-        store = Store.open(url)
+        ensure_current(engine)
+        store = Store(engine)
     except SchemaOutdatedError as exc:
+        engine.dispose()
         raise fail(str(exc), EXIT_USAGE) from None
     except DBAPIError as exc:
+        engine.dispose()
         raise fail(unreachable(url, exc)) from None
     with store:
         try:

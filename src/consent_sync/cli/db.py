@@ -5,9 +5,8 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from consent_sync.cli._store import fail, unreachable
+from consent_sync.cli._store import fail, store_engine, unreachable
 from consent_sync.store import database_url, redact_url
-from consent_sync.store.db import create_store_engine
 from consent_sync.store.schema import UPGRADE_HINT, current_revision, head_revision, upgrade
 
 db = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -17,7 +16,7 @@ db = typer.Typer(help="The database schema.", no_args_is_help=True)
 def upgrade_command() -> None:
     """Create or migrate the schema at CONSENT_SYNC_DATABASE_URL (default: ./consent-sync.db)."""
     url = database_url()
-    engine = create_store_engine(url)
+    engine = store_engine(url)
     try:
         before = current_revision(engine)
         upgrade(engine)
@@ -37,7 +36,7 @@ def upgrade_command() -> None:
 def current_command() -> None:
     """Print the schema revision of the database; exit 1 if it is not the newest."""
     url = database_url()
-    engine = create_store_engine(url)
+    engine = store_engine(url)
     try:
         current = current_revision(engine)
     except DBAPIError as exc:

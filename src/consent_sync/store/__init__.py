@@ -10,6 +10,7 @@ from consent_sync.store.errors import (
     SyncRunNotFoundError,
     UnknownPurposeError,
     UnlinkedObservationError,
+    UnsupportedDatabaseError,
 )
 from consent_sync.store.facade import IngestReport, Store
 from consent_sync.store.ledger import LedgerCheck, LedgerProblem
@@ -39,6 +40,7 @@ __all__ = [
     "SyncRunNotFoundError",
     "UnknownPurposeError",
     "UnlinkedObservationError",
+    "UnsupportedDatabaseError",
     "database_url",
     "redact_url",
 ]

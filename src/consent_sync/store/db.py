@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
+from consent_sync.store.errors import UnsupportedDatabaseError
+
 URL_ENV = "CONSENT_SYNC_DATABASE_URL"
 DEFAULT_URL = "sqlite:///consent-sync.db"
 _READ_ONLY = "consent_sync_read_only"
@@ -29,10 +31,19 @@ def redact_url(url: str) -> str:
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite connections get WAL, a busy timeout and foreign keys."""
-    if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    """An engine for `url`; SQLite connections get WAL, a busy timeout and foreign keys.
+
+    A bare `postgresql://` URL uses psycopg 3, the driver consent-sync ships with.
+    """
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise UnsupportedDatabaseError(backend)
+    if backend == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

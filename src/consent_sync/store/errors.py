@@ -9,6 +9,14 @@ class StoreError(Exception):
     """Base of every error the canonical store raises on purpose."""
 
 
+class UnsupportedDatabaseError(StoreError):
+    """The database URL names something other than SQLite or PostgreSQL."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        super().__init__(f"{backend!r} is not supported: use sqlite:/// or postgresql+psycopg://")
+
+
 class UnknownPurposeError(StoreError):
     """An observation names a purpose the configuration does not define."""
 
