@@ -243,3 +243,14 @@ def test_act_by_email_with_late_stamp(sf: Salesforce, control: httpx.Client) -> 
     after = sf.Contact.get(record_id)
     assert after["HasOptedOutOfEmail"] is True
     assert after["SystemModstamp"] < before
+
+
+def test_act_cannot_edit_a_deleted_record(control: httpx.Client) -> None:
+    """The UI cannot edit a deleted record: /_sandbox/act answers 404, the record stays put."""
+    record_id = _create(control, "binned@x.com")
+    control.post("/_sandbox/act", json={"action": "delete", "id": record_id}).raise_for_status()
+    edit = {"email": "binned@x.com", "fields": {"DoNotCall": True}}
+    assert control.post("/_sandbox/act", json=edit).status_code == 404
+    record = _sandbox_record(control, record_id)
+    assert record["IsDeleted"] is True
+    assert record["DoNotCall"] is False

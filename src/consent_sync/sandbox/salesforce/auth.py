@@ -61,8 +61,11 @@ class Sessions:
         ):
             raise OAuthError("invalid_grant", "authentication failure")
         token = f"{ORG_ID}!{secrets.token_urlsafe(48)}"
+        now = time.monotonic()
         with self._lock:
-            self._issued[token] = time.monotonic()
+            for stale in [t for t, issued in self._issued.items() if now - issued > self.ttl]:
+                del self._issued[stale]
+            self._issued[token] = now
         return token
 
     def check(self, authorization: str | None) -> None:

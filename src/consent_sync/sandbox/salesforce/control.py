@@ -37,11 +37,13 @@ class ApiUsage(BaseModel):
 
 
 def _targets(org: Org, spec: SObjectSpec, act: Act) -> list[int]:
+    """The live records the act names; deleted records cannot be edited in the UI."""
     if act.id is not None:
         seq = id_sequence(spec, act.id)
-        return [] if seq is None or org.store.get(spec, seq) is None else [seq]
+        row = None if seq is None else org.store.get(spec, seq)
+        return [] if seq is None or row is None or row["IsDeleted"] else [seq]
     if act.email is not None:
-        return org.store.find_by_email(spec, act.email)
+        return org.store.find_by_email(spec, act.email, live_only=True)
     raise HTTPException(422, "give `id` or `email`")
 
 
@@ -64,7 +66,7 @@ def control_router(org: Org, meter: ApiMeter) -> APIRouter:
             else:
                 targets = _targets(org, spec, request)
                 if not targets:
-                    raise HTTPException(404, "no such record")
+                    raise HTTPException(404, "no such live record")
                 for seq in targets:
                     if request.action == "delete":
                         store.delete(spec, seq, store.clock.next() + offset)

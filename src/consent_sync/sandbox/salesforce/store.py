@@ -167,11 +167,12 @@ class Store:
             found = cursor.fetchone()
         return None if found is None else _row(spec, found)
 
-    def find_by_email(self, spec: SObjectSpec, email: str) -> list[int]:
-        """Sequences of the rows whose Email matches case-insensitively (deleted included)."""
+    def find_by_email(self, spec: SObjectSpec, email: str, *, live_only: bool = False) -> list[int]:
+        """Sequences of the rows whose Email matches case-insensitively."""
+        live = ' AND "IsDeleted" = 0' if live_only else ""
         with self._lock:
             cursor = self._conn.execute(
-                f"SELECT seq FROM {spec.table} WHERE email_fold = ? ORDER BY seq",  # noqa: S608
+                f"SELECT seq FROM {spec.table} WHERE email_fold = ?{live} ORDER BY seq",  # noqa: S608
                 (fold_text(email),),
             )
             return [int(r[0]) for r in cursor]
