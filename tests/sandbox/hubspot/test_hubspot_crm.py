@@ -184,3 +184,21 @@ def test_properties_describe_types_options_and_read_only(api: Any) -> None:
     assert props["phone_consent"].type == "bool"
     for name in ("hs_email_optout", "hs_email_optout_1001", "lastmodifieddate"):
         assert props[name].modification_metadata.read_only_value is True
+
+
+def test_hostile_input_is_4xx_never_5xx(sandbox: Sandbox, http: httpx.Client) -> None:
+    """Oversized ids, out-of-range numbers and broken JSON get HubSpot 4xx bodies, not 500s."""
+    assert http.get("/crm/v3/objects/contacts/" + "9" * 40).status_code == 404
+    huge = {"propertyName": "hs_object_id", "operator": "EQ", "value": "9" * 40}
+    search = http.post(
+        "/crm/v3/objects/contacts/search", json={"filterGroups": [{"filters": [huge]}]}
+    )
+    assert search.status_code == 400
+    broken = http.post(
+        "/crm/v3/objects/contacts/batch/update",
+        content=b'{"inputs": [',
+        headers={"Content-Type": "application/json"},
+    )
+    assert broken.status_code == 400
+    assert broken.json()["category"] == "VALIDATION_ERROR"
+    assert http.get("/_sandbox/contacts", params={"id": "9" * 40}).status_code == 404

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from consent_sync.sandbox.hubspot._crm import validate_properties
+from consent_sync.sandbox.hubspot._crm import record_id, validate_properties
 from consent_sync.sandbox.hubspot._errors import HubSpotError
 from consent_sync.sandbox.hubspot._gate import RateLimiter, RateLimits
 from consent_sync.sandbox.hubspot._props import (
@@ -63,10 +63,11 @@ def control_router(store: ContactStore, sender: WebhookSender, limiter: RateLimi
     """The emulator's own control surface under /_sandbox."""
     router = APIRouter(prefix="/_sandbox", tags=["sandbox"])
 
-    def find(email: str | None, record_id: str | None) -> Contact:
+    def find(email: str | None, identifier: str | None) -> Contact:
         contact = None
-        if record_id is not None and record_id.isdigit():
-            contact = store.get(int(record_id))
+        parsed = record_id(identifier) if identifier is not None else None
+        if parsed is not None:
+            contact = store.get(parsed)
         elif email is not None:
             contact = store.by_email(email)
         if contact is None:

@@ -153,8 +153,11 @@ def batch_response(
     return JSONResponse(body, status_code=207 if errors else 200)
 
 
-def _as_id(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+def record_id(text: str) -> int | None:
+    """A record id from the URL or body, or None if it cannot name a record (never a 500)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
 
 
 def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
@@ -166,7 +169,7 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
             return None if archived else store.by_email(key)
         if id_property not in (None, "hs_object_id"):
             raise HubSpotError(400, f"Unsupported idProperty {id_property!r}", "VALIDATION_ERROR")
-        contact_id = _as_id(key)
+        contact_id = record_id(key)
         return store.get(contact_id, archived=archived) if contact_id is not None else None
 
     @router.get("/crm/v3/objects/contacts")
@@ -178,7 +181,7 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
     ) -> dict[str, Any]:
         if not 0 < limit <= LIST_LIMIT:
             raise HubSpotError(400, f"limit must be between 1 and {LIST_LIMIT}")
-        start = _as_id(after) if after else 0
+        start = record_id(after) if after else 0
         if start is None:
             raise HubSpotError(400, f"Invalid 'after' value {after!r}")
         page = store.page(start, limit + 1, archived=archived)
@@ -232,7 +235,7 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
 
     @router.delete("/crm/v3/objects/contacts/{contact_id}", status_code=204)
     def archive_contact(contact_id: str) -> Response:
-        parsed = _as_id(contact_id)
+        parsed = record_id(contact_id)
         if parsed is not None:
             store.archive(parsed, API_SOURCE)  # deleting twice is not an error, as in HubSpot
         return Response(status_code=204)

@@ -231,8 +231,8 @@ def iso_ms(ms: int) -> str:
 def parse_datetime_ms(value: str) -> int | None:
     """A search filter's datetime value: epoch milliseconds or an ISO string; None if neither."""
     text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
+    if text.lstrip("-").isascii() and text.lstrip("-").isdigit():
+        return int(text) if len(text) <= 18 else None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -127,9 +127,12 @@ def _coerce(name: str, raw: object) -> object:
         return ms
     if kind == "number":
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
             raise _invalid(f"{text!r} is not a valid number for {name!r}") from None
+        if abs(number) >= 2**63:
+            raise _invalid(f"{text!r} is out of range for {name!r}")
+        return number
     if kind == "bool":
         return text.lower()
     if name == "email":
