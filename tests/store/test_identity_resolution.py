@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from consent_sync.identity import MatchKeys
 from consent_sync.model import LinkKey, Status
 from consent_sync.store import Store, SubjectNotFoundError
-from store_builders import EMAIL, HS, SF, at, ingest, seen
+from store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
 
 LEAD = LinkKey("salesforce", "Lead", "00QB")
 
@@ -80,3 +81,10 @@ def test_ended_link_drops_pending_writes(store: Store) -> None:
     assert not store.end_link(HS, at(8))
     ingest(store, [seen(SF, Status.GRANTED, 9)], 10)
     assert store.due("hubspot", 10, at(10)) == []
+
+
+def test_phone_is_kept_when_the_record_offers_one(store: Store) -> None:
+    """A record's normalized phone is stored on its subject when the subject has none."""
+    keys = {SF: MatchKeys(email=EMAIL, phone="+14155550100")}
+    store.ingest([seen(SF, Status.GRANTED, 0)], keys, PURPOSES, at(1))
+    assert store.subject(EMAIL).subject.phone == "+14155550100"

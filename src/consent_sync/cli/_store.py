@@ -124,8 +124,3 @@ def timestamp_option(raw: str, name: str) -> datetime:
 def now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 or None, for JSON output."""
-    return value.isoformat() if value is not None else None

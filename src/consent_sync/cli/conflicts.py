@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from consent_sync.cli._store import CONFIG_OPTION, iso, now, opened_store, purposes_from
+from consent_sync.cli._render import iso, table
+from consent_sync.cli._store import CONFIG_OPTION, now, opened_store, purposes_from
 from consent_sync.cli.consent import Decided, describe
-from consent_sync.cli.subject import table
 from consent_sync.model import ConflictKind, Status
 from consent_sync.store.tables import ConflictRow
 

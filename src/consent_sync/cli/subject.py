@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from consent_sync.cli._store import email_argument, iso, opened_store
+from consent_sync.cli._render import iso, table
+from consent_sync.cli._store import email_argument, opened_store
 from consent_sync.store import SubjectView
 
 subject = typer.Typer(help="People and their consent.", no_args_is_help=True)
@@ -177,18 +178,6 @@ def render(view: SubjectView) -> str:
     if not view.timeline:
         lines.append("  (no decisions)")
     return "\n".join(lines)
-
-
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    """Rows as left-aligned columns, indented, with a header; `(none)` when empty."""
-    if not rows:
-        return ["  (none)"]
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    return [
-        "  "
-        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    ]
 
 
 def _flat(evidence: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -33,7 +34,7 @@ def record(
         sides=[side.to_json() for side in conflict.sides],
         rule=conflict.rule,
         message=conflict.message,
-        detail=dict(conflict.detail),
+        detail=json.loads(json.dumps(dict(conflict.detail), default=str)),  # JSON-safe
         created_at=now,
     )
     session.add(row)

@@ -72,6 +72,8 @@ def resolve(session: Session, key: LinkKey, keys: MatchKeys, now: datetime) -> R
         )
         session.add(link)
         session.flush()
+        if keys.phone is not None:
+            _remember_phone(session, subject_id, keys.phone)
         return ResolvedLink(_id(link), subject_id, relinked=False)
     relinked = False
     if not link.active:
