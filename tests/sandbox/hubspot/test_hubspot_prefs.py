@@ -80,6 +80,9 @@ def test_v3_cannot_resubscribe_an_opt_out_but_v4_can(api: Any, http: httpx.Clien
     assert written["setStatusSuccessReason"] == "RESUBSCRIBE_OCCURRED"
     assert written["legalBasisExplanation"] == "Re-opted in at the trade fair"
     assert _inspect(http, email)["properties"][f"hs_email_optout_{MARKETING}"] == "false"
+    single = http.get(f"{V4}/{email}", params={"channel": "EMAIL"}).json()["results"]
+    marketing = next(s for s in single if s["subscriptionId"] == MARKETING)
+    assert (marketing["status"], marketing["legalBasis"]) == ("SUBSCRIBED", "CONSENT_WITH_NOTICE")
 
 
 def test_v4_write_of_same_state_is_no_status_change(http: httpx.Client) -> None:

@@ -145,6 +145,8 @@ def test_api_writes_creations_and_deletions_are_batched(
         (e["subscriptionType"], e.get("changeSource")) for r in receiver.received for e in r.events
     ]
     assert kinds.count(("contact.propertyChange", "API")) == 3
+    api_event = next(e for r in receiver.received for e in r.events if e["changeSource"] == "API")
+    assert api_event["sourceId"] == str(api_event["appId"])
     assert ("contact.creation", "CRM_UI") in kinds
     assert ("contact.deletion", "CRM_UI") in kinds
 

@@ -293,6 +293,16 @@ def prefs_router(store: ContactStore) -> APIRouter:
             results.append(status)
         return batch_response(results, errors, started)
 
+    @router.get("/communication-preferences/v4/statuses/{subscriber:path}")
+    def v4_status_one(subscriber: str, channel: Literal["EMAIL"] = Query(...)) -> dict[str, Any]:
+        started = now_iso()
+        return {
+            "status": "COMPLETE",
+            "results": v4_statuses(subscriber),
+            "startedAt": started,
+            "completedAt": now_iso(),
+        }
+
     return router
 
 

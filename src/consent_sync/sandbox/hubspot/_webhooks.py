@@ -33,6 +33,8 @@ SUBSCRIPTION_IDS = {
     "contact.propertyChange": 4_000_002,
     "contact.deletion": 4_000_003,
 }
+#: `sourceId` as HubSpot fills it: the acting user for UI edits, the app for API writes.
+_SOURCE_IDS = {"CRM_UI": "userId:1000001", "API": str(APP_ID)}
 #: Statuses after which HubSpot gives a notification up instead of retrying.
 _FINAL_STATUSES = frozenset({400, 401, 403, 404, 405})
 
@@ -150,6 +152,9 @@ class WebhookSender:
             "objectId": change.object_id,
             "changeSource": change.source,
         }
+        source_id = _SOURCE_IDS.get(change.source)
+        if source_id is not None:
+            event["sourceId"] = source_id
         if change.kind == "contact.propertyChange":
             event["propertyName"] = change.property_name
             event["propertyValue"] = change.property_value or ""
