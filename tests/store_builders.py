@@ -45,7 +45,7 @@ def ingest(
     minutes: float,
     emails: dict[LinkKey, str | None] | None = None,
 ) -> IngestReport:
-    """Ingest observations at T0+minutes; every link matches EMAIL unless `emails` says otherwise."""
+    """Ingest at T0+minutes; every link matches EMAIL unless `emails` says otherwise."""
     emails = emails or {}
     keys = {o.link: MatchKeys(email=emails.get(o.link, EMAIL)) for o in observations if o.link}
     return store.ingest(observations, keys, PURPOSES, at(minutes))
