@@ -66,21 +66,23 @@ class HubSpotError(Exception):
 def install_error_handlers(app: FastAPI) -> None:
     """Answer `HubSpotError` and request-shape errors with HubSpot's bodies (never FastAPI's)."""
 
-    async def on_hubspot_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HubSpotError)
+    @app.exception_handler(HubSpotError)
+    async def on_hubspot_error(_: Request, exc: HubSpotError) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.status)
 
-    async def on_invalid_request(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
         details = [
             {
                 "message": str(err.get("msg", "invalid")),
                 "in": ".".join(str(p) for p in err.get("loc", ())),
             }
-            for err in exc.errors()
+            for err in problems
         ]
-        body = error_body(400, "Invalid input JSON on line 1", "VALIDATION_ERROR", errors=details)
+        if any(err.get("type") == "json_invalid" for err in problems):
+            message = "Invalid input JSON: the request body is not valid JSON"
+        else:
+            message = "Invalid input: " + "; ".join(f"{d['in']}: {d['message']}" for d in details)
+        body = error_body(400, message, "VALIDATION_ERROR", errors=details)
         return JSONResponse(body, status_code=400)
-
-    app.add_exception_handler(HubSpotError, on_hubspot_error)
-    app.add_exception_handler(RequestValidationError, on_invalid_request)

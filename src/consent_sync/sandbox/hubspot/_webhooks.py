@@ -96,6 +96,7 @@ class WebhookSender:
         self._stop = False
         self._rng = random.Random(0)
         self.stats = DeliveryStats()
+        self._http: tuple[WebhookConfig, httpx.Client] | None = None  # sender thread only
         self._thread = threading.Thread(target=self._run, name="hubspot-webhooks", daemon=True)
         self._thread.start()
 
@@ -168,6 +169,8 @@ class WebhookSender:
                     self._cond.wait(timeout=self._wait_seconds())
                     ready = self._next_ready()
                 if self._stop:
+                    if self._http is not None:
+                        self._http[1].close()
                     return
                 config = self._config
             if config is not None and ready is not None:
@@ -218,9 +221,7 @@ class WebhookSender:
         retry_after: float | None = None
         error: str | None = None
         try:
-            verify = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
-            with httpx.Client(timeout=config.timeout_seconds, verify=verify) as client:
-                response = client.post(config.target_url, content=body, headers=headers)
+            response = self._client(config).post(config.target_url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
         else:
@@ -236,6 +237,15 @@ class WebhookSender:
             if response.status_code == 429:
                 retry_after = _seconds(response.headers.get("retry-after"))
         self._retry(config, delivery, error, retry_after)
+
+    def _client(self, config: WebhookConfig) -> httpx.Client:
+        """The sender thread's HTTP client for this configuration (kept alive between batches)."""
+        if self._http is None or self._http[0] is not config:
+            if self._http is not None:
+                self._http[1].close()
+            verify = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
+            self._http = (config, httpx.Client(timeout=config.timeout_seconds, verify=verify))
+        return self._http[1]
 
     def _retry(
         self, config: WebhookConfig, delivery: _Delivery, error: str, retry_after: float | None
