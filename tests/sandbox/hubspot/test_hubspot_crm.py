@@ -202,3 +202,29 @@ def test_hostile_input_is_4xx_never_5xx(sandbox: Sandbox, http: httpx.Client) ->
     assert broken.status_code == 400
     assert broken.json()["category"] == "VALIDATION_ERROR"
     assert http.get("/_sandbox/contacts", params={"id": "9" * 40}).status_code == 404
+
+
+def test_properties_with_history_lists_changes_newest_first(api: Any, http: httpx.Client) -> None:
+    """propertiesWithHistory gives each change with its time and source, the seeded value last."""
+    seeded = api.crm.contacts.basic_api.get_by_id(
+        "150", properties=["firstname"], properties_with_history=["firstname"]
+    )
+    (only,) = seeded.properties_with_history["firstname"]
+    assert (only.value, only.source_type) == (seeded.properties["firstname"], "IMPORT")
+    assert only.timestamp == seeded.created_at
+
+    http.post(
+        "/_sandbox/act", json={"action": "edit", "id": "150", "properties": {"firstname": "A"}}
+    )
+    _update(api, {"150": {"firstname": "B"}})
+    result = _read(api, ["150"], ["firstname"])
+    history = result.results[0].properties_with_history
+    assert history is None  # batch read without propertiesWithHistory returns none
+    changed = api.crm.contacts.basic_api.get_by_id("150", properties_with_history=["firstname"])
+    entries = changed.properties_with_history["firstname"]
+    assert [(e.value, e.source_type) for e in entries] == [
+        ("B", "API"),
+        ("A", "CRM_UI"),
+        (only.value, "IMPORT"),
+    ]
+    assert entries[0].timestamp > entries[1].timestamp > entries[2].timestamp

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hubspot.crm.contacts import PublicObjectSearchRequest
 from hubspot.crm.contacts.exceptions import ApiException
 from hubspot_sandbox import Sandbox
 from urllib3.exceptions import HTTPError
@@ -102,3 +103,23 @@ def test_act_unsubscribe_one_subscription_only(http: httpx.Client) -> None:
     assert acted["properties"]["hs_email_optout_1002"] == "true"
     assert acted["properties"]["hs_email_optout"] == "false"
     assert acted["subscriptions"]["1002"]["source"] == "EMAIL"
+
+
+def test_subscription_changes_have_property_history(api: Any, http: httpx.Client) -> None:
+    """An opt-out's history shows the footer click after the seeded status, with its times."""
+    subscribed = {"propertyName": "hs_email_optout_1001", "operator": "EQ", "value": "false"}
+    later = {"propertyName": "hs_object_id", "operator": "GT", "value": "200"}
+    found = api.crm.contacts.search_api.do_search(
+        PublicObjectSearchRequest(filter_groups=[{"filters": [subscribed, later]}], limit=1)
+    )
+    contact_id = found.results[0].id
+    http.post(
+        "/_sandbox/act", json={"action": "unsubscribe", "id": contact_id, "subscription_id": 1001}
+    )
+    contact = api.crm.contacts.basic_api.get_by_id(
+        contact_id, properties_with_history=["hs_email_optout_1001", "hs_email_optout_1003"]
+    )
+    history = contact.properties_with_history
+    entries = [(e.value, e.source_type) for e in history["hs_email_optout_1001"]]
+    assert entries == [("true", "EMAIL"), ("false", "IMPORT")]
+    assert history["hs_email_optout_1003"] == []

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from consent_sync.sandbox._common import Faults
 from consent_sync.sandbox.hubspot._errors import HubSpotError
+from consent_sync.sandbox.hubspot._history import BASELINE_SOURCE, HistoryEntry
 from consent_sync.sandbox.hubspot._props import (
     ALWAYS_RETURNED,
     DEFAULT_PROPERTIES,
@@ -22,7 +23,7 @@ from consent_sync.sandbox.hubspot._props import (
     normalize_value,
     now_iso,
 )
-from consent_sync.sandbox.hubspot._records import Contact
+from consent_sync.sandbox.hubspot._records import Contact, SubscriptionState
 from consent_sync.sandbox.hubspot._search import SearchRequest, page_json, plan_search
 from consent_sync.sandbox.hubspot._store import ContactStore, DuplicateEmailError
 
@@ -74,15 +75,27 @@ def wanted_properties(requested: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(n for n in chosen if n in PROPERTY_BY_NAME)
 
 
+def history_properties(requested: Iterable[str] | None) -> tuple[str, ...]:
+    """Known properties named in `propertiesWithHistory` (comma-separated or repeated)."""
+    names = (n.strip() for item in requested or () for n in item.split(","))
+    return tuple(dict.fromkeys(n for n in names if n in PROPERTY_BY_NAME))
+
+
 def contact_json(
-    store: ContactStore, contacts: Sequence[Contact], wanted: tuple[str, ...]
+    store: ContactStore,
+    contacts: Sequence[Contact],
+    wanted: tuple[str, ...],
+    with_history: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """HubSpot's SimplePublicObject JSON for each contact, with only the wanted properties."""
-    needs_subs = any(name.startswith("hs_email_optout_") for name in wanted)
-    subs = store.subscriptions([c.id for c in contacts]) if needs_subs else {}
+    needs_subs = any(name.startswith("hs_email_optout_") for name in (*wanted, *with_history))
+    ids = [c.id for c in contacts]
+    subs = store.subscriptions(ids) if needs_subs else {}
+    recorded = store.recorded_history(ids, with_history)
     result = []
     for contact in contacts:
-        every = contact.properties(subs.get(contact.id) if needs_subs else None)
+        states = subs.get(contact.id) if needs_subs else None
+        every = contact.properties(states)
         body: dict[str, Any] = {
             "id": str(contact.id),
             "properties": {name: every.get(name) for name in wanted},
@@ -90,10 +103,32 @@ def contact_json(
             "updatedAt": iso_ms(contact.modified_ms),
             "archived": contact.archived,
         }
+        if with_history:
+            body["propertiesWithHistory"] = {
+                name: [
+                    entry.to_json()
+                    for entry in recorded.get((contact.id, name))
+                    or _baseline(contact, states or {}, name, every.get(name))
+                ]
+                for name in with_history
+            }
         if contact.archived:
             body["archivedAt"] = iso_ms(contact.modified_ms)
         result.append(body)
     return result
+
+
+def _baseline(
+    contact: Contact, states: dict[int, SubscriptionState], name: str, value: str | None
+) -> list[HistoryEntry]:
+    """The one entry of a property that never changed since seeding: its value, when it began."""
+    if value is None:
+        return []
+    since = contact.created_ms
+    if name.startswith("hs_email_optout_"):
+        state = states.get(int(name.rsplit("_", 1)[1]))
+        since = state.timestamp_ms if state and state.timestamp_ms else since
+    return [HistoryEntry(value, since, BASELINE_SOURCE)]
 
 
 def validate_properties(properties: dict[str, Any]) -> dict[str, str | None]:
@@ -177,6 +212,7 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
         limit: int = 10,
         after: str | None = None,
         properties: PropertyNames = None,
+        propertiesWithHistory: PropertyNames = None,
         archived: bool = False,
     ) -> dict[str, Any]:
         if not 0 < limit <= LIST_LIMIT:
@@ -186,7 +222,12 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
             raise HubSpotError(400, f"Invalid 'after' value {after!r}")
         page = store.page(start, limit + 1, archived=archived)
         body: dict[str, Any] = {
-            "results": contact_json(store, page[:limit], wanted_properties(properties))
+            "results": contact_json(
+                store,
+                page[:limit],
+                wanted_properties(properties),
+                history_properties(propertiesWithHistory),
+            )
         }
         if len(page) > limit:
             following = str(page[limit].id)
@@ -198,13 +239,15 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
     def get_contact(
         contact_id: str,
         properties: PropertyNames = None,
+        propertiesWithHistory: PropertyNames = None,
         idProperty: str | None = None,
         archived: bool = False,
     ) -> dict[str, Any]:
         contact = lookup(contact_id, idProperty, archived=archived)
         if contact is None:
             raise HubSpotError(404, "resource not found", "OBJECT_NOT_FOUND")
-        return contact_json(store, [contact], wanted_properties(properties))[0]
+        history = history_properties(propertiesWithHistory)
+        return contact_json(store, [contact], wanted_properties(properties), history)[0]
 
     @router.post("/crm/v3/objects/contacts", status_code=201)
     def create_contact(request: CreateRequest) -> dict[str, Any]:
@@ -253,7 +296,12 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
                 missing.append(item.id)
             else:
                 found.append(contact)
-        results = contact_json(store, found, wanted_properties(request.properties))
+        results = contact_json(
+            store,
+            found,
+            wanted_properties(request.properties),
+            history_properties(request.propertiesWithHistory),
+        )
         errors = [batch_error("OBJECT_NOT_FOUND", _NOT_FOUND, missing)] if missing else []
         return batch_response(results, errors, started)
 

@@ -15,6 +15,7 @@ from itertools import islice
 from typing import Any
 
 from consent_sync.sandbox._seed import SeedPerson
+from consent_sync.sandbox.hubspot._history import HistoryEntry, PropertyHistory
 from consent_sync.sandbox.hubspot._props import (
     MARKETING_SUBSCRIPTION_ID,
     SUBSCRIPTIONS,
@@ -80,6 +81,7 @@ class ContactStore:
         for pragma in ("journal_mode=MEMORY", "synchronous=OFF", "cache_size=-32768"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.executescript(_SCHEMA)
+        self._history = PropertyHistory(self._db)
         self._lock = threading.RLock()
         self._last_ms = 0
         self._version = 0
@@ -209,6 +211,13 @@ class ContactStore:
             )
         return result
 
+    def recorded_history(
+        self, contact_ids: Sequence[int], names: Sequence[str]
+    ) -> dict[tuple[int, str], list[HistoryEntry]]:
+        """Recorded value changes per (contact, property), newest first."""
+        with self._lock:
+            return self._history.entries(contact_ids, names)
+
     # -- writes --------------------------------------------------------------------------------
 
     def create(self, values: dict[str, str | None], source: str) -> Contact:
@@ -223,6 +232,16 @@ class ContactStore:
                 (*(values[c] for c in columns), email_key(values.get("email")), stamp, stamp),
             )
             contact = self._reload(int(cursor.lastrowid or 0))
+            for column in columns:
+                self._history.record(
+                    contact.id,
+                    column,
+                    None,
+                    values[column],
+                    ts_ms=stamp,
+                    source=source,
+                    baseline_ms=stamp,
+                )
         changes = [ContactChange("contact.creation", contact.id, stamp, source)]
         changes += [
             ContactChange("contact.propertyChange", contact.id, stamp, source, c, values[c])
@@ -257,6 +276,16 @@ class ContactStore:
                 ),
             )
             after = self._reload(contact_id)
+            for column, value in changed.items():
+                self._history.record(
+                    contact_id,
+                    column,
+                    getattr(before, column),
+                    value,
+                    ts_ms=stamp,
+                    source=source,
+                    baseline_ms=before.created_ms,
+                )
         self._emit(
             [
                 ContactChange("contact.propertyChange", contact_id, stamp, source, c, v)
@@ -296,11 +325,10 @@ class ContactStore:
                 return current, False
             if current is None and status == "NOT_SPECIFIED":
                 return SubscriptionState(subscription_id, status), False
-            lifted = status == "SUBSCRIBED" and bool(
-                self._db.execute(
-                    "SELECT unsub_all FROM contacts WHERE id = ?", (contact_id,)
-                ).fetchone()[0]
-            )
+            contact = self.get(contact_id)
+            if contact is None:
+                raise ValueError(f"no live contact {contact_id}")
+            lifted = status == "SUBSCRIBED" and contact.unsub_all
             stamp = self._tick()
             self._db.execute(
                 "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -311,7 +339,28 @@ class ContactStore:
                 "UPDATE contacts SET modified_ms = ?, unsub_all = unsub_all AND ? WHERE id = ?",
                 (stamp, int(not lifted), contact_id),
             )
-        state = SubscriptionState(subscription_id, status, stamp, legal_basis, explanation, source)
+            state = SubscriptionState(
+                subscription_id, status, stamp, legal_basis, explanation, source
+            )
+            self._history.record(
+                contact_id,
+                optout_property(subscription_id),
+                optout_value(current),
+                optout_value(state),
+                ts_ms=stamp,
+                source=source,
+                baseline_ms=current.timestamp_ms or contact.created_ms if current else stamp,
+            )
+            if lifted:
+                self._history.record(
+                    contact_id,
+                    "hs_email_optout",
+                    "true",
+                    "false",
+                    ts_ms=stamp,
+                    source=source,
+                    baseline_ms=contact.unsub_all_ms or contact.created_ms,
+                )
         changes = [
             ContactChange(
                 "contact.propertyChange",
@@ -352,6 +401,15 @@ class ContactStore:
             self._db.execute(
                 "UPDATE contacts SET unsub_all = 1, unsub_all_ms = ?, modified_ms = ? WHERE id = ?",
                 (stamp, stamp, contact_id),
+            )
+            self._history.record(
+                contact_id,
+                "hs_email_optout",
+                "false",
+                "true",
+                ts_ms=stamp,
+                source=source,
+                baseline_ms=contact.created_ms,
             )
             self._version += 1
         self._emit(
