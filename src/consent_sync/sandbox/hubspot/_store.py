@@ -11,13 +11,11 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from itertools import islice
 from typing import Any
 
 from consent_sync.sandbox._seed import SeedPerson
 from consent_sync.sandbox.hubspot._history import HistoryEntry, PropertyHistory
 from consent_sync.sandbox.hubspot._props import (
-    MARKETING_SUBSCRIPTION_ID,
     SUBSCRIPTIONS,
     now_ms,
     optout_property,
@@ -31,6 +29,7 @@ from consent_sync.sandbox.hubspot._records import (
     email_key,
     optout_value,
 )
+from consent_sync.sandbox.hubspot._seeding import insert_seeded
 
 _SCHEMA = """
 CREATE TABLE contacts (
@@ -55,8 +54,6 @@ _SELECT = (
     "SELECT id, email, firstname, lastname, phone, sms_consent, phone_consent, created_ms, "
     "modified_ms, unsub_all, unsub_all_ms, archived FROM contacts"
 )
-_SEED_CHUNK = 20_000
-FIRST_ID = 101
 
 
 class DuplicateEmailError(Exception):
@@ -98,34 +95,8 @@ class ContactStore:
 
     def seed(self, people: Iterable[SeedPerson], n: int) -> None:
         """Insert `n` seeded people, spread over the last 30 days, then build the indexes."""
-        end = now_ms() - 60_000
-        step = max(1, (30 * 86_400_000) // max(n, 1))
-        start = end - step * n
         with self._lock:
-            iterator = iter(people)
-            while chunk := list(islice(iterator, _SEED_CHUNK)):
-                self._db.execute("BEGIN")
-                self._db.executemany(
-                    "INSERT INTO contacts (id, email, email_key, firstname, lastname, phone, "
-                    "sms_consent, phone_consent, created_ms, modified_ms) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (_seed_row(p, start + step * p.index) for p in chunk),
-                )
-                self._db.executemany(
-                    "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                    (
-                        (
-                            FIRST_ID + p.index,
-                            MARKETING_SUBSCRIPTION_ID,
-                            "SUBSCRIBED" if p.email_ok else "UNSUBSCRIBED",
-                            start + step * p.index,
-                            "CONSENT_WITH_NOTICE" if p.email_ok else None,
-                            "SUBSCRIPTION_FORM" if p.email_ok else "EMAIL_FOOTER_UNSUBSCRIBE",
-                        )
-                        for p in chunk
-                    ),
-                )
-                self._db.execute("COMMIT")
+            end = insert_seeded(self._db, people, n)
             self._db.executescript(_INDEXES)
             self._last_ms = max(self._last_ms, end)
             self._version += 1
@@ -444,22 +415,6 @@ class ContactStore:
         if changes:
             for listener in self.listeners:
                 listener(changes)
-
-
-def _seed_row(p: SeedPerson, stamp: int) -> tuple[object, ...]:
-    sms = {"Opted In": "opted_in", "Opted Out": "opted_out"}.get(p.sms or "")
-    return (
-        FIRST_ID + p.index,
-        p.email,
-        email_key(p.email),
-        p.first_name,
-        p.last_name,
-        p.phone,
-        sms,
-        "true" if p.calls_ok else "false",
-        stamp,
-        stamp,
-    )
 
 
 def _contact(row: Any) -> Contact:
