@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,3 +79,14 @@ def test_daily_quota_is_enforced(sandbox: Sandbox, limits: Any) -> None:
         refused = fresh.get("/crm/v3/objects/contacts", params={"limit": 1})
     assert refused.status_code == 429
     assert refused.json()["policyName"] == "DAILY"
+
+
+def test_window_rolls_so_capacity_returns(http: httpx.Client, limits: Any) -> None:
+    """Requests older than the interval leave the rolling window, so calls pass again."""
+    limits(max_per_interval=2, interval_ms=400)
+    statuses = [
+        http.get("/crm/v3/objects/contacts", params={"limit": 1}).status_code for _ in "abc"
+    ]
+    assert statuses == [200, 200, 429]
+    time.sleep(0.45)
+    assert http.get("/crm/v3/objects/contacts", params={"limit": 1}).status_code == 200

@@ -84,5 +84,5 @@ def build_hubspot(
         stats=stats,
         faults=faults,
         client_env=client_env,
-        describe=f"HubSpot: {contacts} contacts seeded in {seconds:.1f}s",
+        describe=f"{contacts} contacts seeded in {seconds:.1f}s",
     )
