@@ -228,3 +228,21 @@ def test_properties_with_history_lists_changes_newest_first(api: Any, http: http
         (only.value, "IMPORT"),
     ]
     assert entries[0].timestamp > entries[1].timestamp > entries[2].timestamp
+
+
+def test_batch_read_with_history_is_limited_to_50_inputs(api: Any) -> None:
+    """Batch read asking for property histories accepts at most 50 inputs, as HubSpot does."""
+    ids = [str(101 + i) for i in range(51)]
+    assert len(_read(api, ids, ["email"]).results) == 51
+    request = BatchReadInputSimplePublicObjectId(
+        inputs=[SimplePublicObjectId(id=i) for i in ids],
+        properties=["email"],
+        properties_with_history=["sms_consent"],
+    )
+    with pytest.raises(ApiException) as caught:
+        api.crm.contacts.batch_api.read(request)
+    assert caught.value.status == 400
+    assert "50" in json.loads(caught.value.body)["message"]
+    request.inputs = request.inputs[:50]
+    read = api.crm.contacts.batch_api.read(request)
+    assert all("sms_consent" in c.properties_with_history for c in read.results)

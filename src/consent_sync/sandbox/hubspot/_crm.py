@@ -28,6 +28,7 @@ from consent_sync.sandbox.hubspot._search import SearchRequest, page_json, plan_
 from consent_sync.sandbox.hubspot._store import ContactStore, DuplicateEmailError
 
 BATCH_LIMIT = 100
+HISTORY_BATCH_LIMIT = 50
 LIST_LIMIT = 100
 API_SOURCE = "API"
 _NOT_FOUND = "Could not get some CONTACT objects, they may be deleted or not exist."
@@ -288,6 +289,14 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
         started = now_iso()
         if len(request.inputs) > BATCH_LIMIT:
             raise HubSpotError(400, f"Batch input limit exceeded: at most {BATCH_LIMIT} inputs")
+        history = history_properties(request.propertiesWithHistory)
+        if history and len(request.inputs) > HISTORY_BATCH_LIMIT:
+            raise HubSpotError(
+                400,
+                "The maximum number of inputs supported in a batch request for property "
+                f"histories is {HISTORY_BATCH_LIMIT}. Please reduce the number of items and "
+                "try again",
+            )
         found: list[Contact] = []
         missing: list[str] = []
         for item in request.inputs:
@@ -296,12 +305,7 @@ def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
                 missing.append(item.id)
             else:
                 found.append(contact)
-        results = contact_json(
-            store,
-            found,
-            wanted_properties(request.properties),
-            history_properties(request.propertiesWithHistory),
-        )
+        results = contact_json(store, found, wanted_properties(request.properties), history)
         errors = [batch_error("OBJECT_NOT_FOUND", _NOT_FOUND, missing)] if missing else []
         return batch_response(results, errors, started)
 
