@@ -240,4 +240,4 @@ def page_json(total: int, offset: int, count: int) -> dict[str, Any] | None:
     following = offset + count
     if count == 0 or following >= total:
         return None
-    return {"next": {"after": str(following), "link": None}}
+    return {"next": {"after": str(following)}}
