@@ -25,7 +25,7 @@ from consent_sync.model import (
 )
 
 if TYPE_CHECKING:
-    from consent_sync.config._mappings import FieldMapping, ObjectMapping
+    from consent_sync.config import FieldMapping, ObjectMapping
 
 _EVIDENCE_KEYS = ("legal_basis", "collection_method", "notice_ref", "actor", "note")
 

@@ -206,6 +206,11 @@ class Store:
         with write_session(self.engine) as session:
             return outbox.due(session, system, limit, utc(now))
 
+    def pending(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
+        """Like `due`, without claiming: which records the pusher should read back first."""
+        with read_session(self.engine) as session:
+            return outbox.due(session, system, limit, utc(now), claim=False)
+
     def mark_written(self, item: OutboxItem, now: datetime) -> None:
         """The system applied the write: shadow and delivery updated, row removed."""
         with write_session(self.engine) as session:

@@ -90,12 +90,15 @@ def settle(session: Session, link_id: int, purpose: str) -> None:
     )
 
 
-def due(session: Session, system: str, limit: int, now: datetime) -> list[OutboxItem]:
+def due(
+    session: Session, system: str, limit: int, now: datetime, *, claim: bool = True
+) -> list[OutboxItem]:
     """Pending writes to `system` whose time has come, oldest first, claimed for writing.
 
-    Each value is noted in its shadow as written ahead of the write: if the process dies after
-    the system took the value but before `mark_written`, the value read back is still
-    recognised as our own echo, never as a newer change made in the system.
+    Each claimed value is noted in its shadow as written ahead of the write: if the process dies
+    after the system took the value but before `mark_written`, the value read back is still
+    recognised as our own echo, never as a newer change made in the system. `claim=False` only
+    looks (the pusher reads those records back before it claims and writes).
     """
     rows = session.exec(
         select(OutboxRow, LinkRow)
@@ -109,6 +112,8 @@ def due(session: Session, system: str, limit: int, now: datetime) -> list[Outbox
         .limit(limit)
     ).all()
     items = [_item(row, link) for row, link in rows]
+    if not claim:
+        return items
     for item in items:
         shadow = session.get(ShadowRow, (item.link_id, item.purpose)) or ShadowRow(
             link_id=item.link_id, purpose=item.purpose

@@ -163,6 +163,10 @@ def _see(
     row = shadows.get(link_id)
     if row is None:
         row = shadows[link_id] = ShadowRow(link_id=link_id, purpose=purpose)
+    if row.last_written is not None and row.last_written != status.value:
+        # A different value came back: our write did not land or was overwritten since. Forget
+        # it, so that a person later setting that value is never mistaken for our own echo.
+        row.last_written = None
     row.last_seen, row.last_seen_at = status.value, now
     session.add(row)
 
