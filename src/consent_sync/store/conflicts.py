@@ -44,6 +44,20 @@ def record(
     return row.id
 
 
+def is_open(session: Session, conflict: Conflict) -> bool:
+    """Whether an open conflict of the same kind, link, purpose and detail exists."""
+    detail = json.loads(json.dumps(dict(conflict.detail), default=str))
+    candidates = session.exec(
+        select(ConflictRow).where(
+            ConflictRow.status == "open",
+            ConflictRow.kind == conflict.kind.value,
+            ConflictRow.link == (str(conflict.link) if conflict.link else None),
+            ConflictRow.purpose == conflict.purpose,
+        )
+    )
+    return any(row.detail == detail for row in candidates)
+
+
 def listing(
     session: Session, *, open_only: bool = False, kind: ConflictKind | None = None
 ) -> Iterator[ConflictRow]:

@@ -72,10 +72,22 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """One read-write transaction: committed when the block ends, rolled back if it raises."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+def write_session(engine: Engine, *, rollback: bool = False) -> Iterator[Session]:
+    """One read-write transaction: committed when the block ends, rolled back if it raises.
+
+    `rollback=True` always rolls back: a dry run sees what would happen and keeps nothing.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        transaction = session.begin()
+        try:
+            yield session
+        except BaseException:
+            transaction.rollback()
+            raise
+        if rollback:
+            transaction.rollback()
+        else:
+            transaction.commit()
 
 
 @contextmanager

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType, TracebackType
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from consent_sync.identity import MatchKeys, normalize_email
 from consent_sync.model import (
     MANUAL_PREFIX,
+    Conflict,
     ConflictKind,
     Evidence,
     LinkKey,
@@ -53,11 +56,17 @@ class IngestReport:
 class Store:
     """The canonical consent store over one database (SQLite file or PostgreSQL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
         self.engine = engine
+        self.dry_run = dry_run  # every write transaction is rolled back
+
+    def _write(self) -> AbstractContextManager[Session]:
+        return write_session(self.engine, rollback=self.dry_run)
 
     @classmethod
-    def open(cls, url: str | None = None, *, check_schema: bool = True) -> Store:
+    def open(
+        cls, url: str | None = None, *, check_schema: bool = True, dry_run: bool = False
+    ) -> Store:
         """Connect to `url` (default: `CONSENT_SYNC_DATABASE_URL` or the SQLite file).
 
         Raises SchemaOutdatedError unless the schema is current (skip with `check_schema`).
@@ -69,7 +78,7 @@ class Store:
             except BaseException:
                 engine.dispose()
                 raise
-        return cls(engine)
+        return cls(engine, dry_run=dry_run)
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -106,7 +115,7 @@ class Store:
             if observation.link is None:
                 raise UnlinkedObservationError(observation.source, observation.purpose)
         resolved: dict[LinkKey, links.ResolvedLink | None] = {}
-        with write_session(self.engine) as session:
+        with self._write() as session:
             for observation in observations:
                 key = observation.link
                 if key is not None and key not in resolved:
@@ -122,7 +131,7 @@ class Store:
             by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
         decisions = conflict_count = queued = 0
         for subject_id, sightings in by_subject.items():
-            with write_session(self.engine) as session:
+            with self._write() as session:
                 applied = unit.apply(session, subject_id, sightings, purposes, now)
             decisions += len(applied.ledger_seqs)
             conflict_count += len(applied.conflict_ids)
@@ -149,7 +158,7 @@ class Store:
         The subject is found by email, or created.
         """
         now = utc(now)
-        with write_session(self.engine) as session:
+        with self._write() as session:
             subject_id = links.subject_for_email(session, normalize_email(email), now)
             return unit.apply(session, subject_id, [(observation, None)], purposes, now)
 
@@ -167,7 +176,7 @@ class Store:
         now = utc(now)
         who = by.removeprefix(MANUAL_PREFIX)
         source = f"{MANUAL_PREFIX}{who}"
-        with write_session(self.engine) as session:
+        with self._write() as session:
             row = conflicts.get(session, conflict_id, lock=True)
             if row.status != "open":
                 reason = f"it was resolved by {row.resolved_by} at {row.resolved_at}"
@@ -190,9 +199,26 @@ class Store:
             conflicts.close(session, row, by=who, note=note, resolution_seq=seq, now=now)
             return applied
 
+    def record_conflicts(self, found: Sequence[Conflict], now: datetime) -> int:
+        """Record conflicts found outside reconciliation (unmappable values, drift).
+
+        A conflict already open for the same kind, link, purpose and detail is not repeated,
+        so a value that stays unreadable is reported once, not once per pull.
+        """
+        recorded = 0
+        with self._write() as session:
+            for conflict in found:
+                link = links.find_link(session, conflict.link) if conflict.link else None
+                if conflicts.is_open(session, conflict):
+                    continue
+                subject_id = link.subject_id if link else None
+                conflicts.record(session, subject_id, conflict, link.id if link else None, utc(now))
+                recorded += 1
+        return recorded
+
     def end_link(self, key: LinkKey, now: datetime) -> bool:
         """A record was deleted in its system: end its link and drop its pending writes."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             return links.end_link(session, key, utc(now))
 
     # -- the outbox, for the pusher ----------------------------------------------------------
@@ -203,7 +229,7 @@ class Store:
         Call right before writing them: each value is noted as written ahead of the write, so
         its echo is recognised even if the process dies before `mark_written`.
         """
-        with write_session(self.engine) as session:
+        with self._write() as session:
             return outbox.due(session, system, limit, utc(now))
 
     def pending(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
@@ -213,22 +239,22 @@ class Store:
 
     def mark_written(self, item: OutboxItem, now: datetime) -> None:
         """The system applied the write: shadow and delivery updated, row removed."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             outbox.mark_written(session, item, utc(now))
 
     def mark_retry(self, item: OutboxItem, error: str, next_at: datetime, now: datetime) -> None:
         """A transient failure: try again at `next_at`."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             outbox.mark_retry(session, item, error, utc(next_at), utc(now))
 
     def mark_dead(self, item: OutboxItem, error: str, now: datetime) -> int:
         """A permanent failure: dead-letter it and record a `push_rejected` conflict (its id)."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             return outbox.mark_dead(session, item, error, utc(now))
 
     def requeue(self, outbox_id: int, now: datetime) -> None:
         """Give a dead-lettered write another go."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             outbox.requeue(session, outbox_id, utc(now))
 
     # -- cursors, leases and runs, for the engine and the scheduler ---------------------------
@@ -242,31 +268,31 @@ class Store:
         self, system: str, object_type: str, watermark: datetime, now: datetime
     ) -> datetime:
         """Move the watermark forward (never back); call only after the page is committed."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             return coordination.advance_cursor(
                 session, system, object_type, utc(watermark), utc(now)
             )
 
     def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Claim or renew a lease; False while another holder's lease is unexpired."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             return coordination.acquire_lease(session, name, holder, utc(until), utc(now))
 
     def release_lease(self, name: str, holder: str) -> bool:
         """Give up a lease held by `holder`."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             return coordination.release_lease(session, name, holder)
 
     def start_run(self, system: str, kind: str, now: datetime) -> uuid.UUID:
         """Record the start of a pull, push or sweep; returns the run id."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             return coordination.start_run(session, system, kind, utc(now))
 
     def finish_run(
         self, run_id: uuid.UUID, counts: Mapping[str, int], error: str | None, now: datetime
     ) -> None:
         """Record a run's counts and the error that ended it, if any."""
-        with write_session(self.engine) as session:
+        with self._write() as session:
             coordination.finish_run(session, run_id, counts, error, utc(now))
 
     def recent_runs(self, system: str | None = None, limit: int = 20) -> list[SyncRunRow]:
