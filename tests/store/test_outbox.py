@@ -100,3 +100,26 @@ def test_echo_of_a_write_whose_ack_was_lost_is_not_a_decision(store: Store) -> N
     assert store.subject(EMAIL).states[0].status == "granted"
     (again,) = store.due("hubspot", 10, at(10))
     assert again.status is Status.GRANTED
+
+
+def test_a_claimed_write_that_never_landed_does_not_hide_a_later_revocation(store: Store) -> None:
+    """A claim whose write never landed is forgotten once a different value is read back."""
+    item = _revoked(store)  # HubSpot is due a denial; the pusher claims it, then dies
+    assert item.status is Status.DENIED
+    ingest(store, [seen(HS, Status.GRANTED, 7)], 7)  # read back: HubSpot still holds the grant
+    ingest(store, [seen(SF, Status.GRANTED, 8)], 8)  # SF re-grants (a newer, changed grant)
+    assert store.subject(EMAIL).states[0].status == "granted"
+    report = ingest(store, [seen(HS, Status.DENIED, 9)], 9)  # a person unsubscribes in HubSpot
+    assert report.decisions == 1, "the person's revocation was mistaken for our own echo"
+    assert store.subject(EMAIL).states[0].status == "denied"
+
+
+def test_pending_looks_without_claiming(store: Store) -> None:
+    """`pending` lists due writes but claims nothing: a value read back is not an echo."""
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    (item,) = store.pending("hubspot", 10, at(6))
+    assert item.status is Status.DENIED
+    ingest(store, [seen(SF, Status.GRANTED, 7)], 7)  # SF re-grants before the push
+    report = ingest(store, [seen(HS, Status.DENIED, 8)], 8)  # HubSpot's own revocation
+    assert report.decisions == 1

@@ -10,6 +10,7 @@ from consent_sync.cli.db import db
 from consent_sync.cli.ledger import ledger
 from consent_sync.cli.sandbox import sandbox
 from consent_sync.cli.subject import subject
+from consent_sync.cli.sync import sync
 from consent_sync.cli.validate import validate
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.command()(validate)
 app.command("sandbox")(sandbox)
+app.command("sync")(sync)
 app.add_typer(db, name="db")
 app.add_typer(consent, name="consent")
 app.add_typer(subject, name="subject")

@@ -52,13 +52,16 @@ def store_engine(url: str) -> Engine:
 
 
 @contextmanager
-def opened_store() -> Iterator[Store]:
-    """The store at `CONSENT_SYNC_DATABASE_URL`; exits 2 on an outdated schema, 1 on failures."""
+def opened_store(*, dry_run: bool = False) -> Iterator[Store]:
+    """The store at `CONSENT_SYNC_DATABASE_URL`; exits 2 on an outdated schema, 1 on failures.
+
+    `dry_run` rolls back every write transaction.
+    """
     url = database_url()
     engine = store_engine(url)
     try:
         ensure_current(engine)
-        store = Store(engine)
+        store = Store(engine, dry_run=dry_run)
     except SchemaOutdatedError as exc:
         engine.dispose()
         raise fail(str(exc), EXIT_USAGE) from None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType, TracebackType
 
@@ -51,6 +52,7 @@ class IngestReport:
     conflicts: int
     queued: int
     relinked: int  # records whose email change moved them to another subject
+    conflict_kinds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Store:
@@ -130,12 +132,14 @@ class Store:
                 continue
             by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
         decisions = conflict_count = queued = 0
+        kinds: Counter[str] = Counter()
         for subject_id, sightings in by_subject.items():
             with self._write() as session:
                 applied = unit.apply(session, subject_id, sightings, purposes, now)
             decisions += len(applied.ledger_seqs)
             conflict_count += len(applied.conflict_ids)
             queued += applied.queued
+            kinds.update(c.kind.value for r in applied.resolutions for c in r.conflicts)
         return IngestReport(
             observations=len(observations),
             unmatched=unmatched,
@@ -144,6 +148,7 @@ class Store:
             conflicts=conflict_count,
             queued=queued,
             relinked=sum(1 for r in resolved.values() if r is not None and r.relinked),
+            conflict_kinds=MappingProxyType(dict(kinds)),
         )
 
     def record(

@@ -1,0 +1,92 @@
+"""`consent-sync sync`: one pull → reconcile → push cycle for the configured systems, now."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from consent_sync.cli._store import CONFIG_OPTION, EXIT_USAGE, fail, opened_store
+from consent_sync.config import ConfigError, DeploymentConfig, default_config_dir, load_config
+from consent_sync.connectors.base import Connector, ConnectorError
+from consent_sync.connectors.factory import build_connector
+from consent_sync.engine import CycleReport, Progress, SyncEngine
+
+
+def load_deployment(config: Path | None) -> DeploymentConfig:
+    """The whole configuration with secrets resolved; exits 2 listing every error."""
+    config_dir = default_config_dir(config)
+    try:
+        return load_config(config_dir)
+    except ConfigError as exc:
+        for issue in exc.errors:
+            typer.echo(str(issue), err=True)
+        raise fail(f"invalid configuration in {config_dir}", EXIT_USAGE) from None
+
+
+def sync(
+    system: list[str] = typer.Option(
+        [], "--system", "-s", help="Only this system (repeatable). Default: every enabled one."
+    ),
+    full: bool = typer.Option(False, "--full", help="Read every record, ignoring cursors."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change; write nothing anywhere."
+    ),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Run one sync cycle now and print what it did."""
+    deployment = load_deployment(config)
+    enabled = [name for name, c in deployment.connectors.items() if c.enabled]
+    unknown = sorted(set(system) - set(deployment.connectors))
+    if unknown:
+        raise fail(
+            f"unknown system(s): {', '.join(unknown)}; known: {', '.join(enabled)}", EXIT_USAGE
+        )
+    names = system or enabled
+    connectors: dict[str, Connector] = {
+        name: build_connector(deployment.connectors[name], deployment.mappings[name])
+        for name in names
+        if name in deployment.mappings
+    }
+    failed = False
+    with opened_store(dry_run=dry_run) as store:
+        engine = SyncEngine(store, deployment, connectors, progress=_progress())
+        for name in connectors:
+            try:
+                report = engine.cycle(name, full=full)
+            except ConnectorError as exc:
+                typer.echo(f"{name}: failed: {exc}", err=True)
+                failed = True
+                continue
+            _print(report, dry_run=dry_run)
+    for connector in connectors.values():
+        connector.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(label: str, count: int) -> None:
+        sys.stderr.write(f"\r{label}: {count} records read")
+        sys.stderr.flush()
+
+    return show
+
+
+def _print(report: CycleReport, *, dry_run: bool) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    prefix = "[dry run] " if dry_run else ""
+    conflicts = ", ".join(f"{k} {v}" for k, v in sorted(report.conflicts.items())) or "none"
+    typer.echo(
+        f"{prefix}{report.system}: {report.records_read} records read, "
+        f"{report.decisions} decisions, {report.queued} writes queued, "
+        f"{report.writes_ok} written, {report.writes_retry} to retry, "
+        f"{report.writes_dead} dead-lettered, {report.unmatched} unmatched, "
+        f"{report.links_ended} links ended; conflicts: {conflicts}; "
+        f"{report.api_calls} API calls in {report.duration_s:.1f} s"
+    )
