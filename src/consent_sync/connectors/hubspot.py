@@ -1,25 +1,19 @@
 """HubSpot connector: hubspot-api-client for CRM contacts, httpx for Communication Preferences v4.
 
-Email subscriptions are read-only contact properties (`hs_email_optout_<id>`); their exact status
-and its own timestamp come from `POST /communication-preferences/v4/statuses/batch/read`, and
-they are written with `.../v4/statuses/batch/write`, which (unlike v3) can re-subscribe.
+HubSpot returns every property value as a string; values are typed here by the portal's property
+definitions (booleans as True/False, empty as None, everything else as text), so mapping value
+tables read `true`/`false`/`null` as YAML writes them. Each mapped email subscription appears in a
+record as a field of its own (the mapping key) holding the v4 status, with that status's own
+timestamp in `field_times` and its legal basis in `field_evidence`.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
-import structlog
-import urllib3
-from hubspot import HubSpot
-from hubspot.communication_preferences.exceptions import ApiException as PrefsApiException
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     BatchReadInputSimplePublicObjectId,
@@ -27,46 +21,33 @@ from hubspot.crm.contacts import (
     SimplePublicObjectBatchInput,
     SimplePublicObjectId,
 )
-from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
-from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 
 from consent_sync.connectors.base import (
-    AuthError,
-    ConnectorError,
     FieldInfo,
     FieldWrite,
     Page,
     PermanentError,
     Quota,
     Record,
-    TransientError,
     WriteResult,
 )
-from consent_sync.connectors.ratelimit import TokenBucket
-from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
-
-T = TypeVar("T")
-log = structlog.get_logger(__name__)
+from consent_sync.connectors.hubspot_http import Endpoint, HubSpotTransport
+from consent_sync.connectors.hubspot_prefs import (
+    StatusWrite,
+    SubscriptionPreferences,
+    parse_hs_datetime,
+)
+from consent_sync.connectors.retry import RetryPolicy
 
 OBJECT_TYPE = "contacts"
 SEARCH_LIMIT = 200  # results per search page
-SEARCH_CAP = 10_000  # the search API never pages past this; re-window before it
+SEARCH_CAP = 10_000  # the search API never pages past this many results of one query
 LIST_LIMIT = 100  # results per list page
-BATCH_LIMIT = 100  # inputs per batch read/update and per v4 batch call
-_API_ERRORS = (ContactsApiException, PropertiesApiException, PrefsApiException)
-_LEGAL_BASIS = {
-    "consent": "CONSENT_WITH_NOTICE",
-    "legitimate_interest": "LEGITIMATE_INTEREST_OTHER",
-    "contract": "PERFORMANCE_OF_CONTRACT",
-    "non_gdpr": "NON_GDPR",
-}
+BATCH_LIMIT = 100  # inputs per batch read and update
+SUBSCRIPTION_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED")
+_RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "INTERNAL_ERROR"})
 
-
-def parse_hs_datetime(value: str | datetime) -> datetime:
-    """HubSpot's ISO timestamps (`2024-01-02T03:04:05.678Z`) as aware UTC datetimes."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+__all__ = ["OBJECT_TYPE", "HubSpotConnector", "HubSpotSettings", "parse_hs_datetime"]
 
 
 @dataclass
@@ -81,7 +62,7 @@ class HubSpotSettings:
     ca_file: str | None = None
     timeout: float = 30.0
     requests_per_second: float = 10.0
-    searches_per_second: float = 4.0
+    searches_per_second: float = 4.0  # HubSpot allows 5 searches a second per token
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __repr__(self) -> str:
@@ -94,117 +75,27 @@ class HubSpotConnector:
     def __init__(self, settings: HubSpotSettings) -> None:
         self.settings = settings
         self.name = settings.name
-        self._client = HubSpot(
-            access_token=settings.access_token,
-            host=settings.base_url.rstrip("/"),
-            ssl_ca_cert=settings.ca_file,
-            retry=urllib3.Retry(total=0, redirect=0, raise_on_status=False),
+        self._transport = HubSpotTransport(
+            Endpoint(
+                settings.name,
+                settings.base_url,
+                settings.access_token,
+                settings.ca_file,
+                settings.timeout,
+            ),
+            retry=settings.retry,
+            requests_per_second=settings.requests_per_second,
+            searches_per_second=settings.searches_per_second,
         )
-        self._http = httpx.Client(
-            base_url=settings.base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {settings.access_token}"},
-            verify=settings.ca_file or True,
-            timeout=settings.timeout,
-            event_hooks={"response": [self._observe_httpx]},
-        )
-        self._budget = TokenBucket(settings.requests_per_second)
-        self._search_budget = TokenBucket(settings.searches_per_second)
-        self._subscription_ids: dict[str, str] | None = None
-        self._quota = Quota()
-        self._lock = threading.Lock()
-        self.api_calls = 0
+        self._prefs = SubscriptionPreferences(self._transport, settings.subscriptions)
+        self._definitions: list[Any] | None = None
 
-    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._transport.api_calls
 
-    def _observe_httpx(self, response: httpx.Response) -> None:
-        self._note_headers(response.headers)
-
-    def _note_headers(self, headers: Mapping[str, str]) -> None:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        daily = lowered.get("x-hubspot-ratelimit-daily")
-        remaining = lowered.get("x-hubspot-ratelimit-daily-remaining")
-        if daily and remaining and daily.isdigit() and remaining.isdigit():
-            self._quota = Quota(int(daily) - int(remaining), int(daily))
-
-    def _call(self, what: str, fn: Callable[[], T], *, search: bool = False) -> T:
-        """One API call under the rate budget and the shared retry policy."""
-
-        def attempt() -> T:
-            (self._search_budget if search else self._budget).acquire()
-            with self._lock:
-                self.api_calls += 1
-            try:
-                return fn()
-            except _API_ERRORS as exc:
-                raise self._classify(what, exc.status, exc.headers or {}, exc.body) from exc
-            except httpx.HTTPStatusError as exc:
-                response = exc.response
-                raise self._classify(
-                    what, response.status_code, response.headers, response.text
-                ) from exc
-            except (urllib3.exceptions.HTTPError, httpx.TransportError) as exc:
-                raise TransientError(f"{what}: {type(exc).__name__}", system=self.name) from exc
-            except ValueError as exc:  # a truncated or malformed JSON body
-                raise TransientError(f"{what}: malformed response body", system=self.name) from exc
-
-        return call_with_retry(attempt, self.settings.retry)
-
-    def _classify(
-        self, what: str, status: int | None, headers: Mapping[str, str], body: Any
-    ) -> ConnectorError:
-        self._note_headers(headers)
-        category = ""
-        if body:
-            try:
-                parsed = json.loads(body) if isinstance(body, str | bytes) else body
-                category = str(parsed.get("category") or parsed.get("policyName") or "")
-            except (ValueError, AttributeError):
-                category = ""
-        message = f"{what}: HTTP {status} {category}".strip()
-        code = status or 0
-        if code == 401:
-            return AuthError(message, system=self.name, status=code)
-        if code == 429 or code >= 500 or code == 0:
-            retry_after = parse_retry_after(
-                {k.lower(): v for k, v in headers.items()}.get("retry-after"), datetime.now(UTC)
-            )
-            if code == 429 and retry_after is None:
-                retry_after = 1.0  # HubSpot's windows are 1 s (search) and 10 s (general)
-            return TransientError(message, retry_after=retry_after, system=self.name, status=code)
-        return PermanentError(message, system=self.name, status=code)
-
-    def _v4(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        def post() -> dict[str, Any]:
-            response = self._http.post(path, params={"channel": "EMAIL"}, json=body)
-            response.raise_for_status()
-            result: dict[str, Any] = response.json()
-            return result
-
-        return self._call(path, post)
-
-    def subscription_ids(self) -> dict[str, str]:
-        """Mapping field name -> HubSpot subscription id, resolving names via v3 definitions."""
-        if self._subscription_ids is None:
-            wanted = dict(self.settings.subscriptions)
-            if any(not ref.isdigit() for ref in wanted.values()):
-                definitions = self._call(
-                    "subscription definitions",
-                    lambda: self._client.communication_preferences.definition_api.get_page(),
-                )
-                by_name = {d.name: str(d.id) for d in definitions.subscription_definitions}
-                for name, ref in wanted.items():
-                    if not ref.isdigit():
-                        if ref not in by_name:
-                            raise PermanentError(
-                                f"no subscription named {ref!r} in the portal",
-                                system=self.name,
-                                field_name=name,
-                            )
-                        wanted[name] = by_name[ref]
-            self._subscription_ids = wanted
-        return self._subscription_ids
-
-    # -- the protocol ---------------------------------------------------------------------
+    # -- pull -----------------------------------------------------------------------------
 
     def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
         """Changed contacts (search on lastmodifieddate) or, when since is None, all of them."""
@@ -215,67 +106,71 @@ class HubSpotConnector:
             yield from self._search_since(since)
 
     def _search_since(self, since: datetime) -> Iterator[Page]:
-        window_start = since
+        # Every page is its own query from the last stamp seen (keyset paging on the stamp), so
+        # no query nears the 10,000-result cap and a contact modified mid-pull, which moves to the
+        # end of the order, cannot shift an unread one past an offset. Contacts already yielded
+        # at the boundary stamp are skipped; only a run of one stamp longer than a page needs
+        # offsets, and one longer than the cap cannot be searched at all.
+        window = since
+        offset = 0
+        seen_at_window: set[str] = set()
         while True:
-            after: str | None = None
-            fetched = 0
-            last_stamp: datetime | None = None
-            while True:
-                request = PublicObjectSearchRequest(
-                    filter_groups=[
-                        {
-                            "filters": [
-                                {
-                                    "propertyName": "lastmodifieddate",
-                                    "operator": "GTE",
-                                    "value": str(int(window_start.timestamp() * 1000)),
-                                }
-                            ]
-                        }
-                    ],
-                    sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                    properties=self._properties(),
-                    limit=SEARCH_LIMIT,
-                    after=after,
-                )
-                search = partial(
-                    self._client.crm.contacts.search_api.do_search,
-                    public_object_search_request=request,
-                )
-                result = self._call("search", search, search=True)
-                page = self._page(result.results)
-                fetched += len(result.results)
-                if page.watermark is not None:
-                    last_stamp = page.watermark
-                yield page
-                paging = result.paging
-                after = paging.next.after if paging and paging.next else None
-                if after is None:
-                    return
-                if fetched + SEARCH_LIMIT > SEARCH_CAP:
-                    break  # the next page would cross the 10,000-result cap: re-window
-            if last_stamp is None or last_stamp <= window_start:
-                raise PermanentError(
-                    f"more than {SEARCH_CAP} contacts share one lastmodifieddate; "
-                    "run a full sync (--full) to read them by listing",
-                    system=self.name,
-                    object_type=OBJECT_TYPE,
-                )
-            window_start = last_stamp
+            result = self._transport.sdk(
+                "search",
+                self._transport.contacts_search.do_search_with_http_info,
+                search=True,
+                object_name=OBJECT_TYPE,
+                public_object_search_request=self._search_request(window, offset),
+            )
+            rows = list(result.results)
+            fresh = [r for r in rows if not (str(r.id) in seen_at_window and _stamp(r) == window)]
+            if fresh:
+                yield self._page(fresh)
+            if not (result.paging and result.paging.next) or not rows:
+                return
+            last = max(_stamp(r) for r in rows)
+            if last > window:
+                window, offset = last, 0
+                seen_at_window = {str(r.id) for r in rows if _stamp(r) == last}
+            else:
+                seen_at_window |= {str(r.id) for r in rows}
+                offset += len(rows)
+                if offset + SEARCH_LIMIT > SEARCH_CAP:
+                    raise PermanentError(
+                        f"more than {SEARCH_CAP} contacts share lastmodifieddate {window}; "
+                        "run a full sync (--full) to read them by listing",
+                        system=self.name,
+                        object_type=OBJECT_TYPE,
+                    )
+
+    def _search_request(self, window: datetime, offset: int) -> PublicObjectSearchRequest:
+        stamp_filter = {
+            "propertyName": "lastmodifieddate",
+            "operator": "GTE",
+            "value": str(int(window.timestamp() * 1000)),
+        }
+        return PublicObjectSearchRequest(
+            filter_groups=[{"filters": [stamp_filter]}],
+            sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+            properties=self._properties(),
+            limit=SEARCH_LIMIT,
+            after=str(offset) if offset else None,
+        )
 
     def _list_all(self) -> Iterator[Page]:
         started = datetime.now(UTC)
         after: str | None = None
         while True:
-            listing = partial(
-                self._client.crm.contacts.basic_api.get_page,
+            result = self._transport.sdk(
+                "list",
+                self._transport.contacts.get_page_with_http_info,
+                object_name=OBJECT_TYPE,
                 limit=LIST_LIMIT,
                 after=after,
                 properties=self._properties(),
                 archived=False,
             )
-            result = self._call("list", listing)
-            page = self._page(result.results)
+            page = self._page(list(result.results))
             paging = result.paging
             after = paging.next.after if paging and paging.next else None
             # Listing goes by id, not by stamp: only the last page may advance the cursor,
@@ -284,152 +179,156 @@ class HubSpotConnector:
             if after is None:
                 return
 
+    # -- read and write -------------------------------------------------------------------
+
     def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
         """Current state of contacts by id (batch read, 100 a call); missing ones left out."""
         self._check_object(object_type)
         return list(self._page(self._batch_read(record_ids, self._properties())).records)
 
     def _batch_read(self, record_ids: Sequence[str], properties: list[str]) -> list[Any]:
+        unique = list(dict.fromkeys(record_ids))
         found: list[Any] = []
-        for start in range(0, len(record_ids), BATCH_LIMIT):
+        for start in range(0, len(unique), BATCH_LIMIT):
             body = BatchReadInputSimplePublicObjectId(
-                inputs=[
-                    SimplePublicObjectId(id=i) for i in record_ids[start : start + BATCH_LIMIT]
-                ],
+                inputs=[SimplePublicObjectId(id=i) for i in unique[start : start + BATCH_LIMIT]],
                 properties=properties,
                 properties_with_history=[],
             )
-            batch_read = partial(
-                self._client.crm.contacts.batch_api.read,
+            result = self._transport.sdk(
+                "batch read",
+                self._transport.contacts_batch.read_with_http_info,
+                object_name=OBJECT_TYPE,
                 batch_read_input_simple_public_object_id=body,
                 archived=False,
             )
-            found.extend(self._call("batch read", batch_read).results)
+            found.extend(result.results)
         return found
-
-    def _emails(self, record_ids: Sequence[str]) -> dict[str, str]:
-        """Contact id -> email, for v4 calls that address subscribers by email."""
-        return {
-            str(r.id): str(r.properties["email"])
-            for r in self._batch_read(record_ids, ["email"])
-            if (r.properties or {}).get("email")
-        }
 
     def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
         """Properties via batch/update (207 handled per record); subscriptions via v4 write."""
         self._check_object(object_type)
-        subs = self.subscription_ids()
-        outcome: dict[str, WriteResult] = {}
-        props = [
-            (w, {k: v for k, v in w.values.items() if k not in subs})
-            for w in writes
-            if any(k not in subs for k in w.values)
-        ]
-        for start in range(0, len(props), BATCH_LIMIT):
-            for result in self._update_properties(props[start : start + BATCH_LIMIT]):
-                outcome[result.record_id] = result
+        subs = self._prefs.ids()
+        properties: dict[str, dict[str, Any]] = {}
+        for w in writes:
+            values = {k: v for k, v in w.values.items() if k not in subs}
+            if values:
+                properties.setdefault(w.record_id, {}).update(values)
+        outcome = self._update_properties(properties)
         sub_writes = [w for w in writes if any(k in subs for k in w.values)]
-        for start in range(0, len(sub_writes), BATCH_LIMIT):
-            for result in self._write_subscriptions(sub_writes[start : start + BATCH_LIMIT], subs):
-                previous = outcome.get(result.record_id)
-                outcome[result.record_id] = result if previous is None or previous.ok else previous
+        for record_id, result in self._write_subscriptions(sub_writes, subs).items():
+            previous = outcome.get(record_id)
+            if previous is None or previous.ok:
+                outcome[record_id] = result
         return [outcome.get(w.record_id, WriteResult(w.record_id, True)) for w in writes]
 
     def _update_properties(
-        self, batch: Sequence[tuple[FieldWrite, dict[str, Any]]]
-    ) -> list[WriteResult]:
-        body = BatchInputSimplePublicObjectBatchInput(
-            inputs=[
-                SimplePublicObjectBatchInput(
-                    id=w.record_id, properties={k: _hs_value(v) for k, v in values.items()}
-                )
-                for w, values in batch
-            ]
-        )
-        result = self._call(
-            "batch update",
-            lambda: self._client.crm.contacts.batch_api.update(
-                batch_input_simple_public_object_batch_input=body
-            ),
-        )
-        failed: dict[str, WriteResult] = {}
-        for error in getattr(result, "errors", None) or []:
-            ids = (error.context or {}).get("ids") or []
-            category = str(error.category or "")
-            for record_id in ids:
-                failed[str(record_id)] = WriteResult(
-                    str(record_id),
-                    False,
-                    f"{category}: {error.message}",
-                    retryable=category in {"RATE_LIMITS", "INTERNAL_ERROR"},
-                    gone=category == "OBJECT_NOT_FOUND",
-                )
-        return [failed.get(w.record_id, WriteResult(w.record_id, True)) for w, _ in batch]
+        self, properties: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, WriteResult]:
+        outcome: dict[str, WriteResult] = {}
+        ids = list(properties)
+        for start in range(0, len(ids), BATCH_LIMIT):
+            batch = ids[start : start + BATCH_LIMIT]
+            body = BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    SimplePublicObjectBatchInput(
+                        id=i, properties={k: _hs_value(v) for k, v in properties[i].items()}
+                    )
+                    for i in batch
+                ]
+            )
+            result = self._transport.sdk(
+                "batch update",
+                self._transport.contacts_batch.update_with_http_info,
+                object_name=OBJECT_TYPE,
+                batch_input_simple_public_object_batch_input=body,
+            )
+            for error in getattr(result, "errors", None) or []:
+                category = str(error.category or "")
+                for record_id in (error.context or {}).get("ids") or []:
+                    outcome[str(record_id)] = WriteResult(
+                        str(record_id),
+                        False,
+                        f"{category}: {error.message}",
+                        retryable=category in _RETRYABLE_CATEGORIES,
+                        gone=category == "OBJECT_NOT_FOUND",
+                    )
+            for record_id in batch:
+                outcome.setdefault(record_id, WriteResult(record_id, True))
+        return outcome
 
     def _write_subscriptions(
-        self, batch: Sequence[FieldWrite], subs: Mapping[str, str]
-    ) -> list[WriteResult]:
+        self, writes: Sequence[FieldWrite], subs: Mapping[str, str]
+    ) -> dict[str, WriteResult]:
+        if not writes:
+            return {}
         emails = {
-            r.record_id: r.fields.get("email")
-            for r in self.read(OBJECT_TYPE, [w.record_id for w in batch])
+            str(r.id): str(r.properties["email"])
+            for r in self._batch_read([w.record_id for w in writes], ["email"])
+            if (r.properties or {}).get("email")
         }
-        results: dict[str, WriteResult] = {}
-        inputs: list[dict[str, Any]] = []
+        outcome: dict[str, WriteResult] = {}
+        planned: list[StatusWrite] = []
         by_email: dict[str, list[str]] = {}
-        for w in batch:
+        for w in writes:
             email = emails.get(w.record_id)
-            if not email:
-                results[w.record_id] = WriteResult(
+            if email is None:
+                # v4 would create a contact for an unknown address: never write blind.
+                outcome[w.record_id] = WriteResult(
                     w.record_id, False, "contact not found or has no email", gone=True
                 )
                 continue
-            by_email.setdefault(str(email).lower(), []).append(w.record_id)
-            for name, state in w.values.items():
-                if name not in subs:
-                    continue
-                item: dict[str, Any] = {
-                    "subscriberIdString": email,
-                    "channel": "EMAIL",
-                    "statusState": state,
-                    "subscriptionId": int(subs[name]),
-                }
-                if w.legal_basis:
-                    item["legalBasis"] = _LEGAL_BASIS.get(w.legal_basis, w.legal_basis)
-                if w.explanation:
-                    item["legalBasisExplanation"] = w.explanation
-                inputs.append(item)
-        if inputs:
-            answer = self._v4(
-                "/communication-preferences/v4/statuses/batch/write", {"inputs": inputs}
-            )
-            for error in answer.get("errors") or []:
-                context = error.get("context") or {}
-                for subscriber in context.get("subscriberIdString") or context.get("ids") or []:
-                    for record_id in by_email.get(str(subscriber).lower(), []):
-                        results[record_id] = WriteResult(
-                            record_id, False, f"{error.get('category')}: {error.get('message')}"
-                        )
-        return [results.get(w.record_id, WriteResult(w.record_id, True)) for w in batch]
+            by_email.setdefault(email.lower(), []).append(w.record_id)
+            planned += [
+                StatusWrite(email, subs[name], str(state), w.legal_basis, w.explanation)
+                for name, state in w.values.items()
+                if name in subs
+            ]
+        for subscriber, (category, message) in self._prefs.write(planned).items():
+            for record_id in by_email.get(subscriber, []):
+                outcome[record_id] = WriteResult(
+                    record_id,
+                    False,
+                    f"{category}: {message}",
+                    retryable=category in _RETRYABLE_CATEGORIES,
+                )
+        for record_ids in by_email.values():
+            for record_id in record_ids:
+                outcome.setdefault(record_id, WriteResult(record_id, True))
+        return outcome
+
+    # -- describe -------------------------------------------------------------------------
 
     def describe(self, object_type: str) -> list[FieldInfo]:
-        """Contact properties with type, writability and enumeration options."""
+        """Contact properties with type, writability and options; then each mapped subscription."""
         self._check_object(object_type)
-        result = self._call(
-            "properties", lambda: self._client.crm.properties.core_api.get_all(OBJECT_TYPE)
-        )
         fields = []
-        for prop in result.results:
+        for prop in self._property_definitions():
             meta = prop.modification_metadata
             read_only = bool(meta and meta.read_only_value)
             options = tuple(str(o.value) for o in prop.options or ())
             fields.append(FieldInfo(prop.name, prop.type, not read_only, options))
+        fields += [
+            FieldInfo(name, "subscription", True, SUBSCRIPTION_STATES) for name in self._prefs.ids()
+        ]
         return fields
 
+    def _property_definitions(self) -> list[Any]:
+        if self._definitions is None:
+            result = self._transport.sdk(
+                "properties",
+                self._transport.properties.get_all_with_http_info,
+                OBJECT_TYPE,
+                object_name=OBJECT_TYPE,
+            )
+            self._definitions = list(result.results)
+        return self._definitions
+
     def quota(self) -> Quota:
-        return self._quota
+        return self._transport.quota
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -439,42 +338,34 @@ class HubSpotConnector:
 
     def _properties(self) -> list[str]:
         names = ["email", "lastmodifieddate", *self.settings.properties]
-        names += [f"hs_email_optout_{sid}" for sid in self.subscription_ids().values()]
+        names += [f"hs_email_optout_{sid}" for sid in self._prefs.ids().values()]
         return list(dict.fromkeys(names))
 
     def _page(self, results: Sequence[Any]) -> Page:
-        subs = self.subscription_ids()
-        statuses = self._statuses([r.properties.get("email") for r in results]) if subs else {}
+        subs = self._prefs.ids()
+        types = {p.name: str(p.type) for p in self._property_definitions()}
+        emails = [str(r.properties.get("email") or "") for r in results]
+        statuses = self._prefs.read([e for e in emails if e]) if subs else {}
         records = []
-        for r in results:
-            props: dict[str, Any] = dict(r.properties or {})
-            stamp = props.get("lastmodifieddate") or r.updated_at
-            email = str(props.get("email") or "").lower()
+        for r, email in zip(results, emails, strict=True):
+            props = {
+                name: _typed(types.get(name), raw) for name, raw in (r.properties or {}).items()
+            }
             field_times: dict[str, datetime] = {}
-            evidence: dict[str, dict[str, str]] = {}
-            for name, sid in subs.items():
-                status = statuses.get((email, sid))
-                if status is None:
-                    props[name] = "NOT_SPECIFIED"
-                    continue
-                props[name] = status["status"]
-                if status.get("timestamp"):
-                    field_times[name] = parse_hs_datetime(status["timestamp"])
-                evidence[name] = {
-                    k: str(status[src])
-                    for k, src in (
-                        ("legal_basis", "legalBasis"),
-                        ("note", "legalBasisExplanation"),
-                        ("hubspot_source", "source"),
-                    )
-                    if status.get(src)
-                }
+            evidence: dict[str, Mapping[str, str]] = {}
+            for name, sid in subs.items() if email else ():
+                status = statuses.get((email.lower(), sid))
+                props[name] = status.status if status else "NOT_SPECIFIED"
+                if status is not None and status.timestamp is not None:
+                    field_times[name] = status.timestamp
+                if status is not None:
+                    evidence[name] = status.evidence
             records.append(
                 Record(
                     OBJECT_TYPE,
                     str(r.id),
                     props,
-                    parse_hs_datetime(stamp),
+                    _stamp(r),
                     deleted=bool(getattr(r, "archived", False)),
                     field_times=field_times,
                     field_evidence=evidence,
@@ -483,20 +374,21 @@ class HubSpotConnector:
         watermark = max((rec.modified_at for rec in records), default=None)
         return Page(records, watermark)
 
-    def _statuses(self, emails: Sequence[Any]) -> dict[tuple[str, str], dict[str, Any]]:
-        """(lower-cased email, subscription id) -> v4 status entry, 100 subscribers a call."""
-        wanted = [str(e) for e in emails if e]
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        for start in range(0, len(wanted), BATCH_LIMIT):
-            answer = self._v4(
-                "/communication-preferences/v4/statuses/batch/read",
-                {"inputs": wanted[start : start + BATCH_LIMIT]},
-            )
-            for result in answer.get("results") or []:
-                subscriber = str(result.get("subscriberIdString", "")).lower()
-                for status in result.get("statuses") or []:
-                    out[(subscriber, str(status.get("subscriptionId")))] = status
-        return out
+
+def _stamp(result: Any) -> datetime:
+    """A contact's modification stamp: `lastmodifieddate`, else the object's `updatedAt`."""
+    raw = (result.properties or {}).get("lastmodifieddate") or result.updated_at
+    return parse_hs_datetime(raw)
+
+
+def _typed(property_type: str | None, raw: Any) -> Any:
+    """A property value as the mapping reads it: bool for booleans, None for empty, else text."""
+    if raw is None or raw == "":
+        return None
+    text = str(raw)
+    if property_type == "bool" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
 
 
 def _hs_value(value: Any) -> str:
