@@ -17,6 +17,7 @@ from simple_salesforce.format import format_soql
 
 from consent_sync.connectors._http import TimeoutSession
 from consent_sync.connectors.base import (
+    AuthError,
     ConnectorError,
     FieldInfo,
     FieldWrite,
@@ -28,8 +29,15 @@ from consent_sync.connectors.base import (
     TransientError,
     WriteResult,
 )
+from consent_sync.connectors.ratelimit import TokenBucket
 from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
 from consent_sync.connectors.salesforce_auth import SalesforceCredentials, Token, fetch_token
+from consent_sync.connectors.salesforce_results import (
+    TRANSIENT_CODES,
+    error_details,
+    parse_sf_datetime,
+    write_results,
+)
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -38,18 +46,7 @@ SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
 COMPOSITE_LIMIT = 200  # records per PATCH /composite/sobjects
 READ_CHUNK = 200  # ids per `Id IN (...)` query, well under the URI length limit
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_TRANSIENT_CODES = frozenset(
-    {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
-)
-_GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
-
-
-def parse_sf_datetime(value: str) -> datetime:
-    """Salesforce's `2024-01-02T03:04:05.000+0000` as an aware UTC datetime."""
-    text = value.replace("Z", "+00:00")
-    if re.search(r"[+-]\d{4}$", text):
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text).astimezone(UTC)
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
 @dataclass
@@ -63,7 +60,17 @@ class SalesforceSettings:
     ca_file: str | None = None
     timeout: float = 30.0
     page_size: int = 2000
+    requests_per_second: float | None = None  # client-side budget; None: unthrottled
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class _Operation:
+    """One logical API call across its retries: it may re-authenticate once."""
+
+    what: str
+    object_type: str | None
+    reauthed: bool = False
 
 
 class SalesforceConnector:
@@ -78,32 +85,40 @@ class SalesforceConnector:
                     )
         self.settings = settings
         self.name = settings.name
-        self._session = TimeoutSession(settings.timeout, settings.ca_file)
+        rate = settings.requests_per_second
+        self._session = TimeoutSession(
+            settings.timeout, settings.ca_file, TokenBucket(rate) if rate else None
+        )
         self._session.hooks["response"].append(self._observe_response)
         self._lock = threading.Lock()
+        self._last = threading.local()  # Retry-After of this thread's latest response
         self._token: Token | None = None
         self._client: Salesforce | None = None
         self._quota = Quota()
-        self._retry_after: float | None = None
         self.api_calls = 0
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _observe_response(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self.api_calls += 1
-        info = response.headers.get("Sforce-Limit-Info", "")
-        match = re.search(r"api-usage=(\d+)/(\d+)", info)
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self._quota = Quota(int(match.group(1)), int(match.group(2)))
-        self._retry_after = parse_retry_after(
-            response.headers.get("Retry-After"), datetime.now(UTC)
+        self._last.retry_after = parse_retry_after(
+            response.headers.get("Retry-After"),
+            datetime.now(UTC),
+            self.settings.retry.retry_after_ceiling,
         )
 
     def _sf(self) -> Salesforce:
         with self._lock:
             if self._client is None:
                 s = self.settings
-                self._token = fetch_token(s.credentials, ca_file=s.ca_file, timeout=s.timeout)
+                self._token = fetch_token(
+                    s.credentials, ca_file=s.ca_file, timeout=s.timeout, system=self.name
+                )
+                # A session id makes simple-salesforce skip its own login and refresh:
+                # expired sessions come back to `_once` as 401s.
                 self._client = Salesforce(
                     instance_url=self._token.instance_url,
                     session_id=self._token.access_token,
@@ -112,58 +127,79 @@ class SalesforceConnector:
                 )
             return self._client
 
+    def _once(self, op: _Operation, fn: Callable[[Salesforce], T]) -> T:
+        """One try of `op`, its failure translated into the connector's typed errors."""
+        ctx: dict[str, Any] = {"system": self.name, "object_type": op.object_type}
+        try:
+            return fn(self._sf())
+        except SalesforceError as exc:
+            if exc.status == 401 and not op.reauthed:
+                op.reauthed = True
+                with self._lock:
+                    self._client = None
+                raise TransientError(
+                    f"{op.what}: session expired; re-authenticating", retry_after=0.0, **ctx
+                ) from exc
+            raise self._classify(exc, op) from exc
+        except requests.exceptions.SSLError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise PermanentError(
+                    f"{op.what}: the server certificate is not trusted (check ca_file)", **ctx
+                ) from exc
+            raise TransientError(f"{op.what}: TLS failure", **ctx) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"{op.what}: {type(exc).__name__}", **ctx) from exc
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise TransientError(f"{op.what}: connection dropped mid-response", **ctx) from exc
+        except requests.exceptions.JSONDecodeError as exc:
+            raise TransientError(f"{op.what}: malformed response body", **ctx) from exc
+        except requests.RequestException as exc:
+            raise PermanentError(f"{op.what}: {type(exc).__name__}", **ctx) from exc
+
     def _call(self, what: str, fn: Callable[[Salesforce], T], object_type: str | None = None) -> T:
         """Run one API call with the shared retry policy and one re-auth on INVALID_SESSION_ID."""
-        reauthed = False
+        op = _Operation(what, object_type)
+        return call_with_retry(lambda: self._once(op, fn), self.settings.retry)
 
-        def attempt() -> T:
-            nonlocal reauthed
-            try:
-                return fn(self._sf())
-            except SalesforceError as exc:
-                error = self._classify(exc, what, object_type)
-                if error.status == 401 and not reauthed:
-                    reauthed = True
-                    with self._lock:
-                        self._client = None
-                    raise TransientError(
-                        "session expired; re-authenticating", system=self.name, retry_after=0.0
-                    ) from exc
-                raise error from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(
-                    f"{what}: {type(exc).__name__}", system=self.name, object_type=object_type
-                ) from exc
-            except requests.exceptions.ChunkedEncodingError as exc:
-                raise TransientError(
-                    f"{what}: connection dropped mid-response",
-                    system=self.name,
-                    object_type=object_type,
-                ) from exc
-            except ValueError as exc:  # a truncated or malformed JSON body
-                raise TransientError(
-                    f"{what}: malformed response body", system=self.name, object_type=object_type
-                ) from exc
-
-        return call_with_retry(attempt, self.settings.retry)
-
-    def _classify(self, exc: SalesforceError, what: str, object_type: str | None) -> ConnectorError:
-        codes = _error_codes(exc.content)
-        message = f"{what}: HTTP {exc.status} {','.join(codes) or ''}".strip()
-        ctx: dict[str, Any] = {"system": self.name, "object_type": object_type}
+    def _classify(self, exc: SalesforceError, op: _Operation) -> ConnectorError:
+        codes, detail = error_details(exc.content)
+        message = f"{op.what}: HTTP {exc.status} {','.join(codes)} {detail}".strip()
+        ctx: dict[str, Any] = {
+            "system": self.name,
+            "object_type": op.object_type,
+            "status": exc.status,
+        }
         if exc.status == 401:
-            return PermanentError(message, status=401, **ctx)
+            return AuthError(f"{message} (after re-authenticating)", **ctx)
         if exc.status == 403 and "REQUEST_LIMIT_EXCEEDED" in codes:
-            return QuotaExhausted(message, status=403, **ctx)
-        if exc.status == 429 or exc.status >= 500 or _TRANSIENT_CODES & set(codes):
-            return TransientError(message, retry_after=self._retry_after, status=exc.status, **ctx)
-        return PermanentError(message, status=exc.status, **ctx)
+            # The daily total is spent until the window rolls; a concurrency limit frees soon.
+            if "concurrent" not in detail.lower():
+                return QuotaExhausted(message, **ctx)
+            return TransientError(message, retry_after=self._last_retry_after(), **ctx)
+        if exc.status == 429 or exc.status >= 500 or TRANSIENT_CODES & set(codes):
+            return TransientError(message, retry_after=self._last_retry_after(), **ctx)
+        return PermanentError(message, **ctx)
+
+    def _last_retry_after(self) -> float | None:
+        return getattr(self._last, "retry_after", None)
+
+    def _names(self, object_type: str) -> str:
+        fields = self.settings.fields.get(object_type)
+        if fields is None:
+            raise PermanentError(
+                "object is not configured", system=self.name, object_type=object_type
+            )
+        return ", ".join(dict.fromkeys((*SYSTEM_FIELDS, *fields)))
 
     # -- the protocol ---------------------------------------------------------------------
 
     def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
-        """Records (deleted ones included) with SystemModstamp >= since, oldest first."""
-        names = ", ".join(dict.fromkeys((*SYSTEM_FIELDS, *self.settings.fields[object_type])))
+        """Records (deleted ones included) with SystemModstamp >= since, oldest first.
+
+        `since` is compared to the second (SOQL datetime literals carry no fraction), so a
+        pull re-reads at most the records of that second.
+        """
+        names = self._names(object_type)
         if since is None:
             soql = format_soql(
                 f"SELECT {names} FROM {object_type} ORDER BY SystemModstamp, Id"  # noqa: S608
@@ -190,8 +226,12 @@ class SalesforceConnector:
             result = self._call("query_more", more, object_type)
 
     def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
-        """The current state of the given records, in chunks of 200 ids."""
-        names = ", ".join(dict.fromkeys((*SYSTEM_FIELDS, *self.settings.fields[object_type])))
+        """The current state of the given records, 200 ids a query.
+
+        Records in the recycle bin come back with `deleted=True` (queryAll); purged or unknown
+        ids are left out.
+        """
+        names = self._names(object_type)
         out: list[Record] = []
         for start in range(0, len(record_ids), READ_CHUNK):
             chunk = list(record_ids[start : start + READ_CHUNK])
@@ -201,31 +241,65 @@ class SalesforceConnector:
             )
 
             def query_all(sf: Salesforce, q: str = soql) -> Any:
-                return sf.query_all(q)
+                return sf.query_all(q, include_deleted=True)
 
             result = self._call("read", query_all, object_type)
             out.extend(self._page(object_type, result["records"]).records)
         return out
 
     def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
-        """PATCH /composite/sobjects, 200 records a call, allOrNone false: per-record results."""
+        """PATCH /composite/sobjects, 200 records a call, allOrNone false: per-record results.
+
+        Records refused with a row lock are sent again under the retry policy; a batch whose
+        call keeps failing transiently comes back as retryable results. Auth, quota and other
+        request-level refusals raise.
+        """
         results: list[WriteResult] = []
         for start in range(0, len(writes), COMPOSITE_LIMIT):
-            batch = writes[start : start + COMPOSITE_LIMIT]
+            results += self._write_batch(object_type, writes[start : start + COMPOSITE_LIMIT])
+        return results
+
+    def _write_batch(self, object_type: str, batch: Sequence[FieldWrite]) -> list[WriteResult]:
+        op = _Operation("composite update", object_type)
+        results: list[WriteResult | None] = [None] * len(batch)
+        pending = list(range(len(batch)))
+
+        def attempt() -> None:
             body = {
                 "allOrNone": False,
                 "records": [
                     {"attributes": {"type": object_type}, "id": w.record_id, **w.values}
-                    for w in batch
+                    for w in (batch[i] for i in pending)
                 ],
             }
+            answer = self._once(
+                op, lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body)
+            )
+            if not isinstance(answer, list):
+                raise TransientError(
+                    "composite update: answer is not a list of results",
+                    system=self.name,
+                    object_type=object_type,
+                )
+            outcomes = write_results([batch[i] for i in pending], answer)
+            for index, outcome in zip(pending, outcomes, strict=True):
+                results[index] = outcome
+            pending[:] = [i for i, o in zip(pending, outcomes, strict=True) if o.retryable]
+            if pending:
+                raise TransientError(
+                    f"composite update: {len(pending)} records locked or unanswered",
+                    system=self.name,
+                    object_type=object_type,
+                )
 
-            def patch(sf: Salesforce, b: dict[str, Any] = body) -> Any:
-                return sf.restful("composite/sobjects", method="PATCH", json=b)
-
-            answer = self._call("composite update", patch, object_type)
-            results.extend(_write_results(batch, answer or []))
-        return results
+        try:
+            call_with_retry(attempt, self.settings.retry)
+        except TransientError as exc:
+            log.warning("write batch left retryable", system=self.name, error=str(exc))
+        return [
+            r or WriteResult(w.record_id, False, "not written: transient failures", retryable=True)
+            for w, r in zip(batch, results, strict=True)
+        ]
 
     def describe(self, object_type: str) -> list[FieldInfo]:
         """Fields of the object as `/sobjects/<type>/describe` reports them."""
@@ -243,6 +317,7 @@ class SalesforceConnector:
         ]
 
     def quota(self) -> Quota:
+        """Daily API requests used and allowed, from the latest `Sforce-Limit-Info` header."""
         return self._quota
 
     def close(self) -> None:
@@ -261,36 +336,3 @@ class SalesforceConnector:
         ]
         watermark = max((r.modified_at for r in records), default=None)
         return Page(records, watermark)
-
-
-def _error_codes(content: Any) -> list[str]:
-    if isinstance(content, list):
-        return [str(e.get("errorCode")) for e in content if isinstance(e, dict)]
-    if isinstance(content, dict) and "errorCode" in content:
-        return [str(content["errorCode"])]
-    return []
-
-
-def _write_results(
-    batch: Sequence[FieldWrite], answer: Sequence[Mapping[str, Any]]
-) -> list[WriteResult]:
-    results: list[WriteResult] = []
-    for write, outcome in zip(batch, answer, strict=False):
-        if outcome.get("success"):
-            results.append(WriteResult(write.record_id, True))
-            continue
-        errors = outcome.get("errors") or []
-        codes = {str(e.get("statusCode")) for e in errors}
-        message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors)
-        results.append(
-            WriteResult(
-                write.record_id,
-                False,
-                message or "unknown error",
-                retryable=bool(codes & _TRANSIENT_CODES),
-                gone=bool(codes & _GONE_CODES),
-            )
-        )
-    for write in batch[len(answer) :]:
-        results.append(WriteResult(write.record_id, False, "no result returned", retryable=True))
-    return results

@@ -262,8 +262,8 @@ def oauth_router(sessions: Sessions) -> APIRouter:
     async def token(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         form.update(request.query_params)
-        access_token = sessions.grant(form, _basic_auth(request.headers.get("authorization")))
         base = f"https://{request.headers.get('host', '127.0.0.1')}"
+        access_token = sessions.grant(form, _basic_auth(request.headers.get("authorization")), base)
         identity = f"{base}/id/{ORG_ID}/{USER_ID}"
         issued_at = str(int(time.time() * 1000))
         return json_response(

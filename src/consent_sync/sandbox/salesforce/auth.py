@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from consent_sync.sandbox._common import Faults
+from consent_sync.sandbox.salesforce import jwt_bearer
 from consent_sync.sandbox.salesforce.errors import SESSION_EXPIRED, OAuthError, SalesforceError
 
 ORG_ID = "00DDn00000SandBX"
@@ -25,6 +26,8 @@ class Credentials:
     client_secret: str = "sandbox-client-secret"  # noqa: S105 - a public sandbox credential
     username: str = "integration@consent-sync.sandbox"
     password: str = "sandbox-password"  # noqa: S105 - a public sandbox credential
+    #: PEM certificate (or public key) of the connected app, for the JWT bearer grant.
+    jwt_certificate: bytes | None = None
 
 
 def _same(given: str, expected: str) -> bool:
@@ -41,14 +44,20 @@ class Sessions:
     _issued: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def grant(self, form: dict[str, str], basic_auth: tuple[str, str] | None) -> str:
-        """Check a token request (client_credentials or password grant); return a token."""
+    def grant(
+        self, form: dict[str, str], basic_auth: tuple[str, str] | None, base_url: str = ""
+    ) -> str:
+        """Check a token request (client_credentials, password or JWT bearer); return a token.
+
+        `base_url` is this server's URL: a JWT bearer assertion may name it as its audience.
+        """
         grant_type = form.get("grant_type", "")
+        if grant_type == jwt_bearer.GRANT_TYPE:
+            self._check_assertion(form.get("assertion", ""), base_url)
+            return self._issue()
         client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
         if basic_auth is not None:
             client_id, client_secret = basic_auth
-        if not grant_type:
-            raise OAuthError("unsupported_grant_type", "grant type not supported")
         if grant_type not in ("client_credentials", "password"):
             raise OAuthError("unsupported_grant_type", "grant type not supported")
         if not _same(client_id, self.credentials.client_id):
@@ -60,6 +69,20 @@ class Sessions:
             and _same(form.get("password", ""), self.credentials.password)
         ):
             raise OAuthError("invalid_grant", "authentication failure")
+        return self._issue()
+
+    def _check_assertion(self, assertion: str, base_url: str) -> None:
+        certificate = self.credentials.jwt_certificate
+        jwt_bearer.verify_assertion(
+            assertion,
+            key=jwt_bearer.public_key(certificate) if certificate else None,
+            client_id=self.credentials.client_id,
+            username=self.credentials.username,
+            audiences=(*jwt_bearer.AUDIENCES, base_url.rstrip("/")),
+            now=time.time(),
+        )
+
+    def _issue(self) -> str:
         token = f"{ORG_ID}!{secrets.token_urlsafe(48)}"
         now = time.monotonic()
         with self._lock:
