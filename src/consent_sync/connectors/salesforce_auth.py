@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from consent_sync.connectors._http import ssl_context
-from consent_sync.connectors.base import AuthError, TransientError
+from consent_sync.connectors.base import AuthError, PermanentError, TransientError
 from consent_sync.connectors.retry import parse_retry_after
 
 Grant = Literal["client_credentials", "jwt_bearer", "password"]
@@ -129,6 +129,10 @@ def fetch_token(
         with httpx.Client(verify=ssl_context(ca_file), timeout=timeout, trust_env=False) as client:
             response = client.post(url, data=form)
     except httpx.TransportError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            raise PermanentError(
+                "token endpoint certificate is not trusted (check ca_file)", system=system
+            ) from exc
         raise TransientError(f"token request failed: {type(exc).__name__}", system=system) from exc
     status = response.status_code
     if status >= 500 or status == 429:
