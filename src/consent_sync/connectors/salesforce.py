@@ -35,6 +35,7 @@ from consent_sync.connectors.salesforce_auth import SalesforceCredentials, Token
 from consent_sync.connectors.salesforce_results import (
     TRANSIENT_CODES,
     error_details,
+    is_record_id,
     parse_sf_datetime,
     write_results,
 )
@@ -228,13 +229,21 @@ class SalesforceConnector:
     def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
         """The current state of the given records, 200 ids a query.
 
-        Records in the recycle bin come back with `deleted=True` (queryAll); purged or unknown
-        ids are left out.
+        Records in the recycle bin come back with `deleted=True` (queryAll); purged, unknown
+        and malformed ids are left out.
         """
         names = self._names(object_type)
+        wellformed = [i for i in record_ids if is_record_id(i)]
+        if len(wellformed) < len(record_ids):
+            log.warning(
+                "malformed record ids skipped",
+                system=self.name,
+                object_type=object_type,
+                count=len(record_ids) - len(wellformed),
+            )
         out: list[Record] = []
-        for start in range(0, len(record_ids), READ_CHUNK):
-            chunk = list(record_ids[start : start + READ_CHUNK])
+        for start in range(0, len(wellformed), READ_CHUNK):
+            chunk = wellformed[start : start + READ_CHUNK]
             soql = format_soql(
                 f"SELECT {names} FROM {object_type} WHERE Id IN {{ids}}",  # noqa: S608
                 ids=chunk,

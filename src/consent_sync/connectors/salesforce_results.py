@@ -16,6 +16,25 @@ TRANSIENT_CODES = frozenset(
 #: The record is no longer there (deleted, or never was): its link ends.
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
 _OFFSET = re.compile(r"[+-]\d{4}$")
+_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def is_record_id(value: str) -> bool:
+    """Whether `value` is a well-formed 15- or 18-character id (with a matching checksum).
+
+    One malformed id in `Id IN (...)` fails the whole query (INVALID_QUERY_FILTER_OPERATOR),
+    so reads drop such ids: no record can have them.
+    """
+    if not _ID.match(value):
+        return False
+    if len(value) == 15:
+        return True
+    suffix = ""
+    for start in (0, 5, 10):
+        flags = sum(1 << bit for bit, c in enumerate(value[start : start + 5]) if "A" <= c <= "Z")
+        suffix += _CHECKSUM[flags]
+    return value[15:] == suffix
 
 
 def parse_sf_datetime(value: str) -> datetime:
