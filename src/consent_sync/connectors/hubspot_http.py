@@ -92,7 +92,9 @@ class HubSpotTransport:
             event_hooks={"response": [self._observe]},
         )
         self._budget = TokenBucket(requests_per_second)
-        self._search_budget = TokenBucket(searches_per_second)
+        # No burst for searches: HubSpot counts them per rolling second, so a burst followed by
+        # the steady rate would break the limit within the first second.
+        self._search_budget = TokenBucket(searches_per_second, burst=1.0)
         self._quota = Quota()
         self._lock = threading.Lock()
         self.api_calls = 0
