@@ -25,6 +25,7 @@ class ConnectorError(Exception):
         record_id: str | None = None,
         field_name: str | None = None,
         status: int | None = None,
+        code: str | None = None,
     ) -> None:
         context = "/".join(p for p in (system, object_type, record_id, field_name) if p)
         super().__init__(f"{context}: {message}")
@@ -33,6 +34,7 @@ class ConnectorError(Exception):
         self.record_id = record_id
         self.field_name = field_name
         self.status = status
+        self.code = code  # the CRM's own error code, e.g. INVALID_QUERY_LOCATOR
 
 
 class TransientError(ConnectorError):

@@ -169,6 +169,7 @@ class SalesforceConnector:
             "system": self.name,
             "object_type": op.object_type,
             "status": exc.status,
+            "code": codes[0] if codes else None,
         }
         if exc.status == 401:
             return AuthError(f"{message} (after re-authenticating)", **ctx)
@@ -198,8 +199,36 @@ class SalesforceConnector:
         """Records (deleted ones included) with SystemModstamp >= since, oldest first.
 
         `since` is compared to the second (SOQL datetime literals carry no fraction), so a
-        pull re-reads at most the records of that second.
+        pull re-reads at most the records of that second. A query cursor Salesforce closed
+        (idle 15 minutes, or past 10 open per user) is resumed from the last page's watermark.
         """
+        result = self._query(object_type, since)
+        resumed_at: datetime | None = None
+        while True:
+            page = self._page(object_type, result["records"])
+            yield page
+            since = page.watermark or since
+            next_url = result.get("nextRecordsUrl")
+            if result.get("done", True) or not next_url:
+                return
+
+            def more(sf: Salesforce, url: str = next_url) -> Any:
+                return sf.query_more(url, identifier_is_url=True, headers=self._query_options)
+
+            try:
+                result = self._call("query_more", more, object_type)
+            except PermanentError as exc:
+                if exc.code != "INVALID_QUERY_LOCATOR" or since is None or since == resumed_at:
+                    raise
+                log.info("query cursor closed; resuming", system=self.name, since=str(since))
+                resumed_at = since
+                result = self._query(object_type, since)
+
+    @property
+    def _query_options(self) -> dict[str, str]:
+        return {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
+
+    def _query(self, object_type: str, since: datetime | None) -> Any:
         names = self._names(object_type)
         if since is None:
             soql = format_soql(
@@ -211,20 +240,11 @@ class SalesforceConnector:
                 "WHERE SystemModstamp >= {since} ORDER BY SystemModstamp, Id",
                 since=since,
             )
-        headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
-        result = self._call(
-            "query", lambda sf: sf.query(soql, include_deleted=True, headers=headers), object_type
-        )
-        while True:
-            yield self._page(object_type, result["records"])
-            next_url = result.get("nextRecordsUrl")
-            if result.get("done", True) or not next_url:
-                return
 
-            def more(sf: Salesforce, url: str = next_url) -> Any:
-                return sf.query_more(url, identifier_is_url=True, headers=headers)
+        def query(sf: Salesforce) -> Any:
+            return sf.query(soql, include_deleted=True, headers=self._query_options)
 
-            result = self._call("query_more", more, object_type)
+        return self._call("query", query, object_type)
 
     def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
         """The current state of the given records, 200 ids a query.

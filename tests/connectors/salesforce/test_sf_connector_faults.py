@@ -159,3 +159,16 @@ def test_latency_within_timeout_is_not_an_error(
     _fault(control, latency_ms=150)
     assert connector.describe("Lead")
     assert requests_to(control, DESCRIBE) == 1
+
+
+def test_client_side_rate_budget_spaces_requests(
+    make_connector: MakeConnector, control: httpx.Client
+) -> None:
+    """With a budget of 10 requests/s, a burst of 10 then 5 more calls takes about 0.5 s."""
+    connector = make_connector(requests_per_second=10)
+    started = time.monotonic()
+    for _ in range(15):
+        connector.describe("Lead")
+    elapsed = time.monotonic() - started
+    assert 0.45 <= elapsed < 1.5
+    assert requests_to(control, DESCRIBE) == 15

@@ -140,3 +140,22 @@ def seeded_ids(connector: SalesforceConnector, n: int, object_type: str = "Conta
     first = next(pages)
     pages.close()
     return [r.record_id for r in first.records if not r.deleted][:n]
+
+
+def test_pull_resumes_when_salesforce_closes_its_query_cursor(
+    make_connector: MakeConnector, control: httpx.Client
+) -> None:
+    """Past 10 open cursors Salesforce closes the oldest; the pull resumes from its watermark
+    and still returns every record, in order."""
+    connector, other = make_connector(), make_connector(page_size=200)
+    expected = {r.record_id for page in connector.pull("Contact", None) for r in page.records}
+    pages = connector.pull("Contact", None)
+    seen = list(next(pages).records)
+    for _ in range(10):  # another job of the same integration user opens cursors
+        seeded_ids(other, 1)
+    seen += [r for page in pages for r in page.records]
+    assert {r.record_id for r in seen} == expected
+    stamps = [r.modified_at for r in seen]
+    assert stamps == sorted(stamps)
+    closed = control.get("/_sandbox/stats").json()["endpoints"][QUERY_MORE]
+    assert closed.get("400") == 1  # INVALID_QUERY_LOCATOR, once
