@@ -7,11 +7,13 @@ import typer
 from consent_sync.cli.conflicts import conflicts
 from consent_sync.cli.consent import consent
 from consent_sync.cli.db import db
+from consent_sync.cli.demo import demo
 from consent_sync.cli.ledger import ledger
 from consent_sync.cli.sandbox import sandbox
 from consent_sync.cli.subject import subject
 from consent_sync.cli.sync import sync
 from consent_sync.cli.validate import validate
+from consent_sync.logs import configure as configure_logging
 
 app = typer.Typer(
     name="consent-sync",
@@ -22,6 +24,7 @@ app = typer.Typer(
 app.command()(validate)
 app.command("sandbox")(sandbox)
 app.command("sync")(sync)
+app.command("demo")(demo)
 app.add_typer(db, name="db")
 app.add_typer(consent, name="consent")
 app.add_typer(subject, name="subject")
@@ -30,9 +33,13 @@ app.add_typer(ledger, name="ledger")
 
 
 @app.callback()
-def root() -> None:
+def root(
+    log_level: str = typer.Option(
+        "WARNING", "--log-level", envvar="CONSENT_SYNC_LOG_LEVEL", help="DEBUG, INFO, WARNING..."
+    ),
+) -> None:
     """Keep consent and opt-out state consistent across CRMs."""
-    # A callback keeps typer in sub-command mode whatever the number of commands.
+    configure_logging(log_level)
 
 
 def main() -> None:
