@@ -351,15 +351,20 @@ class HubSpotConnector:
             props = {
                 name: _typed(types.get(name), raw) for name, raw in (r.properties or {}).items()
             }
+            # No answer for the subscriber (no email, or v4 refused it): their statuses are unknown
+            # and left out; an answer without a subscription type means NOT_SPECIFIED.
+            answered = statuses.get(email.lower()) if email else None
             field_times: dict[str, datetime] = {}
             evidence: dict[str, Mapping[str, str]] = {}
-            for name, sid in subs.items() if email else ():
-                status = statuses.get((email.lower(), sid))
-                props[name] = status.status if status else "NOT_SPECIFIED"
-                if status is not None and status.timestamp is not None:
+            for name, sid in subs.items() if answered is not None else ():
+                status = answered.get(sid) if answered else None
+                if status is None:
+                    props[name] = "NOT_SPECIFIED"
+                    continue
+                props[name] = status.status
+                evidence[name] = status.evidence
+                if status.timestamp is not None:
                     field_times[name] = status.timestamp
-                if status is not None:
-                    evidence[name] = status.evidence
             records.append(
                 Record(
                     OBJECT_TYPE,

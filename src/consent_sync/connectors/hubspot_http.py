@@ -160,9 +160,17 @@ class HubSpotTransport:
         return self.call(what, invoke, search=search, object_name=object_name)
 
     def post_json(
-        self, path: str, body: Mapping[str, Any], params: Mapping[str, str] | None = None
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        params: Mapping[str, str] | None = None,
+        *,
+        listing: str | None = None,
     ) -> dict[str, Any]:
-        """POST over httpx (for endpoints the SDK lacks); the parsed JSON object answered."""
+        """POST over httpx (for endpoints the SDK lacks); the parsed JSON object answered.
+
+        With `listing`, an answer whose `listing` key is not a list counts as malformed (retried).
+        """
 
         def post() -> dict[str, Any]:
             response = self.http.post(path, params=params, json=body)
@@ -170,6 +178,8 @@ class HubSpotTransport:
             parsed = response.json()
             if not isinstance(parsed, dict):
                 raise ValueError("expected a JSON object")
+            if listing is not None and not isinstance(parsed.get(listing), list):
+                raise ValueError(f"expected a list in {listing!r}")
             return parsed
 
         return self.call(path, post)

@@ -120,19 +120,26 @@ class SubscriptionPreferences:
             self._ids = resolved
         return self._ids
 
-    def read(self, emails: Sequence[str]) -> dict[tuple[str, str], SubscriptionStatus]:
-        """(lower-cased email, subscription id) -> status, 100 subscribers a call."""
+    def read(self, emails: Sequence[str]) -> dict[str, dict[str, SubscriptionStatus]]:
+        """Lower-cased email -> subscription id -> status, 100 subscribers a call.
+
+        A subscriber HubSpot did not answer for is absent: nothing is known about them.
+        """
         wanted = list(dict.fromkeys(emails))
-        found: dict[tuple[str, str], SubscriptionStatus] = {}
+        found: dict[str, dict[str, SubscriptionStatus]] = {}
         for start in range(0, len(wanted), BATCH_LIMIT):
             answer = self._transport.post_json(
-                STATUS_READ, {"inputs": wanted[start : start + BATCH_LIMIT]}, {"channel": "EMAIL"}
+                STATUS_READ,
+                {"inputs": wanted[start : start + BATCH_LIMIT]},
+                {"channel": "EMAIL"},
+                listing="results",
             )
-            for result in answer.get("results") or []:
+            for result in answer["results"]:
                 subscriber = str(result.get("subscriberIdString", "")).lower()
+                statuses = found.setdefault(subscriber, {})
                 for entry in result.get("statuses") or []:
                     stamp = entry.get("timestamp")
-                    found[(subscriber, str(entry.get("subscriptionId")))] = SubscriptionStatus(
+                    statuses[str(entry.get("subscriptionId"))] = SubscriptionStatus(
                         str(entry.get("status") or "NOT_SPECIFIED"),
                         parse_hs_datetime(stamp) if stamp else None,
                         {key: str(entry[src]) for key, src in _EVIDENCE_KEYS if entry.get(src)},

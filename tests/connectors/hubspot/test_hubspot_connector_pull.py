@@ -102,3 +102,21 @@ def test_shipped_configuration_builds_a_connector_whose_values_the_mapping_reads
     assert not [c for m in mapped for c in m.unmappable]
     purposes = {o.purpose for m in mapped for o in m.observations}
     assert purposes == {"email_marketing", "sms_marketing", "phone_calls"}
+
+
+def test_contact_without_email_has_no_subscription_field(portal: Portal):
+    """v4 addresses subscribers by email: without one, no status is claimed for the contact."""
+    created = portal.act("create", properties={"firstname": "Nomail"})
+    (record,) = portal.connector().read("contacts", [created["id"]])
+    assert record.fields["email"] is None
+    assert "marketing_email" not in record.fields
+    assert "marketing_email" not in record.field_times
+
+
+def test_v4_answer_without_results_is_retried_not_read_as_unknown(portal: Portal):
+    """A 200 from v4 without `results` is a transient fault, never every status NOT_SPECIFIED."""
+    portal.faults(
+        {"path": "statuses/batch/read", "status": 200, "body": {"status": "COMPLETE"}, "times": 1}
+    )
+    (record,) = portal.connector().read("contacts", ["101"])
+    assert record.fields["marketing_email"] in ("SUBSCRIBED", "UNSUBSCRIBED")
