@@ -57,6 +57,10 @@ class QuotaExhausted(ConnectorError):
     """The CRM's daily quota is spent: not retried now; the work waits for the next cycle."""
 
 
+#: The empty read-only mapping every record without per-field data shares (pulls build many).
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One CRM record as pulled: raw field values and the best timestamps available.
@@ -70,9 +74,9 @@ class Record:
     fields: Mapping[str, Any]
     modified_at: datetime
     deleted: bool = False
-    field_times: Mapping[str, datetime] = field(default_factory=lambda: MappingProxyType({}))
+    field_times: Mapping[str, datetime] = field(default_factory=lambda: _NOTHING)
     field_evidence: Mapping[str, Mapping[str, str]] = field(
-        default_factory=lambda: MappingProxyType({})
+        default_factory=lambda: _NOTHING
     )  # what the CRM stores with a value: legal basis, explanation, source
 
 

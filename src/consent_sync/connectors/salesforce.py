@@ -352,16 +352,18 @@ class SalesforceConnector:
     def close(self) -> None:
         self._session.close()
 
-    def _page(self, object_type: str, rows: Sequence[Mapping[str, Any]]) -> Page:
-        records = [
-            Record(
-                object_type,
-                str(row["Id"]),
-                {k: v for k, v in row.items() if k != "attributes"},
-                parse_sf_datetime(str(row["SystemModstamp"])),
-                deleted=bool(row.get("IsDeleted")),
+    def _page(self, object_type: str, rows: Sequence[dict[str, Any]]) -> Page:
+        records = []
+        for row in rows:
+            row.pop("attributes", None)  # each row is a fresh dict this page owns
+            records.append(
+                Record(
+                    object_type,
+                    str(row["Id"]),
+                    row,
+                    parse_sf_datetime(str(row["SystemModstamp"])),
+                    deleted=bool(row.get("IsDeleted")),
+                )
             )
-            for row in rows
-        ]
         watermark = max((r.modified_at for r in records), default=None)
         return Page(records, watermark)

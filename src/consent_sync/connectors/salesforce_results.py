@@ -15,7 +15,6 @@ TRANSIENT_CODES = frozenset(
 )
 #: The record is no longer there (deleted, or never was): its link ends.
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
-_OFFSET = re.compile(r"[+-]\d{4}$")
 _ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
@@ -39,10 +38,7 @@ def is_record_id(value: str) -> bool:
 
 def parse_sf_datetime(value: str) -> datetime:
     """Salesforce's `2024-01-02T03:04:05.000+0000` as an aware UTC datetime."""
-    text = value.replace("Z", "+00:00")
-    if _OFFSET.search(text):
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text).astimezone(UTC)
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def error_details(content: Any) -> tuple[list[str], str]:
