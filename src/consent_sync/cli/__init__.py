@@ -9,6 +9,7 @@ from consent_sync.cli.consent import consent
 from consent_sync.cli.db import db
 from consent_sync.cli.demo import demo
 from consent_sync.cli.ledger import ledger
+from consent_sync.cli.run import run
 from consent_sync.cli.sandbox import sandbox
 from consent_sync.cli.subject import subject
 from consent_sync.cli.sync import sync
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.command()(validate)
 app.command("sandbox")(sandbox)
 app.command("sync")(sync)
+app.command("run")(run)
 app.command("demo")(demo)
 app.add_typer(db, name="db")
 app.add_typer(consent, name="consent")

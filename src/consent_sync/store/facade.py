@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType, TracebackType
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, func, update
+from sqlmodel import Session, col, select
 
 from consent_sync.identity import MatchKeys, normalize_email
 from consent_sync.model import (
@@ -35,7 +35,14 @@ from consent_sync.store.errors import (
 from consent_sync.store.ledger import LedgerCheck
 from consent_sync.store.outbox import OutboxItem
 from consent_sync.store.schema import ensure_current
-from consent_sync.store.tables import ConflictRow, LedgerRow, SyncRunRow
+from consent_sync.store.tables import (
+    ConflictRow,
+    CursorRow,
+    LeaseRow,
+    LedgerRow,
+    OutboxRow,
+    SyncRunRow,
+)
 from consent_sync.store.types import utc
 from consent_sync.store.unit import Applied, Sighting
 from consent_sync.store.views import SubjectView
@@ -53,6 +60,15 @@ class IngestReport:
     queued: int
     relinked: int  # records whose email change moved them to another subject
     conflict_kinds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class SystemBacklog:
+    """What one system still owes: pending and dead-lettered writes, the oldest unapplied denial."""
+
+    pending: int = 0
+    dead: int = 0
+    oldest_revocation: datetime | None = None  # decision time of the oldest denial not yet written
 
 
 class Store:
@@ -287,6 +303,46 @@ class Store:
         """Give up a lease held by `holder`."""
         with self._write() as session:
             return coordination.release_lease(session, name, holder)
+
+    def lease(self, name: str) -> LeaseRow | None:
+        """The lease `name` as it stands (holder and expiry), None when nobody holds it."""
+        with read_session(self.engine) as session:
+            return session.get(LeaseRow, name)
+
+    def take_over_lease(self, name: str, holder: str, previous: str, until: datetime) -> bool:
+        """Take the lease from `previous` (known dead) before it expires; False if it moved on."""
+        table = LeaseRow.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(table.c.name == name, table.c.acquired_by == previous)
+            .values(acquired_by=holder, acquired_until=utc(until))
+        )
+        with self._write() as session:
+            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    def backlog(self) -> dict[str, SystemBacklog]:
+        """Per system: outbox depth (pending, dead) and the oldest denial still to be written."""
+        query = select(
+            OutboxRow.system,
+            OutboxRow.state,
+            func.count(),
+            func.min(col(OutboxRow.revoked_at)),
+        ).group_by(col(OutboxRow.system), col(OutboxRow.state))
+        out: dict[str, SystemBacklog] = {}
+        with read_session(self.engine) as session:
+            for system, state, count, oldest in session.exec(query):
+                seen = out.get(system, SystemBacklog())
+                if state == outbox.PENDING:
+                    out[system] = SystemBacklog(count, seen.dead, oldest and utc(oldest))
+                else:
+                    out[system] = SystemBacklog(seen.pending, count, seen.oldest_revocation)
+        return out
+
+    def cursors(self) -> dict[tuple[str, str], datetime]:
+        """Every (system, object) watermark."""
+        with read_session(self.engine) as session:
+            rows = session.exec(select(CursorRow)).all()
+            return {(row.system, row.object_type): utc(row.watermark) for row in rows}
 
     def start_run(self, system: str, kind: str, now: datetime) -> uuid.UUID:
         """Record the start of a pull, push or sweep; returns the run id."""
