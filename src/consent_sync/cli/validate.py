@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -14,6 +15,8 @@ from consent_sync.config import (
     default_config_dir,
     load_config,
 )
+from consent_sync.connectors.factory import build_connector
+from consent_sync.live_check import live_issues
 
 #: Exit code for a usage or configuration error (DESIGN.md §9).
 EXIT_CONFIG = 2
@@ -26,20 +29,48 @@ def validate(
         envvar=CONFIG_ENV,
         help="Configuration directory (connectors/, mappings/). Default: the current directory.",
     ),
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="Also check every mapped field against each CRM (exists, writable, options).",
+    ),
 ) -> None:
-    """Check connectors/ and mappings/ offline; print every error as file:line: message."""
+    """Check connectors/ and mappings/; print every error as file:line: message (exit 2)."""
     config_dir = default_config_dir(config)
     try:
-        loaded = load_config(config_dir, resolve_env=False)
+        loaded = load_config(config_dir, resolve_env=live)
     except ConfigError as exc:
         _print_warnings(exc.warnings)
-        for issue in exc.errors:
-            typer.echo(str(issue), err=True)
-        count = len(exc.errors)
-        typer.echo(f"{count} error{'s' if count != 1 else ''} in {config_dir}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        _fail(exc.errors, config_dir)
     _print_warnings(loaded.warnings)
+    if live:
+        _check_live(loaded)
     typer.echo(summary(loaded))
+
+
+def _fail(errors: list[ConfigIssue], config_dir: Path) -> NoReturn:
+    for issue in errors:
+        typer.echo(str(issue), err=True)
+    count = len(errors)
+    typer.echo(f"{count} error{'s' if count != 1 else ''} in {config_dir}", err=True)
+    raise typer.Exit(EXIT_CONFIG)
+
+
+def _check_live(loaded: DeploymentConfig) -> None:
+    """Describe each enabled system's objects and compare them with the mappings."""
+    connectors = {
+        name: build_connector(connector, loaded.mappings[name])
+        for name, connector in loaded.connectors.items()
+        if connector.enabled and name in loaded.mappings
+    }
+    try:
+        issues = live_issues(loaded, connectors)
+    finally:
+        for connector in connectors.values():
+            connector.close()
+    if issues:
+        _fail(issues, loaded.config_dir)
+    typer.echo(f"live check OK: {', '.join(sorted(connectors))}")
 
 
 def summary(config: DeploymentConfig) -> str:
