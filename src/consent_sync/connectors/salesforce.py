@@ -31,7 +31,7 @@ from consent_sync.connectors.base import (
 )
 from consent_sync.connectors.ratelimit import TokenBucket
 from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
-from consent_sync.connectors.salesforce_auth import SalesforceCredentials, Token, fetch_token
+from consent_sync.connectors.salesforce_auth import SalesforceCredentials, fetch_token
 from consent_sync.connectors.salesforce_results import (
     TRANSIENT_CODES,
     error_details,
@@ -93,7 +93,6 @@ class SalesforceConnector:
         self._session.hooks["response"].append(self._observe_response)
         self._lock = threading.Lock()
         self._last = threading.local()  # Retry-After of this thread's latest response
-        self._token: Token | None = None
         self._client: Salesforce | None = None
         self._quota = Quota()
         self.api_calls = 0
@@ -115,14 +114,14 @@ class SalesforceConnector:
         with self._lock:
             if self._client is None:
                 s = self.settings
-                self._token = fetch_token(
+                token = fetch_token(
                     s.credentials, ca_file=s.ca_file, timeout=s.timeout, system=self.name
                 )
                 # A session id makes simple-salesforce skip its own login and refresh:
                 # expired sessions come back to `_once` as 401s.
                 self._client = Salesforce(
-                    instance_url=self._token.instance_url,
-                    session_id=self._token.access_token,
+                    instance_url=token.instance_url,
+                    session_id=token.access_token,
                     session=self._session,
                     version=s.api_version,
                 )
@@ -321,12 +320,14 @@ class SalesforceConnector:
                     object_type=object_type,
                 )
 
+        unanswered = "not written"
         try:
             call_with_retry(attempt, self.settings.retry)
         except TransientError as exc:
+            unanswered = f"not written: {exc}"
             log.warning("write batch left retryable", system=self.name, error=str(exc))
         return [
-            r or WriteResult(w.record_id, False, "not written: transient failures", retryable=True)
+            r or WriteResult(w.record_id, False, unanswered, retryable=True)
             for w, r in zip(batch, results, strict=True)
         ]
 

@@ -50,15 +50,17 @@ def error_details(content: Any) -> tuple[list[str], str]:
     return codes, message
 
 
-def write_results(
-    batch: Sequence[FieldWrite], answer: Sequence[Mapping[str, Any]]
-) -> list[WriteResult]:
+def write_results(batch: Sequence[FieldWrite], answer: Sequence[Any]) -> list[WriteResult]:
     """One result per write from a collection answer (SaveResults in request order).
 
-    A write the answer has no entry for is reported retryable: sending it again is harmless.
+    A write the answer has no readable entry for is reported retryable: sending it again is
+    harmless.
     """
     results: list[WriteResult] = []
     for write, outcome in zip(batch, answer, strict=False):
+        if not isinstance(outcome, Mapping):
+            results.append(WriteResult(write.record_id, False, "unreadable result", retryable=True))
+            continue
         if outcome.get("success") is True:
             results.append(WriteResult(write.record_id, True))
             continue

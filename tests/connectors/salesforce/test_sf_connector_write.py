@@ -8,6 +8,7 @@ from test_sf_connector_pull import seeded_ids
 
 from consent_sync.connectors.base import FieldWrite, Quota
 from consent_sync.connectors.salesforce import SalesforceConnector
+from consent_sync.connectors.salesforce_results import write_results
 from consent_sync.sandbox.salesforce.schema import make_id
 
 QUERY = "GET /services/data/v{version}/queryAll/"
@@ -120,3 +121,12 @@ def test_quota_is_read_from_sforce_limit_info(
     connector.describe("Contact")
     assert connector.quota() == Quota(4001, 10000)
     assert connector.quota().share_used == 0.4001
+
+
+def test_short_or_garbled_collection_answers_leave_writes_retryable() -> None:
+    """A write the answer has no readable SaveResult for is reported retryable, never ok."""
+    batch = [FieldWrite(f"003Dn000000000{n}IAA", {"DoNotCall": True}) for n in range(3)]
+    answer = [{"id": batch[0].record_id, "success": True, "errors": []}, "garbage"]
+    results = write_results(batch, answer)
+    assert [(r.ok, r.retryable) for r in results] == [(True, False), (False, True), (False, True)]
+    assert results[2].error == "no result returned"
