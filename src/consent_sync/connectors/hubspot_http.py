@@ -86,7 +86,7 @@ class HubSpotTransport:
         self.http = httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Bearer {endpoint.access_token}"},
-            verify=ssl.create_default_context(cafile=trusted_cas(endpoint.ca_file)),
+            verify=_tls_context(endpoint),
             timeout=endpoint.timeout,
             trust_env=False,
             event_hooks={"response": [self._observe]},
@@ -245,6 +245,16 @@ class HubSpotTransport:
         remaining = lowered.get("x-hubspot-ratelimit-daily-remaining", "")
         if daily.isdigit() and remaining.isdigit():
             self._quota = Quota(int(daily) - int(remaining), int(daily))
+
+
+def _tls_context(endpoint: Endpoint) -> ssl.SSLContext:
+    cafile = trusted_cas(endpoint.ca_file)
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise PermanentError(
+            f"cannot load the CA bundle {cafile}: {exc}", system=endpoint.system
+        ) from exc
 
 
 def _json_object(body: Any) -> dict[str, Any]:

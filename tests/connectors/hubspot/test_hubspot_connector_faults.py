@@ -12,6 +12,7 @@ from hubspot_portal import FAST_RETRY, Portal, pulled_since, records
 
 from consent_sync.connectors.base import (
     AuthError,
+    PermanentError,
     QuotaExhausted,
     TransientError,
 )
@@ -155,3 +156,10 @@ def test_configured_ca_wins_over_ca_environment_variables(
     with pytest.raises(TransientError):
         next(iter(httpx_first.pull("contacts", None)))
     assert _first_page(portal) == 100  # the configured sandbox CA, whatever the environment says
+
+
+def test_unreadable_ca_file_is_a_permanent_error_naming_it(portal: Portal, tmp_path: Path):
+    """A missing ca_file fails at construction with the path in the message, not at first call."""
+    missing = tmp_path / "nowhere.pem"
+    with pytest.raises(PermanentError, match=r"nowhere\.pem"):
+        portal.connector(ca_file=str(missing))
