@@ -1,0 +1,142 @@
+"""`consent-sync run` as a service on SQLite: startup checks, HTTP surfaces, poll-path propagation,
+and one replica per SQLite file."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from daemon_harness import (
+    CONSENT_SYNC,
+    MARKETING,
+    Harness,
+    quiescent,
+    shared_granted_people,
+    wait_for,
+)
+
+from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
+from consent_sync.store import Store
+from consent_sync.store.db import create_store_engine
+from consent_sync.store.schema import upgrade
+
+CONTACTS = 300
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    running = start_sandbox(tmp_path_factory.mktemp("sandbox"), contacts=CONTACTS, seed=5)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def harness(sandbox: RunningSandbox, sqlite_url: str, tmp_path: Path) -> Iterator[Harness]:
+    world = Harness(sandbox, sqlite_url, tmp_path)
+    yield world
+    world.stop_all()
+
+
+def test_endpoints_answer_as_specified(harness: Harness) -> None:
+    """/healthz is 200, /readyz is 200 once running, /metrics exposes the per-system series."""
+    daemon = harness.daemon()
+    daemon.wait_ready()
+    assert daemon.get("/healthz").json() == {"status": "ok"}
+    assert daemon.get("/readyz").json() == {"status": "ready"}
+    with Store.open(harness.database_url) as store:
+        wait_for(lambda: quiescent(store, datetime.min.replace(tzinfo=UTC)), 60, "backfill")
+    metrics = daemon.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    body = metrics.text
+    for series in (
+        'consent_sync_records_pulled_total{system="salesforce"}',
+        'consent_sync_decisions_total{system="hubspot"}',
+        'consent_sync_writes_total{result="ok",system="salesforce"}',
+        'consent_sync_api_calls_total{system="hubspot"}',
+        'consent_sync_outbox_depth{state="pending",system="salesforce"} 0.0',
+        'consent_sync_oldest_unapplied_revocation_seconds{system="hubspot"} 0.0',
+        'consent_sync_cursor_lag_seconds{object="Contact",system="salesforce"}',
+        "consent_sync_run_duration_seconds_count",
+        'consent_sync_conflicts_total{kind="initial_disagreement"',
+        "consent_sync_store_up 1.0",
+    ):
+        assert series in body, series
+    pulled = next(
+        line for line in body.splitlines() if line.startswith("consent_sync_records_pulled_total")
+    )
+    assert float(pulled.rsplit(" ", 1)[1]) >= CONTACTS // 2
+    assert daemon.terminate() == 0
+
+
+def test_hubspot_unsubscribe_reaches_salesforce_on_the_poll_path(harness: Harness) -> None:
+    """A footer unsubscribe in HubSpot is in Salesforce within 10 s (pull interval 1 s)."""
+    daemon = harness.daemon()
+    daemon.wait_ready()
+    with Store.open(harness.database_url) as store:
+        wait_for(lambda: quiescent(store, datetime.min.replace(tzinfo=UTC)), 60, "backfill")
+        person = shared_granted_people(store, 1)[0]
+    assert all(r["HasOptedOutOfEmail"] is False for r in harness.salesforce_records(person))
+    started = time.monotonic()
+    harness.act("hubspot", {"action": "unsubscribe", "email": person, "subscription_id": MARKETING})
+
+    def arrived() -> bool:
+        records = harness.salesforce_records(person)
+        return bool(records) and all(r["HasOptedOutOfEmail"] is True for r in records)
+
+    wait_for(arrived, 10, "the revocation in Salesforce", every=0.05)
+    latency = time.monotonic() - started
+    print(f"\npropagation HubSpot -> Salesforce (poll path, 1 s interval): {latency:.2f} s")
+    assert daemon.terminate() == 0
+
+
+def test_second_daemon_on_one_sqlite_file_exits_2(harness: Harness) -> None:
+    """SQLite supports one replica: a second `run` on the same file exits 2 and says why."""
+    first = harness.daemon()
+    first.wait_ready()
+    second = harness.daemon()
+    assert second.process is not None
+    assert second.process.wait(30) == 2
+    assert "SQLite supports one replica" in second.tail()
+    assert "use PostgreSQL" in second.tail()
+    assert first.ready()
+    assert first.terminate() == 0
+
+
+def test_invalid_config_is_refused_with_the_errors(harness: Harness, tmp_path: Path) -> None:
+    """An invalid configuration directory: exit 2, every error as file:line."""
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "connectors" / "hubspot.yaml").write_text("type: hubspot\nenabled: maybe\n")
+    (tmp_path / "mappings" / "purposes.yaml").write_text("purposes: {}\n")
+    env = harness.env() | {"CONSENT_SYNC_CONFIG": str(tmp_path)}
+    done = subprocess.run(
+        [CONSENT_SYNC, "run"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2, done.stderr
+    assert "hubspot.yaml:2" in done.stderr
+    assert "invalid configuration" in done.stderr
+
+
+def test_outdated_schema_is_refused_naming_db_upgrade(harness: Harness, tmp_path: Path) -> None:
+    """A database without the current schema: exit 2, naming `consent-sync db upgrade`."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_store_engine(url)
+    upgrade(engine, "base")
+    engine.dispose()
+    env = harness.env() | {"CONSENT_SYNC_DATABASE_URL": url}
+    done = subprocess.run(
+        [CONSENT_SYNC, "run"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2, done.stderr
+    assert "consent-sync db upgrade" in done.stderr
+
+
+def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CONSENT_SYNC, "run"], env=env, capture_output=True, text=True, timeout=30
+    )
