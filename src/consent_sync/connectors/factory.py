@@ -14,6 +14,7 @@ from consent_sync.config import (
 )
 from consent_sync.connectors.base import Connector
 from consent_sync.connectors.hubspot import OBJECT_TYPE, HubSpotConnector, HubSpotSettings
+from consent_sync.connectors.retry import RetryPolicy
 from consent_sync.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from consent_sync.connectors.salesforce_auth import SalesforceCredentials
 from consent_sync.mapping import pulled_fields
@@ -24,8 +25,14 @@ def _secret(value: object) -> str | None:
     return str(get()) if get is not None else None
 
 
-def build_connector(config: ConnectorConfig, mapping: SystemMapping) -> Connector:
-    """The connector for one configured system, reading the fields its mapping names."""
+def build_connector(
+    config: ConnectorConfig, mapping: SystemMapping, *, retry: RetryPolicy | None = None
+) -> Connector:
+    """The connector for one configured system, reading the fields its mapping names.
+
+    `retry` overrides the default retry policy (tests use short waits).
+    """
+    policy = retry or RetryPolicy()
     if isinstance(config, SalesforceConfig):
         auth = config.auth
         credentials = SalesforceCredentials(
@@ -45,6 +52,7 @@ def build_connector(config: ConnectorConfig, mapping: SystemMapping) -> Connecto
                 api_version=auth.api_version,
                 ca_file=auth.ca_file,
                 timeout=config.limits.timeout_seconds,
+                retry=policy,
             )
         )
     if isinstance(config, HubSpotConfig):
@@ -65,6 +73,7 @@ def build_connector(config: ConnectorConfig, mapping: SystemMapping) -> Connecto
                 ca_file=config.auth.ca_file,
                 timeout=config.limits.timeout_seconds,
                 requests_per_second=config.limits.requests_per_second,
+                retry=policy,
             )
         )
     raise TypeError(f"no connector for {type(config).__name__}")
