@@ -36,6 +36,7 @@ from consent_sync.connectors.salesforce_results import (
     TRANSIENT_CODES,
     error_details,
     is_record_id,
+    parse_limit_info,
     parse_sf_datetime,
     write_results,
 )
@@ -47,7 +48,6 @@ SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
 COMPOSITE_LIMIT = 200  # records per PATCH /composite/sobjects
 READ_CHUNK = 200  # ids per `Id IN (...)` query, well under the URI length limit
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
 @dataclass
@@ -101,9 +101,9 @@ class SalesforceConnector:
 
     def _observe_response(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self.api_calls += 1
-        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
-        if match:
-            self._quota = Quota(int(match.group(1)), int(match.group(2)))
+        quota = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
+        if quota is not None:
+            self._quota = quota
         self._last.retry_after = parse_retry_after(
             response.headers.get("Retry-After"),
             datetime.now(UTC),

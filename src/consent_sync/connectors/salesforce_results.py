@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from consent_sync.connectors.base import FieldWrite, WriteResult
+from consent_sync.connectors.base import FieldWrite, Quota, WriteResult
 
 #: Per-record or request-level codes worth trying again: another transaction holds the row.
 TRANSIENT_CODES = frozenset(
@@ -17,6 +17,7 @@ TRANSIENT_CODES = frozenset(
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
 _ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_LIMIT_INFO = re.compile(r"(?<![\w-])api-usage=(\d+)/(\d+)")
 
 
 def is_record_id(value: str) -> bool:
@@ -39,6 +40,15 @@ def is_record_id(value: str) -> bool:
 def parse_sf_datetime(value: str) -> datetime:
     """Salesforce's `2024-01-02T03:04:05.000+0000` as an aware UTC datetime."""
     return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def parse_limit_info(header: str | None) -> Quota | None:
+    """The org's daily usage from `Sforce-Limit-Info` (`api-usage=N/M; per-app-api-usage=...`).
+
+    The per-app figure is a connected app's own cap, not the org's quota, and is ignored.
+    """
+    match = _LIMIT_INFO.search(header or "")
+    return Quota(int(match.group(1)), int(match.group(2))) if match else None
 
 
 def error_details(content: Any) -> tuple[list[str], str]:

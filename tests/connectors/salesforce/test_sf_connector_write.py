@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from sf_org import FAST_RETRY, MakeConnector, act, requests_to
 from test_sf_connector_pull import seeded_ids
 
 from consent_sync.connectors.base import FieldWrite, Quota
 from consent_sync.connectors.salesforce import SalesforceConnector
-from consent_sync.connectors.salesforce_results import write_results
+from consent_sync.connectors.salesforce_results import parse_limit_info, write_results
 from consent_sync.sandbox.salesforce.schema import make_id
 
 QUERY = "GET /services/data/v{version}/queryAll/"
@@ -130,3 +131,20 @@ def test_short_or_garbled_collection_answers_leave_writes_retryable() -> None:
     results = write_results(batch, answer)
     assert [(r.ok, r.retryable) for r in results] == [(True, False), (False, True), (False, True)]
     assert results[2].error == "no result returned"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("api-usage=25/5000", Quota(25, 5000)),
+        ("per-app-api-usage=17/250(appName=sync); api-usage=25/5000", Quota(25, 5000)),
+        ("api-usage=25/5000; per-app-api-usage=17/250(appName=sync)", Quota(25, 5000)),
+        ("per-app-api-usage=17/250(appName=sync)", None),
+        (None, None),
+    ],
+)
+def test_limit_info_reads_the_org_quota_not_the_per_app_cap(
+    header: str | None, expected: Quota | None
+) -> None:
+    """Sforce-Limit-Info's org-wide api-usage is the quota; a per-app cap never stands in."""
+    assert parse_limit_info(header) == expected
