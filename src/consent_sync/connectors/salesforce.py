@@ -333,6 +333,8 @@ class SalesforceConnector:
 
     def describe(self, object_type: str) -> list[FieldInfo]:
         """Fields of the object as `/sobjects/<type>/describe` reports them."""
+        if not _FIELD_NAME.match(object_type):  # it becomes part of the URL path
+            raise PermanentError(f"not a Salesforce API name: {object_type!r}", system=self.name)
         described = self._call(
             "describe", lambda sf: sf.restful(f"sobjects/{object_type}/describe"), object_type
         )

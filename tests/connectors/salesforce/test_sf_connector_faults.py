@@ -12,6 +12,7 @@ from sf_org import FAST_RETRY, MakeConnector, requests_to
 from consent_sync.connectors.base import (
     AuthError,
     FieldWrite,
+    PermanentError,
     QuotaExhausted,
     TransientError,
 )
@@ -21,6 +22,7 @@ DESCRIBE = "GET /services/data/v{version}/sobjects/{name}/describe"
 QUERY = "GET /services/data/v{version}/queryAll/"
 PATCH = "PATCH /services/data/v{version}/composite/sobjects"
 TOKEN = "POST /services/oauth2/token"
+CONCURRENT = "ConcurrentPerOrgLongTxn Limit exceeded."
 
 
 def _fault(control: httpx.Client, **config: Any) -> None:
@@ -41,13 +43,16 @@ def _ready(connector: SalesforceConnector, control: httpx.Client) -> None:
         {"status": 429},
         {"kind": "drop"},
         {"kind": "malformed"},
+        {"status": 403, "body": [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": CONCURRENT}]},
+        {"status": 400, "body": [{"errorCode": "UNABLE_TO_LOCK_ROW", "message": "row locked"}]},
     ],
-    ids=["500", "503", "429", "drop", "malformed"],
+    ids=["500", "503", "429", "drop", "malformed", "concurrency-limit", "row-lock"],
 )
 def test_transient_faults_are_retried_until_they_clear(
     connector: SalesforceConnector, control: httpx.Client, rule: dict[str, Any]
 ) -> None:
-    """5xx, 429, dropped connections and malformed bodies are retried; the pull then succeeds."""
+    """5xx, 429, dropped connections, malformed bodies, the concurrency limit and row locks are
+    retried; the pull then succeeds."""
     _ready(connector, control)
     _fault(control, rules=[{"path": "/queryAll", **rule, "times": FAST_RETRY.attempts - 1}])
     pages = list(connector.pull("Lead", None))
@@ -172,3 +177,19 @@ def test_client_side_rate_budget_spaces_requests(
     elapsed = time.monotonic() - started
     assert 0.45 <= elapsed < 1.5
     assert requests_to(control, DESCRIBE) == 15
+
+
+def test_permanent_refusals_are_not_retried(
+    connector: SalesforceConnector, control: httpx.Client
+) -> None:
+    """A 404 or 400 answer (unknown sObject) raises PermanentError with its code, one request."""
+    _ready(connector, control)
+    with pytest.raises(PermanentError) as caught:
+        connector.describe("Account__x")
+    assert caught.value.code == "NOT_FOUND" and caught.value.status == 404
+    assert requests_to(control, DESCRIBE) == 1
+    with pytest.raises(PermanentError, match="not configured"):
+        connector.read("Opportunity", ["006Dn0000000001"])
+    with pytest.raises(PermanentError, match="not a Salesforce API name"):
+        connector.describe("../limits")
+    assert control.get("/_sandbox/stats").json()["total"] == 1
