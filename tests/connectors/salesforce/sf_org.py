@@ -117,3 +117,11 @@ def act(control: httpx.Client, **body: Any) -> list[str]:
     response = control.post("/_sandbox/act", json=body)
     response.raise_for_status()
     return list(response.json()["ids"])
+
+
+def seeded_ids(connector: SalesforceConnector, n: int, object_type: str = "Contact") -> list[str]:
+    """Ids of `n` live records from the oldest page."""
+    pages = connector.pull(object_type, None)
+    first = next(pages)
+    pages.close()
+    return [r.record_id for r in first.records if not r.deleted][:n]

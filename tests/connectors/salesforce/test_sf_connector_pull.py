@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sf_org import SEEDED, MakeConnector, act, requests_to
+from sf_org import SEEDED, MakeConnector, act, requests_to, seeded_ids
 
 from consent_sync.connectors.base import Page
 from consent_sync.connectors.salesforce import SalesforceConnector
@@ -132,14 +132,6 @@ def test_hostile_emails_round_trip_through_pull_and_read(
     assert pulled == created
     read = {r.record_id: r.fields["Email"] for r in connector.read(object_type, list(created))}
     assert read == created
-
-
-def seeded_ids(connector: SalesforceConnector, n: int, object_type: str = "Contact") -> list[str]:
-    """Ids of `n` live records from the oldest page."""
-    pages = connector.pull(object_type, None)
-    first = next(pages)
-    pages.close()
-    return [r.record_id for r in first.records if not r.deleted][:n]
 
 
 def test_pull_resumes_when_salesforce_closes_its_query_cursor(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sf_org import FAST_RETRY, MakeConnector, act, requests_to
-from test_sf_connector_pull import seeded_ids
+from sf_org import FAST_RETRY, MakeConnector, act, requests_to, seeded_ids
 
 from consent_sync.connectors.base import FieldWrite, Quota
 from consent_sync.connectors.salesforce import SalesforceConnector
