@@ -52,6 +52,7 @@ def build_connector(
                 api_version=auth.api_version,
                 ca_file=auth.ca_file,
                 timeout=config.limits.timeout_seconds,
+                requests_per_second=config.limits.requests_per_second,
                 retry=policy,
             )
         )
