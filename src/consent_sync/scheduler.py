@@ -32,6 +32,7 @@ from consent_sync.store import Store
 log = structlog.get_logger(__name__)
 
 PUSH_INTERVAL_S = 5.0
+JITTER = 0.3  # share of an interval
 MISFIRE_GRACE_S = 3600  # a pull that overran its interval still runs once, late
 Work = Callable[[CycleReport], None]
 
@@ -93,14 +94,17 @@ class SyncScheduler:
             interval = self._pull_interval or float(schedule.pull_interval)
             self.scheduler.add_job(
                 self._pull_job,
-                IntervalTrigger(seconds=interval, timezone=UTC),
+                # Jitter keeps replicas from locking into one phase where one always wins.
+                IntervalTrigger(seconds=interval, timezone=UTC, jitter=interval * JITTER),
                 args=[system],
                 id=f"pull:{system}",
                 next_run_time=now,
             )
             self.scheduler.add_job(
                 self._push_job,
-                IntervalTrigger(seconds=self._push_interval, timezone=UTC),
+                IntervalTrigger(
+                    seconds=self._push_interval, timezone=UTC, jitter=self._push_interval * JITTER
+                ),
                 args=[system],
                 id=f"push:{system}",
             )
