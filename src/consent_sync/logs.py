@@ -27,6 +27,23 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
+class _StderrLogger:
+    """Writes each rendered line to whatever `sys.stderr` is at that moment.
+
+    structlog's PrintLogger keeps the stream it was created with; a stream swapped out since
+    (a test runner's capture, a CLI runner) would be closed by the time a line arrives.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*_: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     """Set up structlog for the CLI and the daemon (call once, early)."""
     as_json = not sys.stderr.isatty() if json is None else json
@@ -45,6 +62,6 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             numeric if isinstance(numeric, int) else logging.INFO
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
