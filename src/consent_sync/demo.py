@@ -34,6 +34,7 @@ from consent_sync.store.schema import upgrade
 
 MARKETING_SUBSCRIPTION = 1001  # the sandbox portal's "Marketing Information"
 SYSTEMS = ("salesforce", "hubspot")
+DEMO_SEED = 2026
 
 Say = Callable[[str], None]
 
@@ -81,7 +82,7 @@ def staged(work_dir: Path, contacts: int, config_dir: Path) -> Iterator[_Stage]:
     db = work_dir / "consent-sync.db"
     for stale in work_dir.glob("consent-sync.db*"):
         stale.unlink()
-    sandbox = start_sandbox(work_dir / "sandbox", contacts=contacts, seed=2026)
+    sandbox = start_sandbox(work_dir / "sandbox", contacts=contacts, seed=DEMO_SEED)
     connectors: dict[str, Connector] = {}
     try:
         engine = create_store_engine(f"sqlite:///{db}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from consent_sync.cli.bench import bench
 from consent_sync.cli.conflicts import conflicts
 from consent_sync.cli.consent import consent
 from consent_sync.cli.db import db
@@ -27,6 +28,7 @@ app.command("sandbox")(sandbox)
 app.command("sync")(sync)
 app.command("run")(run)
 app.command("demo")(demo)
+app.command("bench")(bench)
 app.add_typer(db, name="db")
 app.add_typer(consent, name="consent")
 app.add_typer(subject, name="subject")
