@@ -94,7 +94,9 @@ def run(
         daemon.start()
         log.info(
             "consent-sync running",
-            database=redact_url(str(store.engine.url)),
+            # Backend, host and name only: a URL's user@host reads like an email to the redactor.
+            database=f"{store.engine.url.get_backend_name()} {store.engine.url.host or ''} "
+            f"{store.engine.url.database}",
             http=f"http://{host}:{port}",
             systems=list(connectors),
         )
