@@ -1,4 +1,4 @@
-"""Ingestion: one transaction per subject writes ledger, state, conflicts, shadows and outbox."""
+"""Ingestion: one transaction per batch writes ledger, state, conflicts, shadows and outbox."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from consent_sync.model import Status
+from consent_sync.model import LinkKey, Observation, Status
 from consent_sync.store import Store, UnknownPurposeError, UnlinkedObservationError, outbox
 from consent_sync.store.tables import (
     ConflictRow,
@@ -86,10 +86,10 @@ def test_failure_mid_transaction_leaves_nothing(
     """If writing the outbox fails, the ledger row and the state change roll back with it."""
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
 
-    def explode(*_args: object, **_kwargs: object) -> bool:
+    def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(outbox, "queue", explode)
+    monkeypatch.setattr(outbox, "write", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     monkeypatch.undo()
@@ -156,3 +156,54 @@ def test_initial_disagreement_records_info_conflict(store: Store) -> None:
     assert [i.link for i in store.due("salesforce", 10, at(1))] == [SF]
     with Session(store.engine) as session:
         assert session.execute(select(func.count()).select_from(ConflictRow)).scalar_one() == 1
+
+
+def test_a_failing_batch_records_no_decision_of_any_subject(store: Store) -> None:
+    """A page's decisions land together: one bad observation among many people's rolls back
+    every ledger row, state, shadow and outbox row of the page (its links stay resolved)."""
+    people = [LinkKey("salesforce", "Contact", f"003{n}") for n in range(50)]
+    batch = [seen(link, Status.DENIED, 0) for link in people]
+    batch.insert(25, seen(HS, Status.DENIED, 0, purpose="fax_marketing"))
+    emails: dict[LinkKey, str | None] = {link: f"p{n}@example.com" for n, link in enumerate(people)}
+    with pytest.raises(UnknownPurposeError, match="fax_marketing"):
+        ingest(store, batch, 1, emails=emails)
+    for table in (LedgerRow, ConsentStateRow, ShadowRow, OutboxRow, ConflictRow):
+        assert _count(store, table) == 0, table
+    batch.pop(25)
+    report = ingest(store, batch, 2, emails=emails)
+    assert (report.subjects, report.decisions) == (50, 50)
+    assert store.verify_ledger().rows == 50
+
+
+def _person(store: Store, email: str) -> tuple[object, ...]:
+    view = store.subject(email)
+    return (
+        [(s.purpose, s.status, s.decided_at, s.imported) for s in view.states],
+        [(r.purpose, r.status, r.previous, r.rule, r.source) for r in view.timeline],
+        [(p.link.split("/")[0], p.purpose, p.status, p.revoked_at) for p in view.pending],
+        sorted(c.kind for c in store.conflicts() if c.subject_id == view.subject.id),
+    )
+
+
+def test_one_batch_of_many_people_decides_as_one_call_per_person(store: Store) -> None:
+    """People ingested in one page end up exactly as when each person is ingested on their own."""
+
+    def page(prefix: str) -> tuple[list[Observation], dict[LinkKey, str | None]]:
+        observations, emails = [], {}
+        for n in range(12):
+            sf = LinkKey("salesforce", "Contact", f"{prefix}-sf-{n}")
+            hs = LinkKey("hubspot", "contact", f"{prefix}-hs-{n}")
+            emails.update({sf: f"{prefix}{n}@example.com", hs: f"{prefix}{n}@example.com"})
+            for purpose in PURPOSES:
+                observations.append(seen(sf, (Status.GRANTED, Status.DENIED)[n % 2], n, purpose))
+                observations.append(seen(hs, list(Status)[n % 3], 20 - n, purpose))
+        return observations, emails
+
+    together, emails = page("a")
+    ingest(store, together, 30, emails=emails)
+    apart, apart_emails = page("b")
+    for n in range(12):
+        mine = [o for o in apart if o.link and o.link.record_id.endswith(f"-{n}")]
+        ingest(store, mine, 30, emails=apart_emails)
+    for n in range(12):
+        assert _person(store, f"a{n}@example.com") == _person(store, f"b{n}@example.com")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from consent_sync.model import Conflict, ConflictKind
 from consent_sync.store.errors import ConflictNotFoundError
-from consent_sync.store.tables import ConflictRow
+from consent_sync.store.tables import CONFLICTS, ConflictRow
 
 _STREAM = 500
 
@@ -24,24 +25,37 @@ def record(
     now: datetime,
 ) -> int:
     """Store one conflict as open and return its id."""
-    row = ConflictRow(
-        kind=conflict.kind.value,
-        severity=conflict.severity.value,
-        purpose=conflict.purpose,
-        subject_id=subject_id,
-        link_id=link_id,
-        link=str(conflict.link) if conflict.link else None,
-        sides=[side.to_json() for side in conflict.sides],
-        rule=conflict.rule,
-        message=conflict.message,
-        detail=json.loads(json.dumps(dict(conflict.detail), default=str)),  # JSON-safe
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    if row.id is None:
-        raise RuntimeError("the database assigned no id to a conflict")
-    return row.id
+    (conflict_id,) = record_many(session, [(subject_id, conflict, link_id)], now)
+    return conflict_id
+
+
+def record_many(
+    session: Session,
+    found: Sequence[tuple[uuid.UUID | None, Conflict, int | None]],
+    now: datetime,
+) -> list[int]:
+    """Store conflicts of (subject, conflict, link id) as open, in one statement; their ids."""
+    if not found:
+        return []
+    rows = [
+        {
+            "kind": conflict.kind.value,
+            "severity": conflict.severity.value,
+            "purpose": conflict.purpose,
+            "subject_id": subject_id,
+            "link_id": link_id,
+            "link": str(conflict.link) if conflict.link else None,
+            "sides": [side.to_json() for side in conflict.sides],
+            "rule": conflict.rule,
+            "message": conflict.message,
+            "detail": json.loads(json.dumps(dict(conflict.detail), default=str)),  # JSON-safe
+            "created_at": now,
+            "status": "open",
+        }
+        for subject_id, conflict, link_id in found
+    ]
+    statement = insert(CONFLICTS).returning(CONFLICTS.c.id, sort_by_parameter_order=True)
+    return list(session.execute(statement, rows).scalars())
 
 
 def is_open(session: Session, conflict: Conflict) -> bool:

@@ -122,23 +122,22 @@ class Store:
         purposes: Mapping[str, Purpose],
         now: datetime,
     ) -> IngestReport:
-        """Resolve each record to its subject, then reconcile and record each subject's
-        observations in one transaction per subject (ledger, state, conflicts, shadows, outbox).
+        """Resolve each record to its subject, then reconcile and record the observations of
+        every subject in one transaction (ledger, state, conflicts, shadows, outbox).
 
         `match_keys` gives each record's normalized email/phone; a record already linked needs
-        none. Observations of records that cannot be linked are counted as unmatched.
+        none. Observations of records that cannot be linked are counted as unmatched. Links and
+        subjects are resolved first and committed on their own, as before any decision; the
+        decisions of the batch then land all together or, if anything fails, not at all.
         """
         now = utc(now)
+        records: dict[LinkKey, MatchKeys] = {}
         for observation in observations:
             if observation.link is None:
                 raise UnlinkedObservationError(observation.source, observation.purpose)
-        resolved: dict[LinkKey, links.ResolvedLink | None] = {}
+            records.setdefault(observation.link, match_keys.get(observation.link, MatchKeys()))
         with self._write() as session:
-            for observation in observations:
-                key = observation.link
-                if key is not None and key not in resolved:
-                    keys = match_keys.get(key, MatchKeys())
-                    resolved[key] = links.resolve(session, key, keys, now)
+            resolved = links.resolve_many(session, records, now)
         by_subject: dict[uuid.UUID, list[Sighting]] = {}
         unmatched = 0
         for observation in observations:
@@ -147,22 +146,18 @@ class Store:
                 unmatched += 1
                 continue
             by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
-        decisions = conflict_count = queued = 0
-        kinds: Counter[str] = Counter()
-        for subject_id, sightings in by_subject.items():
+        applied: list[Applied] = []
+        if by_subject:
             with self._write() as session:
-                applied = unit.apply(session, subject_id, sightings, purposes, now)
-            decisions += len(applied.ledger_seqs)
-            conflict_count += len(applied.conflict_ids)
-            queued += applied.queued
-            kinds.update(c.kind.value for r in applied.resolutions for c in r.conflicts)
+                applied = unit.apply_many(session, by_subject, purposes, now)
+        kinds = Counter(c.kind.value for a in applied for r in a.resolutions for c in r.conflicts)
         return IngestReport(
             observations=len(observations),
             unmatched=unmatched,
             subjects=len(by_subject),
-            decisions=decisions,
-            conflicts=conflict_count,
-            queued=queued,
+            decisions=sum(len(a.ledger_seqs) for a in applied),
+            conflicts=sum(len(a.conflict_ids) for a in applied),
+            queued=sum(a.queued for a in applied),
             relinked=sum(1 for r in resolved.values() if r is not None and r.relinked),
             conflict_kinds=MappingProxyType(dict(kinds)),
         )

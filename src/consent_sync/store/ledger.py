@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from consent_sync.model import Decision
-from consent_sync.store.tables import GENESIS_HASH, LedgerHeadRow, LedgerRow
+from consent_sync.store.tables import GENESIS_HASH, LEDGER, LEDGER_HEAD, LedgerHeadRow, LedgerRow
 from consent_sync.store.types import utc
 
 _STREAM = 1000
@@ -21,60 +22,77 @@ _STREAM = 1000
 
 def row_hash(row: LedgerRow) -> str:
     """sha256 of the row's canonical JSON, which includes the previous row's hash."""
-    content: dict[str, Any] = {
-        "seq": row.seq,
-        "subject": str(row.subject_id),
-        "purpose": row.purpose,
-        "status": row.status,
-        "previous": row.previous,
-        "decided_at": utc(row.decided_at).isoformat(),
-        "time_kind": row.time_kind,
-        "recorded_at": utc(row.recorded_at).isoformat(),
-        "source": row.source,
-        "link": row.link,
-        "rule": row.rule,
-        "evidence": row.evidence,
-        "prev_hash": row.prev_hash,
-    }
+    return _content_hash(
+        {
+            "seq": row.seq,
+            "subject": str(row.subject_id),
+            "purpose": row.purpose,
+            "status": row.status,
+            "previous": row.previous,
+            "decided_at": utc(row.decided_at).isoformat(),
+            "time_kind": row.time_kind,
+            "recorded_at": utc(row.recorded_at).isoformat(),
+            "source": row.source,
+            "link": row.link,
+            "rule": row.rule,
+            "evidence": row.evidence,
+            "prev_hash": row.prev_hash,
+        }
+    )
+
+
+def _content_hash(content: dict[str, Any]) -> str:
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def append(
-    session: Session, subject_id: uuid.UUID, decisions: Sequence[Decision], recorded_at: datetime
+    session: Session, decisions: Sequence[tuple[uuid.UUID, Decision]], recorded_at: datetime
 ) -> list[int]:
-    """Append one row per decision, in order, and return their sequence numbers.
+    """Append one row per (subject, decision), in order, and return their sequence numbers.
 
-    Locks the chain head until the transaction ends, so concurrent appends queue up.
+    Locks the chain head until the transaction ends, so concurrent appends queue up; the rows
+    are chained here and written with one statement, the head with one more.
     """
     if not decisions:
         return []
-    head = session.exec(select(LedgerHeadRow).where(LedgerHeadRow.id == 1).with_for_update()).one()
-    seqs: list[int] = []
-    for decision in decisions:
-        row = LedgerRow(
-            seq=head.seq + 1,
+    head = session.execute(
+        select(LEDGER_HEAD.c.seq, LEDGER_HEAD.c.hash).where(LEDGER_HEAD.c.id == 1).with_for_update()
+    ).one()
+    seq, previous_hash = head.seq, head.hash
+    recorded = utc(recorded_at)
+    rows: list[dict[str, Any]] = []
+    for subject_id, decision in decisions:
+        seq += 1
+        row: dict[str, Any] = {
+            "seq": seq,
+            "subject": str(subject_id),
+            "purpose": decision.purpose,
+            "status": decision.status.value,
+            "previous": decision.previous.value,
+            "decided_at": utc(decision.decided_at).isoformat(),
+            "time_kind": decision.time_kind.value,
+            "recorded_at": recorded.isoformat(),
+            "source": decision.source,
+            "link": str(decision.link) if decision.link else None,
+            "rule": decision.rule,
+            "evidence": decision.evidence.to_json(),
+            "prev_hash": previous_hash,
+        }
+        previous_hash = _content_hash(row)
+        del row["subject"]
+        row.update(
             subject_id=subject_id,
-            purpose=decision.purpose,
-            status=decision.status.value,
-            previous=decision.previous.value,
             decided_at=utc(decision.decided_at),
-            time_kind=decision.time_kind.value,
-            recorded_at=utc(recorded_at),
-            source=decision.source,
-            link=str(decision.link) if decision.link else None,
-            rule=decision.rule,
-            evidence=decision.evidence.to_json(),
-            prev_hash=head.hash,
-            hash="",
+            recorded_at=recorded,
+            hash=previous_hash,
         )
-        row.hash = row_hash(row)
-        session.add(row)
-        head.seq, head.hash = row.seq, row.hash
-        seqs.append(row.seq)
-    session.add(head)
-    session.flush()
-    return seqs
+        rows.append(row)
+    session.execute(insert(LEDGER), rows)
+    session.execute(
+        update(LEDGER_HEAD).where(LEDGER_HEAD.c.id == 1).values(seq=seq, hash=previous_hash)
+    )
+    return [row["seq"] for row in rows]
 
 
 def entries(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, delete, select
 
 from consent_sync.identity import MatchKeys
 from consent_sync.model import LinkKey
-from consent_sync.store.tables import LinkRow, OutboxRow, ShadowRow, SubjectRow
+from consent_sync.store.snapshot import chunks
+from consent_sync.store.tables import LINKS, SUBJECTS, LinkRow, OutboxRow, ShadowRow, SubjectRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,125 @@ def resolve(session: Session, key: LinkKey, keys: MatchKeys, now: datetime) -> R
     session.add(link)
     session.flush()
     return ResolvedLink(_id(link), link.subject_id, relinked)
+
+
+def resolve_many(
+    session: Session, records: Mapping[LinkKey, MatchKeys], now: datetime
+) -> dict[LinkKey, ResolvedLink | None]:
+    """`resolve` for a page of records, as if one after the other, with a few statements.
+
+    Known records and new ones are looked up and created in bulk; a record whose link ended or
+    whose email changed goes through `resolve` itself, after every record before it.
+    """
+    known = _known_links(session, list(records))
+    resolved: dict[LinkKey, ResolvedLink | None] = {}
+    pending = _Pending()
+    for key, keys in records.items():
+        link = known.get(key)
+        if link is None and keys.email is None:
+            resolved[key] = None
+            continue
+        if link is None or (link.active and keys.email in (None, link.email)):
+            pending.add(key, keys, link)
+            continue
+        resolved.update(pending.flush(session, now))
+        resolved[key] = resolve(session, key, keys, now)
+    resolved.update(pending.flush(session, now))
+    return resolved
+
+
+class _Pending:
+    """Records resolved in bulk since the last record that needed `resolve` itself."""
+
+    def __init__(self) -> None:
+        self.known: dict[LinkKey, ResolvedLink] = {}
+        self.new: dict[LinkKey, str] = {}  # new record -> its email
+        self.phones: list[tuple[LinkKey, str]] = []
+
+    def add(self, key: LinkKey, keys: MatchKeys, link: Any) -> None:
+        if link is None:
+            self.new[key] = str(keys.email)
+        else:
+            self.known[key] = ResolvedLink(link.id, link.subject_id, relinked=False)
+        if keys.phone is not None:
+            self.phones.append((key, keys.phone))
+
+    def flush(self, session: Session, now: datetime) -> dict[LinkKey, ResolvedLink]:
+        resolved = {**self.known, **_create_links(session, self.new, now)}
+        first_phone: dict[uuid.UUID, str] = {}
+        for key, phone in self.phones:
+            first_phone.setdefault(resolved[key].subject_id, phone)
+        if first_phone:
+            session.execute(
+                update(SUBJECTS).where(
+                    SUBJECTS.c.id == bindparam("_id"), SUBJECTS.c.phone.is_(None)
+                ),
+                [{"_id": subject_id, "phone": phone} for subject_id, phone in first_phone.items()],
+            )
+            session.expire_all()  # subjects read by `resolve` see the phones set here
+        self.known, self.new, self.phones = {}, {}, []
+        return resolved
+
+
+def _known_links(session: Session, keys: Sequence[LinkKey]) -> dict[LinkKey, Any]:
+    by_object: dict[tuple[str, str], list[str]] = {}
+    for key in keys:
+        by_object.setdefault((key.system, key.object_type), []).append(key.record_id)
+    found: dict[LinkKey, Any] = {}
+    for (system, object_type), record_ids in by_object.items():
+        for part in chunks(record_ids):
+            rows = session.execute(
+                LINKS.select().where(
+                    LINKS.c.system == system,
+                    LINKS.c.object_type == object_type,
+                    LINKS.c.record_id.in_(part),
+                )
+            )
+            for row in rows:
+                found[LinkKey(row.system, row.object_type, row.record_id)] = row
+    return found
+
+
+def _create_links(
+    session: Session, new: Mapping[LinkKey, str], now: datetime
+) -> dict[LinkKey, ResolvedLink]:
+    """Link new records to the subjects of their emails, creating the subjects that are missing.
+
+    Rows are inserted in sorted order, so replicas creating the same subjects queue up on them
+    instead of deadlocking.
+    """
+    if not new:
+        return {}
+    emails = sorted(set(new.values()))
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(SUBJECTS).on_conflict_do_nothing(index_elements=["email"]),
+        [{"id": uuid.uuid4(), "email": email, "created_at": now} for email in emails],
+    )
+    subjects: dict[str, uuid.UUID] = {}
+    for part in chunks(emails):
+        query = select(SUBJECTS.c.email, SUBJECTS.c.id).where(SUBJECTS.c.email.in_(part))
+        subjects.update((row.email, row.id) for row in session.execute(query))
+    keys = sorted(new, key=lambda k: (k.system, k.object_type, k.record_id))
+    rows: list[dict[str, Any]] = [
+        {
+            "subject_id": subjects[new[key]],
+            "system": key.system,
+            "object_type": key.object_type,
+            "record_id": key.record_id,
+            "email": new[key],
+            "active": True,
+            "created_at": now,
+        }
+        for key in keys
+    ]
+    statement = insert(LINKS).returning(LINKS.c.id, sort_by_parameter_order=True)
+    ids = session.execute(statement, rows).scalars()
+    return {
+        key: ResolvedLink(link_id, row["subject_id"], relinked=False)
+        for key, link_id, row in zip(keys, ids, rows, strict=True)
+    }
 
 
 def _follow_email_change(session: Session, link: LinkRow, email: str, now: datetime) -> bool:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, delete, select
 
 from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status
 from consent_sync.store import conflicts
 from consent_sync.store.errors import OutboxItemNotFoundError
 from consent_sync.store.tables import (
+    OUTBOX,
     ConsentStateRow,
     DeliveryRow,
     LinkRow,
@@ -38,6 +42,26 @@ class OutboxItem:
     revoked_at: datetime | None  # when the denial being pushed was decided (SLA clock)
 
 
+@dataclass(slots=True)
+class Queued:
+    """An outbox row of one (link, purpose) as ingestion sees it: pending or dead, and its value."""
+
+    id: int | None
+    state: str
+    status: str
+
+
+def coalesce(rows: Sequence[Queued], status: Status) -> Queued | None:
+    """The row a write of `status` goes into: the pending one, or a new one; None if nothing
+    changes (the pending row already holds it, or the value is dead-lettered for this link)."""
+    pending = next((row for row in rows if row.state == PENDING), None)
+    if pending is None:
+        if any(row.status == status.value for row in rows):
+            return None
+        return Queued(None, PENDING, status.value)
+    return None if pending.status == status.value else pending
+
+
 def queue(
     session: Session,
     *,
@@ -57,10 +81,11 @@ def queue(
     rows = session.exec(
         select(OutboxRow).where(OutboxRow.link_id == link_id, OutboxRow.purpose == purpose)
     ).all()
-    pending = next((row for row in rows if row.state == PENDING), None)
+    target = coalesce([Queued(row.id, row.state, row.status) for row in rows], status)
+    if target is None:
+        return False
+    pending = next((row for row in rows if row.id == target.id), None) if target.id else None
     if pending is None:
-        if any(row.status == status.value for row in rows):
-            return False
         pending = OutboxRow(
             link_id=link_id,
             system=system,
@@ -70,8 +95,6 @@ def queue(
             created_at=now,
             updated_at=now,
         )
-    elif pending.status == status.value:
-        return False
     pending.status, pending.decision_seq, pending.revoked_at = (
         status.value,
         decision_seq,
@@ -83,11 +106,62 @@ def queue(
     return True
 
 
-def settle(session: Session, link_id: int, purpose: str) -> None:
-    """The link already holds the canonical value: nothing is left to write to it."""
-    session.execute(
-        delete(OutboxRow).where(OutboxRow.link_id == link_id, OutboxRow.purpose == purpose)  # type: ignore[arg-type]
-    )
+@dataclass(slots=True)
+class Plan:
+    """Outbox changes of a batch, written together: settled pairs, re-coalesced and new rows."""
+
+    settled: list[tuple[int, str]] = field(default_factory=list)  # (link id, purpose)
+    updated: list[dict[str, Any]] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)
+
+    def queue(
+        self,
+        rows: list[Queued],
+        *,
+        link_id: int,
+        system: str,
+        purpose: str,
+        status: Status,
+        decision_seq: int | None,
+        revoked_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """`queue` against the loaded rows of (link, purpose), which it keeps up to date."""
+        target = coalesce(rows, status)
+        if target is None:
+            return False
+        values: dict[str, Any] = {
+            "status": status.value,
+            "decision_seq": decision_seq,
+            "revoked_at": revoked_at,
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": now,
+            "updated_at": now,
+        }
+        if target.id is None:
+            rows.append(target)
+            extra = {"link_id": link_id, "system": system, "purpose": purpose}
+            self.created.append({**extra, "state": PENDING, "created_at": now, **values})
+        else:
+            self.updated.append({"_id": target.id, **values})
+        target.status = status.value
+        return True
+
+
+def write(session: Session, plan: Plan) -> None:
+    """Apply a batch's outbox changes: deletes, then updates, then inserts (one statement each)."""
+    if plan.settled:
+        session.execute(
+            delete(OUTBOX).where(
+                OUTBOX.c.link_id == bindparam("_link_id"), OUTBOX.c.purpose == bindparam("_purpose")
+            ),
+            [{"_link_id": link_id, "_purpose": purpose} for link_id, purpose in plan.settled],
+        )
+    if plan.updated:
+        session.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("_id")), plan.updated)
+    if plan.created:
+        session.execute(insert(OUTBOX), plan.created)
 
 
 def due(

@@ -220,3 +220,14 @@ class SyncRunRow(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     error: str | None = Field(default=None, sa_type=String(2000))
+
+
+# The Core tables behind the models, for bulk statements on hot paths.
+SUBJECTS = metadata.tables["subjects"]
+LINKS = metadata.tables["links"]
+CONSENT_STATE = metadata.tables["consent_state"]
+LEDGER = metadata.tables["ledger"]
+LEDGER_HEAD = metadata.tables["ledger_head"]
+SHADOWS = metadata.tables["shadows"]
+OUTBOX = metadata.tables["outbox"]
+CONFLICTS = metadata.tables["conflicts"]

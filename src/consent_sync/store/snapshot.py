@@ -1,0 +1,211 @@
+"""A batch of subjects as ingestion sees them: read with a few `IN` queries, changed in memory,
+written back with one statement per kind of change.
+
+Holds what the rule needs per subject: canonical states, links, shadows and outbox rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
+from sqlmodel import Session
+
+from consent_sync.model import Canonical, Resolution, Shadow, Status
+from consent_sync.store.outbox import Queued
+from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, SUBJECTS
+
+#: Values per `IN` list: well inside SQLite's and PostgreSQL's bound-parameter limits.
+CHUNK = 500
+_T = TypeVar("_T")
+
+
+def chunks(values: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
+    """`values` in slices of at most `size`."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def lock(session: Session, subject_ids: Sequence[uuid.UUID]) -> None:
+    """Hold the subjects until the transaction ends, so replicas cannot interleave (PostgreSQL).
+
+    Locks are taken in id order, the same on every replica, so two batches sharing subjects
+    queue up instead of deadlocking. SQLite needs nothing more: every write transaction holds
+    the database's writer lock.
+    """
+    for part in chunks(sorted(subject_ids)):
+        session.execute(
+            select(SUBJECTS.c.id)
+            .where(SUBJECTS.c.id.in_(part))
+            .order_by(SUBJECTS.c.id)
+            .with_for_update()
+        ).all()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A link of a subject, as propagation needs it."""
+
+    id: int
+    system: str
+    active: bool
+
+
+@dataclass(slots=True)
+class ShadowState:
+    """A shadow row in memory; `stored` if it exists in the database, `changed` if it must be
+    written."""
+
+    last_seen: str | None = None
+    last_seen_at: datetime | None = None
+    last_written: str | None = None
+    last_written_at: datetime | None = None
+    stored: bool = False
+    changed: bool = False
+
+    def shadow(self) -> Shadow:
+        return Shadow(
+            Status(self.last_seen) if self.last_seen else None,
+            Status(self.last_written) if self.last_written else None,
+        )
+
+
+@dataclass(slots=True)
+class State:
+    """A canonical state row in memory, like `ShadowState`."""
+
+    status: str
+    decided_at: datetime | None = None
+    time_kind: str | None = None
+    source: str | None = None
+    imported: bool = False
+    ledger_seq: int | None = None
+    updated_at: datetime | None = None
+    stored: bool = False
+    changed: bool = False
+
+    def canonical(self) -> Canonical:
+        return Canonical(Status(self.status), self.decided_at, self.source, self.imported)
+
+
+_STATE_FIELDS = ("status", "decided_at", "time_kind", "source", "imported", "ledger_seq")
+_SHADOW_FIELDS = ("last_seen", "last_seen_at", "last_written", "last_written_at")
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The loaded rows of a batch's subjects, keyed as the rule looks them up."""
+
+    states: dict[tuple[uuid.UUID, str], State] = field(default_factory=dict)
+    links: dict[uuid.UUID, list[Link]] = field(default_factory=dict)
+    shadows: dict[tuple[int, str], ShadowState] = field(default_factory=dict)
+    outbox: dict[tuple[int, str], list[Queued]] = field(default_factory=dict)
+
+    def canonical(self, subject_id: uuid.UUID, purpose: str) -> Canonical:
+        state = self.states.get((subject_id, purpose))
+        return state.canonical() if state is not None else Canonical()
+
+    def shadow(self, link_id: int | None, purpose: str) -> Shadow:
+        row = self.shadows.get((link_id, purpose)) if link_id is not None else None
+        return row.shadow() if row is not None else Shadow()
+
+    def save_state(
+        self,
+        subject_id: uuid.UUID,
+        resolution: Resolution,
+        seqs: Sequence[int],
+        now: datetime,
+    ) -> State | None:
+        """Record the resolution's canonical state if a decision or a change calls for it."""
+        key = (subject_id, resolution.purpose)
+        state, new = self.states.get(key), resolution.canonical
+        if not seqs and (state is None or state.canonical() == new):
+            return state
+        if state is None:
+            state = self.states[key] = State(status="")
+        state.status, state.decided_at = new.status.value, new.decided_at
+        state.source, state.imported, state.updated_at = new.source, new.imported, now
+        if resolution.decisions:
+            state.time_kind, state.ledger_seq = resolution.decisions[-1].time_kind.value, seqs[-1]
+        state.changed = True
+        return state
+
+    def see(self, link_id: int, purpose: str, status: Status, now: datetime) -> None:
+        """Note the value a system holds; a different value read back forgets our write."""
+        row = self.shadows.get((link_id, purpose))
+        if row is None:
+            row = self.shadows[(link_id, purpose)] = ShadowState()
+        if row.last_written is not None and row.last_written != status.value:
+            # Our write did not land or was overwritten since. Forget it, so that a person later
+            # setting that value is never mistaken for our own echo.
+            row.last_written = None
+        row.last_seen, row.last_seen_at, row.changed = status.value, now, True
+
+
+def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
+    """Canonical states, links, and the links' shadows and outbox rows of these subjects."""
+    snapshot = Snapshot()
+    for part in chunks(subject_ids):
+        for row in session.execute(
+            select(CONSENT_STATE).where(CONSENT_STATE.c.subject_id.in_(part))
+        ):
+            values = {name: getattr(row, name) for name in _STATE_FIELDS}
+            snapshot.states[(row.subject_id, row.purpose)] = State(
+                **values, updated_at=row.updated_at, stored=True
+            )
+        query = select(LINKS.c.id, LINKS.c.subject_id, LINKS.c.system, LINKS.c.active)
+        for row in session.execute(query.where(LINKS.c.subject_id.in_(part))):
+            snapshot.links.setdefault(row.subject_id, []).append(
+                Link(row.id, row.system, row.active)
+            )
+    link_ids = [link.id for links in snapshot.links.values() for link in links]
+    for ids in chunks(link_ids):
+        for row in session.execute(select(SHADOWS).where(SHADOWS.c.link_id.in_(ids))):
+            values = {name: getattr(row, name) for name in _SHADOW_FIELDS}
+            snapshot.shadows[(row.link_id, row.purpose)] = ShadowState(**values, stored=True)
+        query = select(
+            OUTBOX.c.id, OUTBOX.c.link_id, OUTBOX.c.purpose, OUTBOX.c.state, OUTBOX.c.status
+        )
+        for row in session.execute(query.where(OUTBOX.c.link_id.in_(ids))):
+            snapshot.outbox.setdefault((row.link_id, row.purpose), []).append(
+                Queued(row.id, row.state, row.status)
+            )
+    return snapshot
+
+
+def write(session: Session, snapshot: Snapshot) -> None:
+    """Write the changed canonical states and shadows back (inserts and updates, batched)."""
+    states = [
+        (key, {name: getattr(state, name) for name in (*_STATE_FIELDS, "updated_at")}, state.stored)
+        for key, state in snapshot.states.items()
+        if state.changed
+    ]
+    shadows = [
+        (key, {name: getattr(row, name) for name in _SHADOW_FIELDS}, row.stored)
+        for key, row in snapshot.shadows.items()
+        if row.changed
+    ]
+    _upsert(session, CONSENT_STATE, ("subject_id", "purpose"), states)
+    _upsert(session, SHADOWS, ("link_id", "purpose"), shadows)
+
+
+def _upsert(
+    session: Session,
+    table: Any,
+    keys: tuple[str, str],
+    rows: Sequence[tuple[tuple[Any, str], dict[str, Any], bool]],
+) -> None:
+    created = [{keys[0]: k[0], keys[1]: k[1], **values} for k, values, stored in rows if not stored]
+    updated = [{"_k0": k[0], "_k1": k[1], **values} for k, values, stored in rows if stored]
+    if created:
+        session.execute(insert(table), created)
+    if updated:
+        where: list[ColumnElement[bool]] = [
+            table.c[keys[0]] == bindparam("_k0"),
+            table.c[keys[1]] == bindparam("_k1"),
+        ]
+        session.execute(update(table).where(*where), updated)
