@@ -128,7 +128,8 @@ class SyncScheduler:
         Returns whether every unit finished in time.
         """
         self._stopping.set()
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         deadline = time.monotonic() + grace
         with self._idle:
             while self._active and (left := deadline - time.monotonic()) > 0:
