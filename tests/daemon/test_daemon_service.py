@@ -107,6 +107,39 @@ def test_second_daemon_on_one_sqlite_file_exits_2(harness: Harness) -> None:
     assert first.terminate() == 0
 
 
+def test_restart_after_kill_9_on_sqlite_is_not_refused(harness: Harness) -> None:
+    """The replica lease of a killed daemon on this host does not lock its successor out."""
+    first = harness.daemon("--lease-ttl", "600")
+    first.wait_ready()
+    first.kill()
+    second = harness.daemon("--lease-ttl", "600")
+    assert second.wait_ready() < 20
+    assert second.terminate() == 0
+
+
+def test_sigterm_exits_0_within_the_grace_when_a_crm_call_hangs(harness: Harness) -> None:
+    """A run stuck in a 20 s Salesforce call does not hold shutdown past --grace."""
+    daemon = harness.daemon("--grace", "2")
+    daemon.wait_ready()
+    with harness.control("salesforce") as sf:
+        assert sf.put("/_sandbox/faults", json={"latency_ms": 20_000}).status_code == 200
+    try:
+        with Store.open(harness.database_url) as store:
+
+            def stuck() -> bool:
+                runs = store.recent_runs("salesforce", 1)
+                return bool(runs) and runs[0].finished_at is None
+
+            wait_for(stuck, 10, "a Salesforce run in its slow call")
+            time.sleep(0.5)
+            signalled = time.monotonic()
+            assert daemon.terminate(timeout=15) == 0
+            assert time.monotonic() - signalled < 6
+    finally:
+        with harness.control("salesforce") as sf:
+            sf.delete("/_sandbox/faults")
+
+
 def test_invalid_config_is_refused_with_the_errors(harness: Harness, tmp_path: Path) -> None:
     """An invalid configuration directory: exit 2, every error as file:line."""
     (tmp_path / "connectors").mkdir()
