@@ -12,8 +12,10 @@ from consent_sync.store.tables import (
     ConflictRow,
     ConsentStateRow,
     LedgerRow,
+    LinkRow,
     OutboxRow,
     ShadowRow,
+    SubjectRow,
 )
 from store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
 
@@ -207,3 +209,12 @@ def test_one_batch_of_many_people_decides_as_one_call_per_person(store: Store) -
         ingest(store, mine, 30, emails=apart_emails)
     for n in range(12):
         assert _person(store, f"a{n}@example.com") == _person(store, f"b{n}@example.com")
+
+
+def test_dry_run_of_new_records_reports_decisions_and_keeps_nothing(migrated_db_url: str) -> None:
+    """A dry run decides against the records it has just linked, then rolls all of it back."""
+    with Store.open(migrated_db_url, dry_run=True) as dry:
+        report = ingest(dry, [seen(SF, Status.GRANTED, 0), seen(HS, Status.DENIED, 0)], 1)
+        assert (report.subjects, report.decisions, report.conflicts, report.queued) == (1, 1, 1, 1)
+        for table in (SubjectRow, LinkRow, LedgerRow, ConsentStateRow, ShadowRow, OutboxRow):
+            assert _count(dry, table) == 0, table

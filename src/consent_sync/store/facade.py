@@ -138,29 +138,10 @@ class Store:
             records.setdefault(observation.link, match_keys.get(observation.link, MatchKeys()))
         with self._write() as session:
             resolved = links.resolve_many(session, records, now)
-        by_subject: dict[uuid.UUID, list[Sighting]] = {}
-        unmatched = 0
-        for observation in observations:
-            found = resolved[observation.link] if observation.link else None
-            if found is None:
-                unmatched += 1
-                continue
-            by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
-        applied: list[Applied] = []
-        if by_subject:
-            with self._write() as session:
-                applied = unit.apply_many(session, by_subject, purposes, now)
-        kinds = Counter(c.kind.value for a in applied for r in a.resolutions for c in r.conflicts)
-        return IngestReport(
-            observations=len(observations),
-            unmatched=unmatched,
-            subjects=len(by_subject),
-            decisions=sum(len(a.ledger_seqs) for a in applied),
-            conflicts=sum(len(a.conflict_ids) for a in applied),
-            queued=sum(a.queued for a in applied),
-            relinked=sum(1 for r in resolved.values() if r is not None and r.relinked),
-            conflict_kinds=MappingProxyType(dict(kinds)),
-        )
+            if self.dry_run:  # nothing resolved is kept: decide against it before it is gone
+                return _report(observations, resolved, session, purposes, now)
+        with self._write() as session:
+            return _report(observations, resolved, session, purposes, now)
 
     def record(
         self,
@@ -388,3 +369,33 @@ class Store:
         """Recompute the hash chain and report the first bad row, if any."""
         with read_session(self.engine) as session:
             return ledger.verify(session)
+
+
+def _report(
+    observations: Sequence[Observation],
+    resolved: Mapping[LinkKey, links.ResolvedLink | None],
+    session: Session,
+    purposes: Mapping[str, Purpose],
+    now: datetime,
+) -> IngestReport:
+    """Reconcile and record the observations of every resolved subject, and say what it did."""
+    by_subject: dict[uuid.UUID, list[Sighting]] = {}
+    unmatched = 0
+    for observation in observations:
+        found = resolved[observation.link] if observation.link else None
+        if found is None:
+            unmatched += 1
+            continue
+        by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
+    applied = unit.apply_many(session, by_subject, purposes, now) if by_subject else []
+    kinds = Counter(c.kind.value for a in applied for r in a.resolutions for c in r.conflicts)
+    return IngestReport(
+        observations=len(observations),
+        unmatched=unmatched,
+        subjects=len(by_subject),
+        decisions=sum(len(a.ledger_seqs) for a in applied),
+        conflicts=sum(len(a.conflict_ids) for a in applied),
+        queued=sum(a.queued for a in applied),
+        relinked=sum(1 for r in resolved.values() if r is not None and r.relinked),
+        conflict_kinds=MappingProxyType(dict(kinds)),
+    )
