@@ -201,9 +201,9 @@ class SyncScheduler:
                 "database unavailable; will retry", system=system, kind=kind, error=_brief(exc)
             )
             return None
-        except Exception:
+        except Exception as exc:
             self.metrics.unit_failed(system, kind)
-            log.exception("unit of work failed", system=system, kind=kind)
+            log.error("unit of work failed", system=system, kind=kind, error=_brief(exc))
             return None
         finally:
             self._leave()
