@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from consent_sync.model import LinkKey, Observation, Status
-from consent_sync.store import Store, UnknownPurposeError, UnlinkedObservationError, outbox
+from consent_sync.store import (
+    Store,
+    UnknownPurposeError,
+    UnlinkedObservationError,
+    outbox,
+    snapshot,
+)
 from consent_sync.store.tables import (
     ConflictRow,
     ConsentStateRow,
@@ -218,3 +228,32 @@ def test_dry_run_of_new_records_reports_decisions_and_keeps_nothing(migrated_db_
         assert (report.subjects, report.decisions, report.conflicts, report.queued) == (1, 1, 1, 1)
         for table in (SubjectRow, LinkRow, LedgerRow, ConsentStateRow, ShadowRow, OutboxRow):
             assert _count(dry, table) == 0, table
+
+
+@pytest.mark.postgres
+def test_a_claim_made_while_a_page_is_decided_is_kept(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write claimed by `due` while an ingest of the same record is under way stays noted as
+    written, so its echo is still recognised (ingest only clears it when a different value
+    comes back)."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one write transaction at a time")
+    ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
+    ingest(store, [seen(SF, Status.DENIED, 5)], 6)
+    real_load = snapshot.load
+    claimed: list[outbox.OutboxItem] = []
+
+    def load_then_claim(session: Session, subject_ids: Sequence[uuid.UUID]) -> snapshot.Snapshot:
+        loaded = real_load(session, subject_ids)
+        with ThreadPoolExecutor(1) as pool:  # another replica's pusher, on its own connection
+            claimed.extend(pool.submit(store.due, "hubspot", 10, at(7)).result())
+        return loaded
+
+    monkeypatch.setattr(snapshot, "load", load_then_claim)
+    ingest(store, [seen(HS, Status.GRANTED, 0)], 8)
+    assert [item.status for item in claimed] == [Status.DENIED]
+    with Session(store.engine) as session:
+        shadow = session.get(ShadowRow, (claimed[0].link_id, "email_marketing"))
+        assert shadow is not None
+        assert (shadow.last_seen, shadow.last_written) == ("granted", "denied")

@@ -58,13 +58,15 @@ class Link:
 
 @dataclass(slots=True)
 class ShadowState:
-    """A shadow row in memory; `changed` if it must be written back."""
+    """A shadow row in memory; `changed` if it must be written back, `forgot` if that clears
+    `last_written` (otherwise the write leaves it be: `outbox.due` sets it without the lock)."""
 
     last_seen: str | None = None
     last_seen_at: datetime | None = None
     last_written: str | None = None
     last_written_at: datetime | None = None
     changed: bool = False
+    forgot: bool = False
 
     def shadow(self) -> Shadow:
         return Shadow(
@@ -148,7 +150,7 @@ class Snapshot:
         if row.last_written is not None and row.last_written != status.value:
             # Our write did not land or was overwritten since. Forget it, so that a person later
             # setting that value is never mistaken for our own echo.
-            row.last_written = None
+            row.last_written, row.forgot = None, True
         row.last_seen, row.last_seen_at, row.changed = status.value, now, True
 
 
@@ -182,19 +184,21 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
 
 
 def write(session: Session, snapshot: Snapshot) -> None:
-    """Write the changed canonical states and shadows back, one upsert statement each."""
+    """Write the changed canonical states and shadows back, with an upsert statement or two."""
     states = [
         {"subject_id": subject_id, "purpose": purpose, **_values(state, _STATE_FIELDS)}
         for (subject_id, purpose), state in snapshot.states.items()
         if state.changed
     ]
-    shadows = [
-        {"link_id": link_id, "purpose": purpose, **_values(row, _SHADOW_FIELDS)}
-        for (link_id, purpose), row in snapshot.shadows.items()
-        if row.changed
-    ]
-    _upsert(session, CONSENT_STATE, ("subject_id", "purpose"), states)
-    _upsert(session, SHADOWS, ("link_id", "purpose"), shadows)
+    _upsert(session, CONSENT_STATE, ("subject_id", "purpose"), states, _STATE_FIELDS)
+    for forgot in (False, True):
+        shadows = [
+            {"link_id": link_id, "purpose": purpose, **_values(row, _SHADOW_FIELDS)}
+            for (link_id, purpose), row in snapshot.shadows.items()
+            if row.changed and row.forgot is forgot
+        ]
+        seen = ("last_seen", "last_seen_at", "last_written") if forgot else _SHADOW_FIELDS[:2]
+        _upsert(session, SHADOWS, ("link_id", "purpose"), shadows, seen)
 
 
 def _values(row: State | ShadowState, names: Sequence[str]) -> dict[str, Any]:
@@ -202,13 +206,18 @@ def _values(row: State | ShadowState, names: Sequence[str]) -> dict[str, Any]:
 
 
 def _upsert(
-    session: Session, table: Table, keys: tuple[str, str], rows: list[dict[str, Any]]
+    session: Session,
+    table: Table,
+    keys: tuple[str, str],
+    rows: list[dict[str, Any]],
+    updated: Sequence[str],
 ) -> None:
-    # Multi-row INSERT ... ON CONFLICT DO UPDATE: far fewer round trips than an UPDATE per row.
+    # Multi-row INSERT ... ON CONFLICT DO UPDATE of the `updated` columns: far fewer round
+    # trips than an UPDATE per row.
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
-    changed = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+    changed = {name: statement.excluded[name] for name in updated}
     session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed), rows)
