@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,16 @@ import httpx
 from consent_sync.config import DeploymentConfig, load_config
 from consent_sync.connectors.base import Connector
 from consent_sync.connectors.factory import build_connector
-from consent_sync.engine import CycleReport, SyncEngine
-from consent_sync.mapping import observe
-from consent_sync.model import Status
+from consent_sync.engine import SyncEngine
+from consent_sync.leases import Leases
+from consent_sync.metrics import SyncMetrics
+from consent_sync.sandbox._seed import iter_people
 from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
+from consent_sync.scheduler import SyncScheduler
 from consent_sync.store import Store
 from consent_sync.store.db import create_store_engine
 from consent_sync.store.schema import upgrade
+from consent_sync.store.tables import ConflictRow, SyncRunRow
 
 MARKETING_SUBSCRIPTION = 1001  # the sandbox portal's "Marketing Information"
 SYSTEMS = ("salesforce", "hubspot")
@@ -48,7 +52,7 @@ class DemoResult:
     """What the demo measured, for the summary and for tests."""
 
     person: str
-    backfill: dict[str, CycleReport]
+    backfill: dict[str, dict[str, int]]
     propagation_s: float
     conflict_id: int
     pushed_back: bool
@@ -61,6 +65,7 @@ class _Stage:
     connectors: dict[str, Connector]
     store: Store
     engine: SyncEngine
+    contacts: int
 
     def control(self, system: str) -> httpx.Client:
         trust = ssl.create_default_context(cafile=str(self.sandbox.tls.ca_pem))
@@ -85,68 +90,115 @@ def staged(work_dir: Path, contacts: int, config_dir: Path) -> Iterator[_Stage]:
     sandbox = start_sandbox(work_dir / "sandbox", contacts=contacts, seed=DEMO_SEED)
     connectors: dict[str, Connector] = {}
     try:
-        engine = create_store_engine(f"sqlite:///{db}")
-        upgrade(engine)
-        engine.dispose()
+        database = create_store_engine(f"sqlite:///{db}")
+        upgrade(database)
+        database.dispose()
         config = load_config(config_dir, env=sandbox.env)
         connectors = {
             name: build_connector(config.connectors[name], config.mappings[name])
             for name in SYSTEMS
         }
         with Store.open(f"sqlite:///{db}") as store:
-            yield _Stage(sandbox, config, connectors, store, SyncEngine(store, config, connectors))
+            engine = SyncEngine(store, config, connectors)
+            yield _Stage(sandbox, config, connectors, store, engine, contacts)
     finally:
         for connector in connectors.values():
             connector.close()
         sandbox.stop()
 
 
-def run_demo(stage: _Stage, say: Say) -> DemoResult:
-    """Play the scenario on a staged world, narrating through `say`."""
-    backfill = _backfill(stage, say)
-    person = _pick_person(stage)
-    propagation = _unsubscribe_in_hubspot(stage, person, say)
-    conflict_id, pushed_back = _rep_reticks_in_salesforce(stage, person, say)
+def run_demo(stage: _Stage, say: Say, *, pull_interval: float = 1.0) -> DemoResult:
+    """Play the scenario with the daemon's scheduler running in-process, narrating via `say`."""
+    leases = Leases(stage.store)
+    metrics = SyncMetrics(stage.store, SYSTEMS)
+    scheduler = SyncScheduler(
+        stage.store,
+        stage.config,
+        stage.connectors,
+        leases,
+        metrics,
+        pull_interval=pull_interval,
+        push_interval=pull_interval,
+    )
+    say(f"   the daemon runs in-process: pull every {pull_interval:g} s per CRM, push when woken")
+    scheduler.start()
+    try:
+        backfill = _backfill(stage, say)
+        person = _pick_person(stage)
+        propagation = _unsubscribe_in_hubspot(stage, person, say)
+        conflict_id, pushed_back = _rep_reticks_in_salesforce(stage, person, say)
+    finally:
+        scheduler.stop(grace=15)
     return DemoResult(person, backfill, propagation, conflict_id, pushed_back)
 
 
-def _backfill(stage: _Stage, say: Say) -> dict[str, CycleReport]:
-    say("1. Backfill: reading every contact of both CRMs and reconciling them")
-    reports: dict[str, CycleReport] = {}
-    for round_ in range(3):
-        quiet = True
-        for system in SYSTEMS:
-            report = stage.engine.cycle(system)
-            if round_ == 0:
-                reports[system] = report
-            quiet = quiet and report.decisions == 0 and report.writes_ok == 0
-            say(f"   {_summary(report)}")
-        if quiet:
-            break
-    disagreements = sum(r.conflicts.get("initial_disagreement", 0) for r in reports.values())
+def _wait(what: str, done: Callable[[], bool], timeout: float = 120.0) -> float:
+    """Seconds until `done()` holds, polling; DemoError after `timeout`."""
+    started = time.monotonic()
+    while not done():
+        if time.monotonic() - started > timeout:
+            raise DemoError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _pull_runs(stage: _Stage) -> dict[str, list[SyncRunRow]]:
+    runs: dict[str, list[SyncRunRow]] = {system: [] for system in SYSTEMS}
+    for run in stage.store.recent_runs(limit=500):
+        if run.kind == "pull" and run.finished_at is not None and run.system in runs:
+            runs[run.system].append(run)
+    return runs
+
+
+def _quiet(stage: _Stage) -> bool:
+    """Every CRM's last two pulls decided and wrote nothing, and no write is pending."""
+    runs = _pull_runs(stage)
+    for system, pulls in runs.items():
+        if len(pulls) < 2 or any(
+            r.error or r.counts.get("decisions") or r.counts.get("writes_ok") for r in pulls[:2]
+        ):
+            return False
+        if stage.store.pending(system, 1, datetime.now(UTC)):
+            return False
+    return True
+
+
+def _backfill(stage: _Stage, say: Say) -> dict[str, dict[str, int]]:
+    say("1. Backfill: the daemon reads every contact of both CRMs and reconciles them")
+    seconds = _wait("the backfill to settle", lambda: _quiet(stage), timeout=600)
+    totals: dict[str, dict[str, int]] = {}
+    for system, pulls in _pull_runs(stage).items():
+        total: dict[str, int] = {}
+        for run in pulls:
+            for key, value in run.counts.items():
+                total[key] = total.get(key, 0) + value
+        total["records_read"] = pulls[-1].counts.get("records_read", 0) if pulls else 0
+        totals[system] = total
+        say(
+            f"   {system}: {total['records_read']} records in the first pass, "
+            f"{total.get('decisions', 0)} decisions, {total.get('writes_ok', 0)} writes, "
+            f"{total.get('api_calls', 0)} API calls in {len(pulls)} pulls"
+        )
+    disagreements = sum(t.get("conflicts.initial_disagreement", 0) for t in totals.values())
     say(
-        f"   {disagreements} people disagreed between the CRMs at first sight; for each, the "
-        "denial was adopted and pushed to the other CRM (initial_disagreement, info)"
+        f"   settled in {seconds:.1f} s. {disagreements} people disagreed between the CRMs at "
+        "first sight; for each the denial was adopted and pushed to the other CRM "
+        "(initial_disagreement, info)"
     )
-    return reports
+    return totals
 
 
 def _pick_person(stage: _Stage) -> str:
-    holds: dict[str, dict[str, set[Status]]] = {}
-    for system in SYSTEMS:
-        connector = stage.connectors[system]
-        for object_type, mapping in stage.config.mappings[system].objects.items():
-            for page in connector.pull(object_type, None):
-                for record in page.records:
-                    mapped = observe(system, mapping, record, record.modified_at)
-                    for o in mapped.observations:
-                        if mapped.keys.email and o.purpose == "email_marketing":
-                            holds.setdefault(mapped.keys.email, {}).setdefault(system, set()).add(
-                                o.status
-                            )
-    for email, by_system in sorted(holds.items()):
-        if all(by_system.get(s) == {Status.GRANTED} for s in SYSTEMS):
-            return email
+    """A person both CRMs hold, subscribed to marketing email in both and in the store."""
+    for person in iter_people("salesforce", stage.contacts, DEMO_SEED, 0.8):
+        if not person.shared or not person.email_ok or person.disagrees:
+            continue
+        view = stage.store.subject(person.email)
+        state = {s.purpose: s.status for s in view.states}
+        if state.get("email_marketing") == "granted" and not stage.salesforce_opted_out(
+            person.email
+        ):
+            return view.subject.email
     raise DemoError("no person is subscribed to marketing email in both CRMs")
 
 
@@ -162,18 +214,14 @@ def _unsubscribe_in_hubspot(stage: _Stage, person: str, say: Say) -> float:
             },
         )
         response.raise_for_status()
-    started = time.monotonic()
-    for _ in range(10):
-        for system in ("hubspot", "salesforce"):
-            stage.engine.cycle(system)
-        if stage.salesforce_opted_out(person):
-            elapsed = time.monotonic() - started
-            say(
-                f"   Salesforce now shows HasOptedOutOfEmail = true for {person}: "
-                f"{elapsed:.2f} s after the click (one poll cycle of each CRM)"
-            )
-            return elapsed
-    raise DemoError("the revocation did not reach Salesforce")
+    elapsed = _wait(
+        "the revocation to reach Salesforce", lambda: stage.salesforce_opted_out(person)
+    )
+    say(
+        f"   Salesforce shows HasOptedOutOfEmail = true for {person} {elapsed:.2f} s after the "
+        "click (poll path: HubSpot's next pull decided it, the pusher wrote it to Salesforce)"
+    )
+    return elapsed
 
 
 def _rep_reticks_in_salesforce(stage: _Stage, person: str, say: Say) -> tuple[int, bool]:
@@ -184,16 +232,17 @@ def _rep_reticks_in_salesforce(stage: _Stage, person: str, say: Say) -> tuple[in
             json={"action": "update", "email": person, "fields": {"HasOptedOutOfEmail": False}},
         )
         response.raise_for_status()
-    stage.engine.cycle("salesforce")
     subject = stage.store.subject(person)
-    blocked = [
-        c
-        for c in stage.store.conflicts(open_only=True)
-        if c.kind == "grant_blocked" and c.subject_id == subject.subject.id
-    ]
-    if not blocked:
-        raise DemoError("the re-grant was not blocked")
-    conflict = blocked[-1]
+
+    def blocked() -> list[ConflictRow]:
+        return [
+            c
+            for c in stage.store.conflicts(open_only=True)
+            if c.kind == "grant_blocked" and c.subject_id == subject.subject.id
+        ]
+
+    _wait("the re-grant to be judged", lambda: bool(blocked()))
+    conflict = blocked()[-1]
     say(f"   The grant is blocked. On-call sees (consent-sync conflicts show {conflict.id}):")
     shown = {
         "id": conflict.id,
@@ -207,7 +256,11 @@ def _rep_reticks_in_salesforce(stage: _Stage, person: str, say: Say) -> tuple[in
     }
     for line in json.dumps(shown, indent=2, ensure_ascii=False).splitlines():
         say(f"     {line}")
-    pushed_back = stage.salesforce_opted_out(person)
+    try:
+        _wait("the denial to be pushed back", lambda: stage.salesforce_opted_out(person), 60)
+        pushed_back = True
+    except DemoError:
+        pushed_back = False
     say(
         "   ...and the denial was pushed back: Salesforce shows HasOptedOutOfEmail = "
         f"{str(pushed_back).lower()}"
@@ -215,10 +268,3 @@ def _rep_reticks_in_salesforce(stage: _Stage, person: str, say: Say) -> tuple[in
     if conflict.id is None:
         raise DemoError("the conflict has no id")
     return conflict.id, pushed_back
-
-
-def _summary(report: CycleReport) -> str:
-    return (
-        f"{report.system}: {report.records_read} records, {report.decisions} decisions, "
-        f"{report.writes_ok} writes, {report.api_calls} API calls, {report.duration_s:.1f} s"
-    )

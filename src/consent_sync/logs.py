@@ -46,6 +46,8 @@ def _stderr_logger(*_: Any) -> _StderrLogger:
 
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     """Set up structlog for the CLI and the daemon (call once, early)."""
+    # APScheduler says at WARNING that a coalesced run was skipped: by design, not news.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     as_json = not sys.stderr.isatty() if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()

@@ -41,10 +41,9 @@ def demo(
             verified = stage.store.verify_ledger()
             say("")
             say("Summary")
-            say(
-                f"   backfill: {sum(r.records_read for r in result.backfill.values())} records, "
-                f"{sum(r.decisions for r in result.backfill.values())} decisions"
-            )
+            records = sum(t.get("records_read", 0) for t in result.backfill.values())
+            decisions = sum(t.get("decisions", 0) for t in result.backfill.values())
+            say(f"   backfill: {records} records, {decisions} decisions")
             say(f"   revocation HubSpot -> Salesforce: {result.propagation_s:.2f} s (poll path)")
             say(
                 f"   re-grant in Salesforce: blocked (conflict #{result.conflict_id}), "
