@@ -61,6 +61,27 @@ class CycleReport:
     duration_s: float = 0.0
     error: str | None = None
 
+    def merged(self, other: CycleReport) -> CycleReport:
+        """This report plus another of the same system (a pull and its later push)."""
+        out = CycleReport(self.system)
+        for name in (
+            "records_read",
+            "observations",
+            "unmatched",
+            "decisions",
+            "queued",
+            "links_ended",
+            "writes_ok",
+            "writes_retry",
+            "writes_dead",
+            "api_calls",
+            "duration_s",
+        ):
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        out.conflicts = self.conflicts + other.conflicts
+        out.error = self.error or other.error
+        return out
+
     def counts(self) -> dict[str, int]:
         out = {
             "records_read": self.records_read,
@@ -99,15 +120,19 @@ class SyncEngine:
         self.clock = clock
         self.progress = progress
 
-    def cycle(self, system: str, *, full: bool = False, push: bool = True) -> CycleReport:
-        """Pull every mapped object of `system`, then drain its outbox (unless `push` is off)."""
+    def cycle(
+        self, system: str, *, full: bool = False, pull: bool = True, push: bool = True
+    ) -> CycleReport:
+        """Pull every mapped object of `system`, then drain its outbox (either may be off)."""
         report = CycleReport(system)
         started = time.monotonic()
         connector = self.connectors[system]
         calls_before = _api_calls(connector)
-        run_id = None if self.store.dry_run else self.store.start_run(system, "cycle", self.clock())
+        kind = "cycle" if pull and push else "pull" if pull else "push"
+        run_id = None if self.store.dry_run else self.store.start_run(system, kind, self.clock())
         try:
-            self.pull(system, report, full=full)
+            if pull:
+                self.pull(system, report, full=full)
             if push and not self.store.dry_run:
                 self.push(system, report)
         except Exception as exc:

@@ -49,16 +49,25 @@ def sync(
         for name in names
         if name in deployment.mappings
     }
-    failed = False
+    failed: set[str] = set()
+    reports: dict[str, CycleReport] = {}
     with opened_store(dry_run=dry_run) as store:
         engine = SyncEngine(store, deployment, connectors, progress=_progress())
-        for name in connectors:
-            try:
-                report = engine.cycle(name, full=full)
-            except ConnectorError as exc:
-                typer.echo(f"{name}: failed: {exc}", err=True)
-                failed = True
-                continue
+        # Every system is read and decided first, then every outbox is drained: one sync
+        # leaves all of them holding the canonical values, whatever order they are listed in.
+        for phase in ("pull", "push"):
+            for name in connectors:
+                if name in failed:
+                    continue
+                pulling = phase == "pull"
+                try:
+                    report = engine.cycle(name, full=full, pull=pulling, push=not pulling)
+                except ConnectorError as exc:
+                    typer.echo(f"{name}: failed: {exc}", err=True)
+                    failed.add(name)
+                    continue
+                reports[name] = report if pulling else reports[name].merged(report)
+        for report in reports.values():
             _print(report, dry_run=dry_run)
     for connector in connectors.values():
         connector.close()
