@@ -157,16 +157,26 @@ class SyncEngine:
             since = cursor - lookback if cursor is not None else None
             log.info("pull", system=system, object=object_type, since=since, full=full)
             for page in connector.pull(object_type, since):
-                self.ingest(system, mapping, page.records, report)
+                self.ingest(system, mapping, page.records, report, read_back=full)
                 if page.watermark is not None and not self.store.dry_run:
                     self.store.advance_cursor(system, object_type, page.watermark, self.clock())
                 if self.progress is not None:
                     self.progress(f"{system} {object_type}", report.records_read)
 
     def ingest(
-        self, system: str, mapping: ObjectMapping, records: Sequence[Record], report: CycleReport
+        self,
+        system: str,
+        mapping: ObjectMapping,
+        records: Sequence[Record],
+        report: CycleReport,
+        *,
+        read_back: bool = False,
     ) -> None:
-        """Map records to observations and commit their reconciliation."""
+        """Map records to observations and commit their reconciliation.
+
+        `read_back` (a sweep or `--full`): whatever still differs from the canonical value after
+        the rule, with no pending write to explain it, is drift and is queued again.
+        """
         now = self.clock()
         observations: list[Observation] = []
         keys: dict[LinkKey, MatchKeys] = {}
@@ -192,6 +202,12 @@ class SyncEngine:
         report.queued += ingested.queued
         for kind, count in ingested.conflict_kinds.items():
             report.conflicts[kind] += count
+        if read_back:
+            held = [(o.link, o.purpose, o.status) for o in observations if o.link is not None]
+            drifted = self.store.repair_drift(held, now)
+            if drifted:
+                report.conflicts["drift"] += drifted
+                report.queued += drifted
 
     # -- push -----------------------------------------------------------------------------
 

@@ -25,7 +25,16 @@ from consent_sync.model import (
     Status,
     TimeKind,
 )
-from consent_sync.store import conflicts, coordination, ledger, links, outbox, unit, views
+from consent_sync.store import (
+    conflicts,
+    coordination,
+    drift,
+    ledger,
+    links,
+    outbox,
+    unit,
+    views,
+)
 from consent_sync.store.db import create_store_engine, database_url, read_session, write_session
 from consent_sync.store.errors import (
     ConflictNotResolvableError,
@@ -212,6 +221,11 @@ class Store:
                 conflicts.record(session, subject_id, conflict, link.id if link else None, utc(now))
                 recorded += 1
         return recorded
+
+    def repair_drift(self, held: Sequence[tuple[LinkKey, str, Status]], now: datetime) -> int:
+        """After a read-back: re-queue canonical values the systems still do not hold (drift)."""
+        with self._write() as session:
+            return drift.repair(session, held, utc(now))
 
     def end_link(self, key: LinkKey, now: datetime) -> bool:
         """A record was deleted in its system: end its link and drop its pending writes."""

@@ -1,0 +1,87 @@
+"""Drift: a system still holding a value other than the canonical one after a read-back.
+
+The sweep runs every value it reads back through the rule first (so a change the incremental
+pull missed is decided like any other). What is still off after that, with no pending write to
+explain it, is drift: the canonical value is queued again and a `drift` conflict (info) says so.
+A value dead-lettered for that record stays with the human who owns the `push_rejected` conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select, tuple_
+
+from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status
+from consent_sync.store import conflicts, outbox
+from consent_sync.store.tables import ConsentStateRow, LinkRow, OutboxRow
+
+Held = tuple[LinkKey, str, Status]
+
+
+def repair(session: Session, held: Sequence[Held], now: datetime) -> int:
+    """Queue the canonical value wherever `held` disagrees unexplained; returns how many."""
+    keys = {(k.system, k.object_type, k.record_id) for k, _, _ in held}
+    if not keys:
+        return 0
+    rows = session.exec(
+        select(LinkRow).where(
+            col(LinkRow.active),
+            tuple_(LinkRow.system, LinkRow.object_type, LinkRow.record_id).in_(list(keys)),
+        )
+    ).all()
+    found = {(r.system, r.object_type, r.record_id): r for r in rows}
+    subject_ids = {r.subject_id for r in rows}
+    states = {
+        (s.subject_id, s.purpose): s
+        for s in session.exec(
+            select(ConsentStateRow).where(col(ConsentStateRow.subject_id).in_(subject_ids))
+        )
+    }
+    link_ids = [r.id for r in rows if r.id is not None]
+    queued_rows: dict[tuple[int, str], list[OutboxRow]] = {}
+    for row in session.exec(select(OutboxRow).where(col(OutboxRow.link_id).in_(link_ids))):
+        queued_rows.setdefault((row.link_id, row.purpose), []).append(row)
+    repaired = 0
+    for key, purpose, status in held:
+        link = found.get((key.system, key.object_type, key.record_id))
+        if link is None or link.id is None:
+            continue
+        state = states.get((link.subject_id, purpose))
+        if state is None or state.status in (Status.UNKNOWN.value, status.value):
+            continue
+        if any(r.state == outbox.PENDING for r in queued_rows.get((link.id, purpose), [])):
+            continue  # a pending write explains it
+        canonical = Status(state.status)
+        if not outbox.queue(
+            session,
+            link_id=link.id,
+            system=link.system,
+            purpose=purpose,
+            status=canonical,
+            decision_seq=state.ledger_seq,
+            revoked_at=state.decided_at if canonical is Status.DENIED else None,
+            now=now,
+        ):
+            continue  # dead-lettered: a push_rejected conflict already asks a human
+        conflicts.record(
+            session,
+            link.subject_id,
+            Conflict(
+                ConflictKind.DRIFT,
+                purpose,
+                (
+                    Side(key.system, status, None, key),
+                    Side(state.source or "store", canonical, state.decided_at),
+                ),
+                "drift",
+                f"{key} holds {status.value} after a read-back; the canonical value "
+                f"{canonical.value} was queued again",
+                link=key,
+            ),
+            link.id,
+            now,
+        )
+        repaired += 1
+    return repaired
