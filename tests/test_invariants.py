@@ -105,6 +105,9 @@ class ConsentWorld(RuleBasedStateMachine):
         self.acts: list[Act] = []  # changes a read has shown
         self.unread: dict[tuple[str, str, str], Act] = {}  # changes no read has shown yet
         self.last_read: dict[tuple[str, str, str], Status] = {}  # mirrors the shadows' last_seen
+        # ...and their last_written: a value read back that equals a write we claimed is taken
+        # for our echo, so a person who changed a field to exactly that value shows nothing.
+        self.claimed: dict[tuple[str, str, str], Status] = {}
         self.manual_grants: list[tuple[str, str, datetime]] = []
         self.next_id = 0
 
@@ -204,8 +207,11 @@ class ConsentWorld(RuleBasedStateMachine):
             for purpose, status in record.values.items():
                 key = (system, record.record_id, purpose)
                 act = self.unread.pop(key, None)
-                if act is not None and self.last_read.get(key) is not status:
+                echo = self.claimed.get(key) is status
+                if act is not None and self.last_read.get(key) is not status and not echo:
                     self.acts.append(act)
+                if key in self.claimed and not echo:
+                    del self.claimed[key]
                 self.last_read[key] = status
                 observations.append(
                     Observation(
@@ -232,6 +238,7 @@ class ConsentWorld(RuleBasedStateMachine):
         self.ingest(system, [r for r in fake.records.values() if r.record_id in ids])
         written = 0
         for item in self.store.due(system, 500, self.tick()):
+            self.claimed[(system, item.link.record_id, item.purpose)] = item.status
             if fake.failing:
                 self.store.mark_retry(item, "503 Service Unavailable", now, now)
                 continue

@@ -365,3 +365,27 @@ def test_property_every_change_of_state_is_a_decision(policy, c_status, c_min, b
         assert d.previous is current and d.status is not current
         current = d.status
     assert current is r.canonical.status
+
+
+def test_a_later_agreeing_denial_moves_the_bar_for_grants():
+    """A denial affirmed later (e.g. a first sight) makes older grants lose, even as changes."""
+    r = reconcile(EMAIL, state(D, 7, "beta"), [(obs("alpha", D, 18), FIRST)])
+    assert r.decisions == ()
+    assert r.canonical.decided_at == at(18)
+    blocked = reconcile(EMAIL, r.canonical, [(obs("beta", G, 16, record="b1"), SEEN_D)])
+    assert blocked.canonical.status is D
+    assert blocked.conflicts[0].rule == "revocation_wins:not_newer"
+
+
+def test_an_earlier_agreement_keeps_the_state_time():
+    """An agreeing observation older than the canonical decision leaves its time alone."""
+    r = reconcile(EMAIL, state(D, 20), [(obs("alpha", D, 3), SEEN_G)])
+    assert r.canonical.decided_at == at(20)
+
+
+def test_a_later_agreeing_grant_does_not_move_the_state_time():
+    """Showing a grant again never lets it outrun a revocation (last_writer_wins included)."""
+    r = reconcile(LWW, state(G, 2), [(obs("alpha", G, 9), SEEN_D)])
+    assert r.canonical.decided_at == at(2)
+    later = reconcile(LWW, r.canonical, [(obs("beta", D, 5, record="b1"), SEEN_G)])
+    assert later.canonical.status is D

@@ -124,9 +124,10 @@ def _adopt_first_sight(
             )
         )
     decision = _decision(purpose, canonical, winner.observation, rule)
-    new = Canonical(
-        winner.observation.status, winner.observation.decided_at, winner.observation.source, True
-    )
+    when = winner.observation.decided_at  # the earliest grant, or the earliest denial...
+    if winner.observation.status is Status.DENIED:  # ...affirmed until the latest one
+        when = max(c.observation.decided_at for c in known if c.observation.status is Status.DENIED)
+    new = Canonical(winner.observation.status, when, winner.observation.source, True)
     for c in known:
         if c is winner:
             verdicts.append(Verdict(c.observation, "adopted", decision))
@@ -163,7 +164,7 @@ def _settle(purpose: Purpose, c: Canonical, candidate: _Candidate) -> tuple[Cano
     """Rules 3, 4 and 6 for one observation against a known canonical state."""
     o = candidate.observation
     if o.status is c.status:
-        return c, Verdict(o, "agreement")
+        return _affirmed(c, o), Verdict(o, "agreement")
     if o.status is Status.UNKNOWN:
         return c, Verdict(o, "unknown_ignored")
 
@@ -257,6 +258,18 @@ def _apply(
     decided_at = o.decided_at if c.decided_at is None else max(o.decided_at, c.decided_at)
     new = replace(c, status=o.status, decided_at=decided_at, source=o.source, imported=False)
     return new, Verdict(o, "applied", decision, conflicts)
+
+
+def _affirmed(c: Canonical, o: Observation) -> Canonical:
+    """`c` after `o` agreed with it: a denial affirmed later takes the later time.
+
+    A grant must then be newer than the latest denial anyone made, not only than the first one
+    the store recorded. Grants are not moved forward: an edit that merely shows a grant again
+    must never let it outrun a real revocation.
+    """
+    if c.status is not Status.DENIED or c.decided_at is None or o.decided_at <= c.decided_at:
+        return c
+    return replace(c, decided_at=o.decided_at)
 
 
 def _decision(purpose: Purpose, c: Canonical, o: Observation, rule: str) -> Decision:
