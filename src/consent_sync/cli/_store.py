@@ -87,15 +87,20 @@ def first_line(error: BaseException | None) -> str:
     return str(error).strip().splitlines()[0] if error is not None and str(error) else "unknown"
 
 
+def invalid_config(exc: ConfigError, config_dir: Path) -> typer.Exit:
+    """Print every configuration error as file:line: message; return the exit (2) to raise."""
+    for issue in exc.errors:
+        typer.echo(str(issue), err=True)
+    return fail(f"invalid configuration in {config_dir}", EXIT_USAGE)
+
+
 def purposes_from(config: Path | None) -> dict[str, Purpose]:
     """The purposes of the configuration directory; exits 2 listing every error if invalid."""
     config_dir = default_config_dir(config)
     try:
         return load_purposes(config_dir)
     except ConfigError as exc:
-        for issue in exc.errors:
-            typer.echo(str(issue), err=True)
-        raise fail(f"invalid configuration in {config_dir}", EXIT_USAGE) from None
+        raise invalid_config(exc, config_dir) from None
 
 
 def purpose_named(purposes: dict[str, Purpose], name: str) -> Purpose:

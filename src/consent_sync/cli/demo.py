@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from consent_sync.cli._store import CONFIG_OPTION, fail
+from consent_sync.cli._store import CONFIG_OPTION, fail, invalid_config
 from consent_sync.cli.subject import render
 from consent_sync.config import ConfigError, default_config_dir
 from consent_sync.demo import DemoError, run_demo, staged
@@ -53,9 +53,7 @@ def demo(
             if serve:
                 _serve(stage.sandbox.env_file, work_dir)
     except ConfigError as exc:
-        for issue in exc.errors:
-            typer.echo(str(issue), err=True)
-        raise fail(f"invalid configuration in {config_dir}", 2) from None
+        raise invalid_config(exc, config_dir) from None
     except DemoError as exc:
         raise fail(f"the demo scenario failed: {exc}") from None
 

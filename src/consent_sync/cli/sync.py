@@ -7,7 +7,13 @@ from pathlib import Path
 
 import typer
 
-from consent_sync.cli._store import CONFIG_OPTION, EXIT_USAGE, fail, opened_store
+from consent_sync.cli._store import (
+    CONFIG_OPTION,
+    EXIT_USAGE,
+    fail,
+    invalid_config,
+    opened_store,
+)
 from consent_sync.config import ConfigError, DeploymentConfig, default_config_dir, load_config
 from consent_sync.connectors.base import Connector, ConnectorError
 from consent_sync.connectors.factory import build_connector
@@ -20,9 +26,7 @@ def load_deployment(config: Path | None) -> DeploymentConfig:
     try:
         return load_config(config_dir)
     except ConfigError as exc:
-        for issue in exc.errors:
-            typer.echo(str(issue), err=True)
-        raise fail(f"invalid configuration in {config_dir}", EXIT_USAGE) from None
+        raise invalid_config(exc, config_dir) from None
 
 
 def sync(
