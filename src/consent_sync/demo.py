@@ -81,8 +81,14 @@ class _Stage:
 
 
 @contextmanager
-def staged(work_dir: Path, contacts: int, config_dir: Path) -> Iterator[_Stage]:
-    """Sandboxes, config, connectors, a fresh SQLite store and an engine; all torn down after."""
+def staged(
+    work_dir: Path, contacts: int, config_dir: Path, *, rate: float | None = None
+) -> Iterator[_Stage]:
+    """Sandboxes, config, connectors, a fresh SQLite store and an engine; all torn down after.
+
+    `rate` overrides every connector's client-side request budget (the benchmark measures the
+    software, not the quota; it lifts the sandboxes' limits to match).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     db = work_dir / "consent-sync.db"
     for stale in work_dir.glob("consent-sync.db*"):
@@ -94,10 +100,12 @@ def staged(work_dir: Path, contacts: int, config_dir: Path) -> Iterator[_Stage]:
         upgrade(database)
         database.dispose()
         config = load_config(config_dir, env=sandbox.env)
-        connectors = {
-            name: build_connector(config.connectors[name], config.mappings[name])
-            for name in SYSTEMS
-        }
+        for name in SYSTEMS:
+            settings = config.connectors[name]
+            if rate is not None:
+                limits = settings.limits.model_copy(update={"requests_per_second": rate})
+                settings = settings.model_copy(update={"limits": limits})
+            connectors[name] = build_connector(settings, config.mappings[name])
         with Store.open(f"sqlite:///{db}") as store:
             engine = SyncEngine(store, config, connectors)
             yield _Stage(sandbox, config, connectors, store, engine, contacts)
