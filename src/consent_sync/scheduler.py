@@ -33,6 +33,8 @@ log = structlog.get_logger(__name__)
 
 PUSH_INTERVAL_S = 5.0
 JITTER = 0.3  # share of an interval
+HOUSEKEEPING_INTERVAL_S = 3600.0
+HOUSEKEEPING_LEASE = "housekeeping"
 MISFIRE_GRACE_S = 3600  # a pull that overran its interval still runs once, late
 Work = Callable[[CycleReport], None]
 
@@ -114,6 +116,11 @@ class SyncScheduler:
                 args=[system],
                 id=f"sweep:{system}",
             )
+        self.scheduler.add_job(
+            self._housekeeping_job,
+            IntervalTrigger(seconds=HOUSEKEEPING_INTERVAL_S, timezone=UTC),
+            id="housekeeping",
+        )
         self.leases.start_heartbeat()
         self.scheduler.start()
         log.info("scheduler started", systems=list(self.systems), holder=self.leases.holder)
@@ -161,6 +168,18 @@ class SyncScheduler:
         if report is not None and report.queued:
             for other in self.systems:
                 self.wake_push(other)
+
+    def _housekeeping_job(self) -> None:
+        """Prune old run history and long-expired leases; one replica at a time."""
+        if self._stopping.is_set() or not self.leases.acquire(HOUSEKEEPING_LEASE):
+            return
+        try:
+            removed = self.store.housekeep(datetime.now(UTC))
+            log.info("housekeeping", **removed)
+        except SQLAlchemyError as exc:
+            log.error("housekeeping failed", error=_brief(exc))
+        finally:
+            self.leases.release(HOUSEKEEPING_LEASE)
 
     def _push_job(self, system: str) -> None:
         # A wake that arrives while this push runs makes it go round once more, never lost.

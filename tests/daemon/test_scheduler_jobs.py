@@ -99,3 +99,18 @@ def test_stop_releases_every_lease(running: Running) -> None:
         ).all()
     assert held == []
     assert not running.daemon.running
+
+
+def test_housekeeping_is_scheduled_and_prunes_under_its_lease(running: Running) -> None:
+    """The hourly housekeeping job prunes old runs and gives its lease back."""
+    job = running.daemon.scheduler.get_job("housekeeping")
+    assert job is not None
+    stale = running.store.start_run("salesforce", "pull", datetime(2020, 1, 1, tzinfo=UTC))
+    running.store.finish_run(stale, {}, None, datetime(2020, 1, 1, 0, 1, tzinfo=UTC))
+    job.func()
+    assert stale not in {run.id for run in running.store.recent_runs(None, 500)}
+    with running.store.engine.connect() as connection:
+        held = connection.exec_driver_sql(
+            "SELECT name FROM leases WHERE name = 'housekeeping'"
+        ).all()
+    assert held == []

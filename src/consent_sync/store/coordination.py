@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from consent_sync.store.errors import SyncRunNotFoundError
 from consent_sync.store.tables import CursorRow, LeaseRow, SyncRunRow
@@ -93,3 +93,22 @@ def recent_runs(session: Session, system: str | None, limit: int) -> list[SyncRu
     if system is not None:
         query = query.where(SyncRunRow.system == system)
     return list(session.exec(query))
+
+
+def housekeep(session: Session, now: datetime, keep_runs: timedelta) -> dict[str, int]:
+    """Drop finished sync runs older than `keep_runs` and leases expired for a day or more."""
+    runs = session.execute(
+        delete(SyncRunRow).where(
+            col(SyncRunRow.finished_at).is_not(None),
+            col(SyncRunRow.finished_at) < now - keep_runs,
+        )
+    )
+    leases = session.execute(
+        delete(LeaseRow).where(col(LeaseRow.acquired_until) < now - timedelta(days=1))
+    )
+    return {"sync_runs": _count(runs), "leases": _count(leases)}
+
+
+def _count(result: object) -> int:
+    """Rows a DELETE removed (a CursorResult's rowcount; -1 or absent reads as 0)."""
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)

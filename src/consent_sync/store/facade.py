@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType, TracebackType
 
 from sqlalchemy import Engine, func, update
@@ -345,6 +345,11 @@ class Store:
         """Record a run's counts and the error that ended it, if any."""
         with self._write() as session:
             coordination.finish_run(session, run_id, counts, error, utc(now))
+
+    def housekeep(self, now: datetime, keep_runs: timedelta = timedelta(days=30)) -> dict[str, int]:
+        """Prune run history older than `keep_runs` and long-expired leases (counts removed)."""
+        with self._write() as session:
+            return coordination.housekeep(session, utc(now), keep_runs)
 
     def recent_runs(self, system: str | None = None, limit: int = 20) -> list[SyncRunRow]:
         """The newest sync runs, of one system or all."""
