@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 import threading
@@ -364,8 +365,16 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
+        # Clients that keep idle connections open make uvicorn cancel them after the graceful
+        # timeout and log that at ERROR: for a sandbox shutting down that is expected, not news.
+        uvicorn_errors = logging.getLogger("uvicorn.error")
+        level = uvicorn_errors.level
+        uvicorn_errors.setLevel(logging.CRITICAL)
+        try:
+            self.server.should_exit = True
+            self._thread.join(timeout=10)
+        finally:
+            uvicorn_errors.setLevel(level)
 
 
 @dataclass
