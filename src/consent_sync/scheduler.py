@@ -3,7 +3,8 @@
 One lease per system (`system:<name>`) covers its pull, push and sweep, so two replicas never
 work on one system at once, and within this process a lock per system does the same for its
 three jobs. A pull that queued writes wakes every system's pusher at once; pushers also run on a
-short interval for retries. A failing unit (a CRM down, the database restarting) is logged and
+short interval for retries. Records a webhook named are read by a one-system read job, also
+under the lease (`read_now`). A failing unit (a CRM down, the database restarting) is logged and
 recorded; the next run tries again and the process carries on.
 """
 
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -28,10 +30,12 @@ from consent_sync.engine import CycleReport, SyncEngine
 from consent_sync.leases import Leases
 from consent_sync.metrics import SyncMetrics
 from consent_sync.store import Store
+from consent_sync.targeted_read import NamedReads, read_named
 
 log = structlog.get_logger(__name__)
 
 PUSH_INTERVAL_S = 5.0
+NAMED_READ_INTERVAL_S = 5.0  # backstop: a webhook's ids queued while its read job was finishing
 JITTER = 0.3  # share of an interval
 HOUSEKEEPING_INTERVAL_S = 3600.0
 HOUSEKEEPING_LEASE = "housekeeping"
@@ -74,11 +78,12 @@ class SyncScheduler:
         self._stopping = threading.Event()
         self._locks = {system: threading.Lock() for system in self.systems}
         self._wake = {system: threading.Event() for system in self.systems}
+        self._named = NamedReads()
         self._active = 0
         self._idle = threading.Condition()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max(3 * len(self.systems), 1))},
+            executors={"default": ThreadPoolExecutor(max(4 * len(self.systems), 1))},
             job_defaults={
                 "max_instances": 1,
                 "coalesce": True,
@@ -115,6 +120,12 @@ class SyncScheduler:
                 CronTrigger.from_crontab(schedule.sweep_cron, timezone=UTC),
                 args=[system],
                 id=f"sweep:{system}",
+            )
+            self.scheduler.add_job(
+                self._named_read_job,
+                IntervalTrigger(seconds=NAMED_READ_INTERVAL_S, timezone=UTC),
+                args=[system],
+                id=f"read:{system}",
             )
         self.scheduler.add_job(
             self._housekeeping_job,
@@ -197,6 +208,26 @@ class SyncScheduler:
         job = self.scheduler.get_job(f"push:{system}")
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
+
+    def read_now(self, system: str, named: Mapping[tuple[str, str], bool]) -> None:
+        """Read these records of `system` now (a webhook named them); returns at once."""
+        self._named.add(system, named)
+        if self._stopping.is_set():
+            return
+        job = self.scheduler.get_job(f"read:{system}")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    def _named_read_job(self, system: str) -> None:
+        # Ids named while a read runs are taken by the next round of this loop.
+        while not self._stopping.is_set() and (named := self._named.take(system)):
+            report = self._unit(system, "webhook", partial(read_named, self.engine, system, named))
+            if report is None or report.error:
+                self._named.add(system, named)  # the interval tries again
+                return
+            if report.queued:
+                for other in self.systems:
+                    self.wake_push(other)
 
     # -- one unit of work ---------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""`consent-sync run`: the daemon. Scheduled pulls, pushes and sweeps; health, readiness, metrics.
+"""`consent-sync run`: the daemon. Scheduled pulls, pushes and sweeps; health, readiness, metrics;
+HubSpot webhooks (`POST /webhooks/<system>`) that trigger a targeted read of the named records.
 
 Startup refuses an invalid configuration and an outdated schema (exit 2). SIGTERM or SIGINT stops
 taking work, lets the running batch finish (at most `--grace` seconds), releases every lease and
@@ -20,6 +21,7 @@ import structlog
 import typer
 
 from consent_sync.api.health import HttpServer, health_app
+from consent_sync.api.webhooks import webhook_router, webhook_secrets
 from consent_sync.cli._store import CONFIG_OPTION, EXIT_USAGE, fail, opened_store
 from consent_sync.cli.sync import load_deployment
 from consent_sync.connectors.base import Connector
@@ -39,9 +41,11 @@ REPLICA_LEASE = "replica"
 def run(
     config: Path | None = CONFIG_OPTION,
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address for /healthz, /readyz, /metrics."
+        "127.0.0.1", "--host", help="Address for /healthz, /readyz, /metrics, /webhooks."
     ),
-    port: int = typer.Option(8080, "--port", help="Port for /healthz, /readyz, /metrics."),
+    port: int = typer.Option(
+        8080, "--port", help="Port for /healthz, /readyz, /metrics, /webhooks."
+    ),
     pull_interval: float | None = typer.Option(
         None,
         "--pull-interval",
@@ -83,9 +87,11 @@ def run(
         daemon = SyncScheduler(
             store, deployment, connectors, leases, metrics, pull_interval=pull_interval
         )
-        server = HttpServer(
-            health_app(store.engine, metrics.registry, lambda: daemon.running), host, port
+        app = health_app(store.engine, metrics.registry, lambda: daemon.running)
+        app.include_router(
+            webhook_router(webhook_secrets(deployment, daemon.systems), daemon.read_now)
         )
+        server = HttpServer(app, host, port)
         try:
             server.start()
         except OSError as exc:

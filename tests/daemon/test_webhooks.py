@@ -1,0 +1,124 @@
+"""HubSpot webhooks into a real `consent-sync run`: with polling five minutes apart, a change in
+HubSpot still reaches Salesforce in seconds, and a deleted contact's link ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from daemon_harness import MARKETING, Harness, shared_granted_people, wait_for
+from sqlalchemy import text
+
+from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
+from consent_sync.store import Store
+
+CONTACTS = 120
+PULL_INTERVAL = "300"  # polling cannot explain anything these tests see
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    running = start_sandbox(tmp_path_factory.mktemp("sandbox"), contacts=CONTACTS, seed=11)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def harness(sandbox: RunningSandbox, sqlite_url: str, tmp_path: Path) -> Iterator[Harness]:
+    world = Harness(sandbox, sqlite_url, tmp_path)
+    yield world
+    with world.control("hubspot") as hubspot:
+        hubspot.delete("/_sandbox/webhooks")
+    world.stop_all()
+
+
+def backfilled(store: Store) -> bool:
+    """Each system's first pull has finished and nothing is owed to either."""
+    pulled = all(
+        any(r.kind == "pull" and r.finished_at is not None for r in store.recent_runs(s, 5))
+        for s in ("salesforce", "hubspot")
+    )
+    return pulled and not any(b.pending for b in store.backlog().values())
+
+
+def started_with_webhooks(harness: Harness, store: Store) -> None:
+    """A daemon on a 300 s pull interval, backfilled, with the sandbox posting webhooks to it."""
+    daemon = harness.daemon("--pull-interval", PULL_INTERVAL)
+    daemon.wait_ready()
+    wait_for(lambda: backfilled(store), 60, "the backfill")
+    with harness.control("hubspot") as hubspot:
+        response = hubspot.put(
+            "/_sandbox/webhooks",
+            json={
+                "target_url": daemon.url("/webhooks/hubspot"),
+                "client_secret": harness.sandbox.env["HUBSPOT_CLIENT_SECRET"],
+                "retry_base_seconds": 0.5,
+                "flush_seconds": 0.05,
+            },
+        )
+    assert response.status_code == 200, response.text
+
+
+def webhook_runs(store: Store) -> int:
+    return sum(1 for r in store.recent_runs("hubspot", 50) if r.kind == "webhook")
+
+
+def test_hubspot_unsubscribe_reaches_salesforce_through_the_webhook(harness: Harness) -> None:
+    """A footer unsubscribe in HubSpot is in Salesforce within 5 s with pulls 300 s apart."""
+    with Store.open(harness.database_url) as store:
+        started_with_webhooks(harness, store)
+        person = shared_granted_people(store, 1)[0]
+        assert all(r["HasOptedOutOfEmail"] is False for r in harness.salesforce_records(person))
+        started = time.monotonic()
+        harness.act(
+            "hubspot", {"action": "unsubscribe", "email": person, "subscription_id": MARKETING}
+        )
+
+        def arrived() -> bool:
+            records = harness.salesforce_records(person)
+            return bool(records) and all(r["HasOptedOutOfEmail"] is True for r in records)
+
+        wait_for(arrived, 5, "the revocation in Salesforce", every=0.05)
+        latency = time.monotonic() - started
+        print(f"\npropagation HubSpot -> Salesforce (webhook path, 300 s polls): {latency:.2f} s")
+        assert webhook_runs(store) >= 1
+        with harness.control("hubspot") as hubspot:
+            stats = hubspot.get("/_sandbox/webhooks").json()
+        assert stats["delivered_events"] >= 1 and stats["failed_requests"] == 0, stats
+    assert harness.daemons[0].terminate() == 0
+
+
+def test_deleted_hubspot_contact_ends_its_link_through_the_webhook(harness: Harness) -> None:
+    """Deleting a contact in HubSpot ends its link in the store within seconds, without a poll."""
+    with Store.open(harness.database_url) as store:
+        started_with_webhooks(harness, store)
+        person = shared_granted_people(store, 1)[0]
+        contact_id = harness.hubspot_contact(person)["id"]
+        harness.act("hubspot", {"action": "delete", "id": contact_id})
+
+        def ended() -> bool:
+            with store.engine.connect() as connection:
+                ended_at = connection.execute(
+                    text(
+                        "SELECT ended_at FROM links WHERE system = 'hubspot' "
+                        "AND object_type = 'contacts' AND record_id = :id"
+                    ),
+                    {"id": contact_id},
+                ).scalar_one()
+            return ended_at is not None
+
+        wait_for(ended, 5, "the link to end")
+    assert harness.daemons[0].terminate() == 0
+
+
+def test_daemon_refuses_unsigned_webhooks(harness: Harness) -> None:
+    """Over real HTTP: an unsigned post is 401, Salesforce (no client secret) is 404."""
+    daemon = harness.daemon("--pull-interval", PULL_INTERVAL)
+    daemon.wait_ready()
+    events = [{"subscriptionType": "contact.deletion", "objectId": 1}]
+    assert httpx.post(daemon.url("/webhooks/hubspot"), json=events).status_code == 401
+    assert httpx.post(daemon.url("/webhooks/salesforce"), json=events).status_code == 404
+    assert daemon.terminate() == 0
