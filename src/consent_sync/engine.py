@@ -222,10 +222,7 @@ class SyncEngine:
             if not pending:
                 return
             seen.update(i.id for i in pending)
-            by_object: dict[str, list[OutboxItem]] = {}
-            for item in pending:
-                by_object.setdefault(item.link.object_type, []).append(item)
-            for object_type, items in by_object.items():
+            for object_type, items in _group(pending).items():
                 mapping = objects.get(object_type)
                 if mapping is None:
                     for item in items:

@@ -8,6 +8,7 @@ A value dead-lettered for that record stays with the human who owns the `push_re
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -31,7 +32,7 @@ def repair(session: Session, held: Sequence[Held], now: datetime) -> int:
             tuple_(LinkRow.system, LinkRow.object_type, LinkRow.record_id).in_(list(keys)),
         )
     ).all()
-    found = {(r.system, r.object_type, r.record_id): r for r in rows}
+    found_links = {(r.system, r.object_type, r.record_id): r for r in rows}
     subject_ids = {r.subject_id for r in rows}
     states = {
         (s.subject_id, s.purpose): s
@@ -40,22 +41,26 @@ def repair(session: Session, held: Sequence[Held], now: datetime) -> int:
         )
     }
     link_ids = [r.id for r in rows if r.id is not None]
-    queued_rows: dict[tuple[int, str], list[OutboxRow]] = {}
+    queued: dict[tuple[int, str], list[outbox.Queued]] = {}
     for row in session.exec(select(OutboxRow).where(col(OutboxRow.link_id).in_(link_ids))):
-        queued_rows.setdefault((row.link_id, row.purpose), []).append(row)
-    repaired = 0
+        queued.setdefault((row.link_id, row.purpose), []).append(
+            outbox.Queued(row.id, row.state, row.status)
+        )
+    plan = outbox.Plan()
+    found: list[tuple[uuid.UUID | None, Conflict, int | None]] = []
     for key, purpose, status in held:
-        link = found.get((key.system, key.object_type, key.record_id))
+        link = found_links.get((key.system, key.object_type, key.record_id))
         if link is None or link.id is None:
             continue
         state = states.get((link.subject_id, purpose))
         if state is None or state.status in (Status.UNKNOWN.value, status.value):
             continue
-        if any(r.state == outbox.PENDING for r in queued_rows.get((link.id, purpose), [])):
+        rows_of_pair = queued.setdefault((link.id, purpose), [])
+        if any(r.state == outbox.PENDING for r in rows_of_pair):
             continue  # a pending write explains it
         canonical = Status(state.status)
-        if not outbox.queue(
-            session,
+        if not plan.queue(
+            rows_of_pair,
             link_id=link.id,
             system=link.system,
             purpose=purpose,
@@ -65,23 +70,19 @@ def repair(session: Session, held: Sequence[Held], now: datetime) -> int:
             now=now,
         ):
             continue  # dead-lettered: a push_rejected conflict already asks a human
-        conflicts.record(
-            session,
-            link.subject_id,
-            Conflict(
-                ConflictKind.DRIFT,
-                purpose,
-                (
-                    Side(key.system, status, None, key),
-                    Side(state.source or "store", canonical, state.decided_at),
-                ),
-                "drift",
-                f"{key} holds {status.value} after a read-back; the canonical value "
-                f"{canonical.value} was queued again",
-                link=key,
+        conflict = Conflict(
+            ConflictKind.DRIFT,
+            purpose,
+            (
+                Side(key.system, status, None, key),
+                Side(state.source or "store", canonical, state.decided_at),
             ),
-            link.id,
-            now,
+            "drift",
+            f"{key} holds {status.value} after a read-back; the canonical value "
+            f"{canonical.value} was queued again",
+            link=key,
         )
-        repaired += 1
-    return repaired
+        found.append((link.subject_id, conflict, link.id))
+    outbox.write(session, plan)
+    conflicts.record_many(session, found, now)
+    return len(found)
