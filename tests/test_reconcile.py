@@ -215,8 +215,12 @@ def test_grant_without_required_evidence_is_blocked():
     r = reconcile(purpose, state(D, 0), [(bare, SEEN_D)])
     assert r.canonical.status is D
     assert r.conflicts[0].rule == "revocation_wins:evidence_missing"
-    proven = obs(
+    entered = obs(
         "sf", G, 5, purpose="sms_marketing", evidence=Evidence("sf", collection_method="web_form")
+    )
+    assert reconcile(purpose, state(D, 0), [(entered, SEEN_D)]).canonical.status is D
+    proven = obs(
+        "sf", G, 5, purpose="sms_marketing", evidence=Evidence("sf", legal_basis="consent")
     )
     assert reconcile(purpose, state(D, 0), [(proven, SEEN_D)]).canonical.status is G
 

@@ -26,8 +26,8 @@ from consent_sync.connectors.base import (
     WriteResult,
 )
 from consent_sync.identity import MatchKeys
-from consent_sync.mapping import observe, render
-from consent_sync.model import Conflict, LinkKey, Observation
+from consent_sync.mapping import observe, render, targets
+from consent_sync.model import Conflict, Evidence, LinkKey, Observation, Status
 from consent_sync.store import Store
 from consent_sync.store.outbox import OutboxItem
 
@@ -57,6 +57,7 @@ class CycleReport:
     writes_ok: int = 0
     writes_retry: int = 0
     writes_dead: int = 0
+    writes_withheld: int = 0
     api_calls: int = 0
     duration_s: float = 0.0
     error: str | None = None
@@ -74,6 +75,7 @@ class CycleReport:
             "writes_ok",
             "writes_retry",
             "writes_dead",
+            "writes_withheld",
             "api_calls",
             "duration_s",
         ):
@@ -93,6 +95,7 @@ class CycleReport:
             "writes_ok": self.writes_ok,
             "writes_retry": self.writes_retry,
             "writes_dead": self.writes_dead,
+            "writes_withheld": self.writes_withheld,
             "api_calls": self.api_calls,
         }
         out.update({f"conflicts.{k}": v for k, v in sorted(self.conflicts.items())})
@@ -119,6 +122,7 @@ class SyncEngine:
         self.connectors = connectors
         self.clock = clock
         self.progress = progress
+        self.targets = targets(config.mappings)
 
     def cycle(
         self, system: str, *, full: bool = False, pull: bool = True, push: bool = True
@@ -195,7 +199,7 @@ class SyncEngine:
             report.conflicts["unmappable_value"] += self.store.record_conflicts(unmappable, now)
         if not observations:
             return
-        ingested = self.store.ingest(observations, keys, self.config.purposes, now)
+        ingested = self.store.ingest(observations, keys, self.config.purposes, now, self.targets)
         report.observations += ingested.observations
         report.unmatched += ingested.unmatched
         report.decisions += ingested.decisions
@@ -204,7 +208,7 @@ class SyncEngine:
             report.conflicts[kind] += count
         if read_back:
             held = [(o.link, o.purpose, o.status) for o in observations if o.link is not None]
-            drifted = self.store.repair_drift(held, now)
+            drifted = self.store.repair_drift(held, now, self.targets)
             if drifted:
                 report.conflicts["drift"] += drifted
                 report.queued += drifted
@@ -252,7 +256,11 @@ class SyncEngine:
     ) -> bool:
         """Write one object's items; False when the system is out of quota (stop pushing)."""
         connector = self.connectors[system]
+        evidence = self.store.evidence(
+            [i.decision_seq for i in items if i.status is Status.GRANTED and i.decision_seq]
+        )
         writes: dict[str, dict[str, object]] = {}
+        grants: dict[str, Evidence | None] = {}
         per_record: dict[str, list[OutboxItem]] = {}
         for item in items:
             rendered = render(mapping, item.purpose, item.status)
@@ -261,18 +269,19 @@ class SyncEngine:
                     item, f"the mapping cannot write {item.status} for {item.purpose}", report
                 )
                 continue
+            record_id = item.link.record_id
+            if item.status is Status.GRANTED:
+                # A grant travels with its own decision's evidence; one record write carries
+                # one set of it, so a second grant decided differently waits for the next batch.
+                proof = evidence.get(item.decision_seq) if item.decision_seq else None
+                if record_id in grants and grants[record_id] != proof:
+                    self._retry(item, "waits for a grant with other evidence", report)
+                    continue
+                grants[record_id] = proof
             name, raw = rendered
-            writes.setdefault(item.link.record_id, {})[name] = raw
-            per_record.setdefault(item.link.record_id, []).append(item)
-        batch = [
-            FieldWrite(
-                record_id,
-                values,
-                legal_basis="consent",
-                explanation=_explain(per_record[record_id]),
-            )
-            for record_id, values in writes.items()
-        ]
+            writes.setdefault(record_id, {})[name] = raw
+            per_record.setdefault(record_id, []).append(item)
+        batch = [_field_write(record_id, values, grants) for record_id, values in writes.items()]
         if not batch:
             return True
         now = self.clock()
@@ -295,8 +304,15 @@ class SyncEngine:
         self, item: OutboxItem, result: WriteResult, report: CycleReport, now: datetime
     ) -> None:
         if result.ok:
-            self.store.mark_written(item, now)
+            self.store.mark_written(item, now, self.targets)
             report.writes_ok += 1
+        elif result.unrepresentable:
+            if item.status is Status.GRANTED:
+                self.store.mark_withheld(item, result.error or "not representable", now)
+                report.writes_withheld += 1
+                report.conflicts["grant_not_representable"] += 1
+            else:  # the other values of the record: not written, so tried again
+                self._retry(item, result.error or "not written", report)
         elif result.gone:
             self.store.end_link(item.link, now)
             report.links_ended += 1
@@ -324,9 +340,14 @@ def _group(items: Sequence[OutboxItem]) -> dict[str, list[OutboxItem]]:
     return grouped
 
 
-def _explain(items: Sequence[OutboxItem]) -> str:
-    seqs = ", ".join(str(i.decision_seq) for i in items if i.decision_seq is not None)
-    return f"consent-sync canonical decision (ledger {seqs or 'n/a'})"
+def _field_write(
+    record_id: str, values: Mapping[str, object], grants: Mapping[str, Evidence | None]
+) -> FieldWrite:
+    """One record's values, with the evidence its grant was decided with (none is invented)."""
+    proof = grants.get(record_id)
+    if proof is None:
+        return FieldWrite(record_id, values)
+    return FieldWrite(record_id, values, legal_basis=proof.legal_basis, explanation=proof.note)
 
 
 def _api_calls(connector: Connector) -> int:

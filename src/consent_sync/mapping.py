@@ -21,11 +21,12 @@ from consent_sync.model import (
     LinkKey,
     Observation,
     Status,
+    Targets,
     TimeKind,
 )
 
 if TYPE_CHECKING:
-    from consent_sync.config import FieldMapping, ObjectMapping
+    from consent_sync.config import FieldMapping, ObjectMapping, SystemMapping
 
 _EVIDENCE_KEYS = ("legal_basis", "collection_method", "notice_ref", "actor", "note")
 
@@ -97,6 +98,29 @@ def observe(
         tuple(unmappable),
         record.deleted,
     )
+
+
+def targets(mappings: Mapping[str, SystemMapping]) -> Targets:
+    """What every pushed field holds for each canonical status it can be written.
+
+    An opt-out checkbox holds `not_opted_out` for a grant (unticked); a HubSpot subscription
+    holds nothing for `not_opted_out` (it is never written as an opt-in).
+    """
+    out: dict[tuple[str, str, str], Mapping[Status, Status]] = {}
+    for system, system_mapping in mappings.items():
+        for object_type, obj in system_mapping.objects.items():
+            for purpose in {f.purpose for f in obj.fields.values()}:
+                found = obj.pushed_field(purpose)
+                if found is None:
+                    continue
+                held = {
+                    s: found[1].held(s)
+                    for s in (Status.GRANTED, Status.NOT_OPTED_OUT, Status.DENIED)
+                }
+                out[(system, object_type, purpose)] = {
+                    s: h for s, h in held.items() if h is not None
+                }
+    return out
 
 
 def render(mapping: ObjectMapping, purpose: str, status: Status) -> tuple[str, Any] | None:

@@ -68,7 +68,7 @@ class SyncMetrics:
             registry=r,
         )
         for system in systems:
-            for result in ("ok", "retried", "dead"):
+            for result in ("ok", "retried", "dead", "withheld"):
                 self.writes.labels(system, result)
             self.records.labels(system)
             self.decisions.labels(system)
@@ -85,6 +85,7 @@ class SyncMetrics:
         self.writes.labels(system, "ok").inc(report.writes_ok)
         self.writes.labels(system, "retried").inc(report.writes_retry)
         self.writes.labels(system, "dead").inc(report.writes_dead)
+        self.writes.labels(system, "withheld").inc(report.writes_withheld)
         self.api_calls.labels(system).inc(max(report.api_calls, 0))
         outcome = "error" if report.error else "ok"
         self.runs.labels(system, kind, outcome).inc()

@@ -15,11 +15,22 @@ from typing import Any
 
 
 class Status(StrEnum):
-    """What a subject has said about one purpose. `unknown` is never read as `granted`."""
+    """What a subject has said about one purpose (docs/design.md, "What a grant is").
+
+    `granted` is an explicit grant: a person's act, with its evidence. `not_opted_out` is the
+    absence of an objection (an unticked opt-out box, an empty field): it never lifts a denial
+    and is never written anywhere as an opt-in. `unknown` says nothing at all.
+    """
 
     GRANTED = "granted"
+    NOT_OPTED_OUT = "not_opted_out"
     DENIED = "denied"
     UNKNOWN = "unknown"
+
+    @property
+    def explicit(self) -> bool:
+        """Whether this is a person's decision (a grant or a denial), not an absence of one."""
+        return self in (Status.GRANTED, Status.DENIED)
 
 
 class Policy(StrEnum):
@@ -28,6 +39,18 @@ class Policy(StrEnum):
     REVOCATION_WINS = "revocation_wins"
     LAST_WRITER_WINS = "last_writer_wins"
     SOURCE_PRIORITY = "source_priority"
+
+
+class Regime(StrEnum):
+    """What a purpose's state means to readers of the store; never what consent-sync writes.
+
+    Under `opt_in` (the default; GDPR consent, TCPA) only an explicit grant permits the purpose.
+    Under `opt_out` (e.g. US marketing email under CAN-SPAM) anyone who has not opted out may be
+    contacted. Either way a grant is only ever what a person gave.
+    """
+
+    OPT_IN = "opt_in"
+    OPT_OUT = "opt_out"
 
 
 class TimeKind(StrEnum):
@@ -50,6 +73,7 @@ class ConflictKind(StrEnum):
     UNMAPPABLE_VALUE = "unmappable_value"
     PUSH_REJECTED = "push_rejected"
     DRIFT = "drift"
+    GRANT_NOT_REPRESENTABLE = "grant_not_representable"
 
 
 class Severity(StrEnum):
@@ -70,10 +94,29 @@ SEVERITY: Mapping[ConflictKind, Severity] = MappingProxyType(
         ConflictKind.UNMAPPABLE_VALUE: Severity.NEEDS_REVIEW,
         ConflictKind.PUSH_REJECTED: Severity.NEEDS_REVIEW,
         ConflictKind.DRIFT: Severity.INFO,
+        ConflictKind.GRANT_NOT_REPRESENTABLE: Severity.INFO,
     }
 )
 
 MANUAL_PREFIX = "manual:"
+
+#: Legal bases a decision's evidence may name (GDPR Art. 6(1), and `non_gdpr` outside it).
+LEGAL_BASES = frozenset(
+    {
+        "consent",
+        "contract",
+        "legal_obligation",
+        "vital_interests",
+        "public_task",
+        "legitimate_interest",
+        "non_gdpr",
+    }
+)
+
+#: Per (system, object type, purpose) that a field pushes: for each canonical status, what the
+#: field reads as once that status is written to it (an opt-out checkbox holds `not_opted_out`
+#: for a grant). A status the field cannot hold is absent: nothing is queued for it.
+Targets = Mapping[tuple[str, str, str], Mapping["Status", "Status"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +130,13 @@ class Purpose:
     grant_sources: frozenset[str] | None = None  # None: every system may grant
     source_priority: tuple[str, ...] = ()  # for Policy.SOURCE_PRIORITY, highest first
     require_evidence: bool = False
+    regime: Regime = Regime.OPT_IN
+
+    def permits(self, status: Status) -> bool:
+        """Whether a person in `status` may be contacted for this purpose, under its regime."""
+        if status is Status.GRANTED:
+            return True
+        return self.regime is Regime.OPT_OUT and status is not Status.DENIED
 
     def may_grant(self, source: str) -> bool:
         """Whether a grant from `source` may lift a denial (manual decisions always may)."""
@@ -127,10 +177,13 @@ class Evidence:
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def is_substantive(self) -> bool:
-        """Whether this proves more than where a value was read (for `require_evidence`)."""
-        return any(
-            (self.collection_method, self.legal_basis, self.notice_ref, self.actor, self.note)
-        )
+        """Whether this proves the decision, not only where and how it was entered (for
+        `require_evidence`): a legal basis, the notice shown, or a note of what the person did.
+
+        `collection_method` and `actor` say how a value was entered and by whom, which every
+        manual entry and CRM field has, so they prove nothing on their own.
+        """
+        return any((self.legal_basis, self.notice_ref, self.note))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict without empty fields, timestamps as ISO 8601."""

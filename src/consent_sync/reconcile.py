@@ -15,6 +15,10 @@ The clauses, in the order they are tried for each observation `v` against canoni
    and an `initial_disagreement` conflict records every side;
 6. otherwise the purpose's policy settles it; under every policy a first sight of a record
    never turns a denial into a grant (the resubscribe guard, I6).
+
+`not_opted_out` (an unticked opt-out box, an empty field) is the absence of an objection, not a
+decision (docs/design.md, "What a grant is"): it agrees with a grant, it never lifts a denial
+under any policy, and any explicit grant or denial replaces it under every policy.
 """
 
 from __future__ import annotations
@@ -108,10 +112,15 @@ def _adopt_first_sight(
     if not known:
         return canonical, verdicts
     statuses = {c.observation.status for c in known}
-    if len(statuses) == 1:
+    denials = [c for c in known if c.observation.status is Status.DENIED]
+    if not denials:
+        # An explicit grant is adopted over records that merely show no objection; they agree.
+        grants = [c for c in known if c.observation.status is Status.GRANTED]
+        winner, rule = (grants or known)[0], "first_sight"
+    elif len(statuses) == 1:
         winner, rule = known[0], "first_sight"
     else:
-        winner = next(c for c in known if c.observation.status is Status.DENIED)
+        winner = denials[0]
         rule = "first_sight_denial_wins"
         sides = tuple(c.side for c in known)
         conflicts.append(
@@ -131,7 +140,7 @@ def _adopt_first_sight(
     for c in known:
         if c is winner:
             verdicts.append(Verdict(c.observation, "adopted", decision))
-        elif c.observation.status is winner.observation.status:
+        elif _agrees(c.observation.status, winner.observation.status):
             verdicts.append(Verdict(c.observation, "agreement"))
         else:
             verdicts.append(Verdict(c.observation, "blocked"))
@@ -147,8 +156,8 @@ def _concurrent_changes(purpose: Purpose, candidates: list[_Candidate]) -> list[
     ]
     if len({c.observation.source for c in changes}) < 2:
         return []
-    if len({c.observation.status for c in changes}) < 2:
-        return []
+    if len({c.observation.status is Status.DENIED for c in changes}) < 2:
+        return []  # a grant and a cleared opt-out point the same way
     return [
         Conflict(
             ConflictKind.CONCURRENT_CHANGE,
@@ -167,6 +176,10 @@ def _settle(purpose: Purpose, c: Canonical, candidate: _Candidate) -> tuple[Cano
         return _affirmed(c, o), Verdict(o, "agreement")
     if o.status is Status.UNKNOWN:
         return c, Verdict(o, "unknown_ignored")
+    if o.status is Status.NOT_OPTED_OUT:
+        return _no_objection(purpose, c, candidate)
+    if c.status is Status.NOT_OPTED_OUT:  # nobody decided anything yet: any decision applies
+        return _apply(purpose, c, o, purpose.policy.value, ())
 
     policy, rule = purpose.policy, purpose.policy.value
     if policy is Policy.SOURCE_PRIORITY:
@@ -204,7 +217,43 @@ def _settle(purpose: Purpose, c: Canonical, candidate: _Candidate) -> tuple[Cano
     return c, Verdict(o, "blocked", None, (conflict,))
 
 
+def _no_objection(
+    purpose: Purpose, c: Canonical, candidate: _Candidate
+) -> tuple[Canonical, Verdict]:
+    """A record showing no objection against a known state: it agrees with a grant, and it
+    never lifts a denial (the denial is pushed back to it).
+
+    Clearing an opt-out that was set (a rep unticking the box) is recorded for review; a record
+    first seen without an objection for a person who objected elsewhere is routine.
+    """
+    o = candidate.observation
+    if c.status is Status.GRANTED:
+        return c, Verdict(o, "agreement")
+    if not candidate.is_change:
+        if not c.imported:
+            return c, Verdict(o, "blocked")
+        kind, blocked = ConflictKind.INITIAL_DISAGREEMENT, "first_sight"
+    else:
+        kind, blocked = ConflictKind.GRANT_BLOCKED, "not_a_grant"
+    conflict = Conflict(
+        kind,
+        purpose.name,
+        (candidate.side, _canonical_side(c)),
+        f"{purpose.policy.value}:{blocked}",
+        _BLOCK_REASONS[blocked],
+        link=o.link,
+    )
+    return c, Verdict(o, "blocked", None, (conflict,))
+
+
+def _agrees(status: Status, adopted: Status) -> bool:
+    """Whether a first sight says the same as the adopted status (no objection agrees with a
+    grant)."""
+    return status is adopted or (status is Status.NOT_OPTED_OUT and adopted is Status.GRANTED)
+
+
 _BLOCK_REASONS = {
+    "not_a_grant": "clearing an opt-out is not an opt-in: the denial stands and is pushed back",
     "source_not_allowed": "this system may not grant this purpose (grant_sources)",
     "not_newer": "the grant is not newer than the denial it would lift",
     "first_sight": "a first sight of a record never turns a denial into a grant",
@@ -217,9 +266,11 @@ def _grant_blocker(
 ) -> str | None:
     """Why a grant may not lift the canonical denial, or None if it may."""
     o = candidate.observation
+    if c.status is not Status.DENIED:
+        return None
     if not candidate.is_change:
         return "first_sight"  # the resubscribe guard holds under every policy
-    if policy is not Policy.REVOCATION_WINS or c.status is not Status.DENIED:
+    if policy is not Policy.REVOCATION_WINS:
         return None
     if not purpose.may_grant(o.source):
         return "source_not_allowed"

@@ -37,7 +37,9 @@ BASELINE: Mapping[str, str] = {
           Contact:
             match: {email: Email}
             fields:
-              HasOptedOutOfEmail: {purpose: email_marketing, values: {true: denied, false: granted}}
+              HasOptedOutOfEmail:
+                purpose: email_marketing
+                values: {true: denied, false: not_opted_out}
         """,
     "mappings/hub.yaml": """\
         system: hub

@@ -295,7 +295,7 @@ CASES += [
         ),
         "mappings/crm.yaml",
         9,
-        "values[true] must be one of granted, denied, unknown",
+        "values[true] must be one of granted, not_opted_out, denied, unknown",
     ),
     Case(
         "unreadable raw value type",
@@ -334,7 +334,18 @@ CASES += [
         crm_field("      DoNotCall: {purpose: email_marketing, values: {true: denied}}\n"),
         "mappings/crm.yaml",
         6,
-        "values has no raw value for granted, so the field cannot be pushed",
+        "values has no raw value for granted or not_opted_out, so the field cannot be pushed",
+    ),
+    Case(
+        "push_value writing an opt-in for not opted out",
+        crm_field(
+            "      Consent__c:\n        purpose: email_marketing\n"
+            "        values: {true: granted, false: denied, null: not_opted_out}\n"
+            "        push_value:\n          not_opted_out: true\n"
+        ),
+        "mappings/crm.yaml",
+        10,
+        "push_value writes true, which values reads as granted, for not_opted_out",
     ),
     Case(
         "two fields pushing one purpose",

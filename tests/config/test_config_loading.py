@@ -295,3 +295,32 @@ def test_missing_directory_is_one_error(tmp_path: Path) -> None:
     """A config directory that does not exist is one clear error, not a traceback."""
     with pytest.raises(ConfigError, match="config directory not found"):
         load_config(tmp_path / "nowhere")
+
+
+def test_unticked_opt_out_read_as_grant_is_a_warning_at_its_line(make_config: MakeConfig) -> None:
+    """A value table reading an unticked opt-out box (or an empty field) as granted warns."""
+    mapping = (
+        "system: crm\nobjects:\n  Contact:\n    match: {email: Email}\n    fields:\n"
+        "      HasOptedOutOfEmail:\n        purpose: email_marketing\n"
+        "        values:\n          true: denied\n          false: granted\n"
+        "      SMS__c:\n        purpose: sms_marketing\n        direction: pull\n"
+        "        values:\n          Opted In: granted\n          null: granted\n"
+        "          Opted Out: denied\n"
+    )
+    config = load_config(make_config({"mappings/crm.yaml": mapping}), resolve_env=False)
+    messages = [str(w) for w in config.warnings if "not an opt-in" in w.message]
+    assert len(messages) == 2
+    assert "crm.yaml:10: values reads an unticked opt-out checkbox (false) as granted" in (
+        messages[0]
+    )
+    assert "crm.yaml:16: values reads an empty field (null) as granted" in messages[1]
+
+
+def test_opt_out_box_read_as_not_opted_out_loads_without_warning(make_config: MakeConfig) -> None:
+    """The shipped spelling (false: not_opted_out) loads with no warning and pushes grants."""
+    config = load_config(make_config(), resolve_env=False)
+    assert not [w for w in config.warnings if "opt-in" in w.message]
+    field = config.mappings["crm"].objects["Contact"].fields["HasOptedOutOfEmail"]
+    assert field.raw_for(Status.GRANTED) is False  # a grant unticks the box
+    assert field.held(Status.GRANTED) is Status.NOT_OPTED_OUT
+    assert field.held(Status.DENIED) is Status.DENIED

@@ -9,9 +9,17 @@ from typing import Any
 import typer
 
 from consent_sync.cli._render import iso, table
-from consent_sync.cli._store import CONFIG_OPTION, now, opened_store, purposes_from
-from consent_sync.cli.consent import Decided, describe
+from consent_sync.cli._store import (
+    CONFIG_OPTION,
+    EXIT_USAGE,
+    fail,
+    now,
+    opened_store,
+    purposes_from,
+)
+from consent_sync.cli.consent import Decided, deployment_targets, describe
 from consent_sync.model import ConflictKind, Status
+from consent_sync.store.errors import DecisionRefusedError
 from consent_sync.store.tables import ConflictRow
 
 conflicts = typer.Typer(help="Recorded conflicts and failures.", no_args_is_help=True)
@@ -68,9 +76,18 @@ def resolve(
     """Resolve a conflict with a manual decision that is ledgered and pushed everywhere."""
     purposes = purposes_from(config)
     with opened_store() as store:
-        applied = store.resolve_conflict(
-            conflict_id, Status(status.value), by=by, note=note, purposes=purposes, now=now()
-        )
+        try:
+            applied = store.resolve_conflict(
+                conflict_id,
+                Status(status.value),
+                by=by,
+                note=note,
+                purposes=purposes,
+                now=now(),
+                targets=deployment_targets(config),
+            )
+        except DecisionRefusedError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
     typer.echo(f"conflict #{conflict_id} resolved by manual:{by.removeprefix('manual:')}")
     typer.echo(describe(applied, f"{status.value}"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -21,8 +22,19 @@ from consent_sync.cli._store import (
     purposes_from,
     timestamp_option,
 )
-from consent_sync.model import MANUAL_PREFIX, Evidence, Observation, Status, TimeKind
+from consent_sync.config import ConfigError, default_config_dir, load_config
+from consent_sync.mapping import targets
+from consent_sync.model import (
+    LEGAL_BASES,
+    MANUAL_PREFIX,
+    Evidence,
+    Observation,
+    Status,
+    Targets,
+    TimeKind,
+)
 from consent_sync.store import Applied
+from consent_sync.store.errors import DecisionRefusedError
 
 consent = typer.Typer(help="Consent decisions.", no_args_is_help=True)
 
@@ -51,31 +63,61 @@ def record(
     ),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Record a person's decision; it is ledgered and pushed to every linked system."""
+    """Record a person's decision; it is ledgered and pushed to every linked system.
+
+    A grant is explicit only with the evidence given here (--evidence legal_basis=consent,
+    notice_ref=..., note=...): a grant over a denial for a purpose that requires evidence is
+    refused without it (exit 2), and a HubSpot subscription is only written with a legal basis.
+    """
     address = email_argument(email)
     named = purpose_named(purposes_from(config), purpose)
     decided_by = source if ":" in source else f"{MANUAL_PREFIX}{source}"
     at = now()
-    proof = parse_evidence(evidence, decided_by, source.partition(":")[2] or source)
+    proof = parse_evidence(evidence, decided_by, source.partition(":")[2] or source, at)
     observation = Observation(
         decided_by, None, named.name, Status(status.value), at, TimeKind.ASSERTED, proof
     )
     with opened_store() as store:
-        applied = store.record(address, observation, {named.name: named}, at)
+        try:
+            applied = store.record(
+                address, observation, {named.name: named}, at, deployment_targets(config)
+            )
+        except DecisionRefusedError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
     typer.echo(describe(applied, f"{named.name} {status.value} for {address}"))
 
 
-def parse_evidence(pairs: list[str], source: str, actor: str) -> Evidence:
-    """`key=value` pairs as Evidence: known ISO 27560 fields by name, the rest as extras."""
+def deployment_targets(config: Path | None) -> Targets | None:
+    """What each mapped field holds for a status, when the whole configuration loads."""
+    try:
+        return targets(load_config(default_config_dir(config)).mappings)
+    except ConfigError:
+        return None  # purposes alone were enough to decide; the pusher translates later
+
+
+def parse_evidence(pairs: list[str], source: str, actor: str, at: datetime) -> Evidence:
+    """`key=value` pairs as Evidence: known ISO 27560 fields by name, the rest as extras.
+
+    Exits 2 naming the problem for an empty value, a legal basis outside GDPR Art. 6(1) (or
+    non_gdpr), or a capture time that is not a time or lies in the future.
+    """
     known: dict[str, Any] = {"collection_method": "manual_entry", "actor": actor}
     extra: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        key = key.strip()
+        key, value = key.strip(), value.strip()
         if not sep or not key:
             raise fail(f"--evidence {pair!r} is not key=value", EXIT_USAGE)
+        if not value:
+            raise fail(f"--evidence {key} is empty; leave it out instead", EXIT_USAGE)
         if key == "captured_at":
-            known[key] = timestamp_option(value, "--evidence captured_at")
+            captured = timestamp_option(value, "--evidence captured_at")
+            if captured > at:
+                raise fail(f"--evidence captured_at {value!r} is in the future", EXIT_USAGE)
+            known[key] = captured
+        elif key == "legal_basis" and value not in LEGAL_BASES:
+            allowed = ", ".join(sorted(LEGAL_BASES))
+            raise fail(f"--evidence legal_basis {value!r} must be one of {allowed}", EXIT_USAGE)
         elif key in _EVIDENCE_FIELDS:
             known[key] = value
         else:

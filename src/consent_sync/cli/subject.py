@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from consent_sync.cli._render import iso, table
-from consent_sync.cli._store import email_argument, opened_store
+from consent_sync.cli._store import CONFIG_OPTION, email_argument, opened_store, purposes_from
+from consent_sync.config import default_config_dir
+from consent_sync.model import Purpose, Status
 from consent_sync.store import SubjectView
 
 subject = typer.Typer(help="People and their consent.", no_args_is_help=True)
@@ -18,19 +22,40 @@ subject = typer.Typer(help="People and their consent.", no_args_is_help=True)
 def show(
     email: str = typer.Argument(..., help="The person's email address."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Current state per purpose, linked records, pending writes and the full ledger timeline."""
+    """Current state per purpose, linked records, pending writes and the full ledger timeline.
+
+    With the configuration's purposes at hand, each state also says what it means under its
+    purpose's regime (an explicit grant, or only "not opted out").
+    """
     address = email_argument(email)
+    has_purposes = (default_config_dir(config) / "mappings" / "purposes.yaml").is_file()
+    purposes = purposes_from(config) if config is not None or has_purposes else {}
     with opened_store() as store:
         view = store.subject(address)
     if as_json:
-        typer.echo(json.dumps(as_data(view), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(as_data(view, purposes), indent=2, ensure_ascii=False))
     else:
-        typer.echo(render(view))
+        typer.echo(render(view, purposes))
 
 
-def as_data(view: SubjectView) -> dict[str, Any]:
+def meaning(status: str, purpose: Purpose | None) -> str:
+    """What a canonical status means to a reader, under the purpose's regime when known."""
+    if status == Status.GRANTED.value:
+        return "explicit grant"
+    if status == Status.DENIED.value:
+        return "opted out"
+    what = "no objection recorded, not consent" if status == Status.NOT_OPTED_OUT else "unknown"
+    if purpose is None:
+        return what
+    allowed = "may be contacted" if purpose.permits(Status(status)) else "may not be contacted"
+    return f"{what}; {allowed} ({purpose.regime.value} regime)"
+
+
+def as_data(view: SubjectView, purposes: Mapping[str, Purpose] | None = None) -> dict[str, Any]:
     """The view as JSON-ready data."""
+    known = purposes or {}
     return {
         "subject": {
             "id": str(view.subject.id),
@@ -41,6 +66,12 @@ def as_data(view: SubjectView) -> dict[str, Any]:
         "state": {
             s.purpose: {
                 "status": s.status,
+                "explicit": Status(s.status).explicit,
+                "regime": known[s.purpose].regime.value if s.purpose in known else None,
+                "permitted": (
+                    known[s.purpose].permits(Status(s.status)) if s.purpose in known else None
+                ),
+                "meaning": meaning(s.status, known.get(s.purpose)),
                 "decided_at": iso(s.decided_at),
                 "time_kind": s.time_kind,
                 "source": s.source,
@@ -101,17 +132,19 @@ def as_data(view: SubjectView) -> dict[str, Any]:
     }
 
 
-def render(view: SubjectView) -> str:
+def render(view: SubjectView, purposes: Mapping[str, Purpose] | None = None) -> str:
     """The view as aligned text tables."""
+    known = purposes or {}
     person = view.subject
     lines = [f"subject {person.id}  {person.email}" + (f"  {person.phone}" if person.phone else "")]
     lines += ["", "state:"]
     lines += table(
-        ("purpose", "status", "decided at", "time kind", "source", "ledger"),
+        ("purpose", "status", "meaning", "decided at", "time kind", "source", "ledger"),
         [
             (
                 s.purpose,
                 s.status,
+                meaning(s.status, known.get(s.purpose)),
                 iso(s.decided_at) or "-",
                 s.time_kind or "-",
                 s.source or "-",

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from consent_sync.config._connectors import CONNECTOR_MODELS, ConnectorConfig, check_connector
 from consent_sync.config._env import referenced_variables
 from consent_sync.config._errors import ConfigError, ConfigIssue, sorted_issues
-from consent_sync.config._mapping_checks import check_mapping
+from consent_sync.config._mapping_checks import check_mapping, mapping_warnings
 from consent_sync.config._mappings import SystemMapping
 from consent_sync.config._purposes import PurposesFile, check_purposes
 from consent_sync.config._validation import Context, validate
@@ -114,6 +114,7 @@ class _Loader:
             mapping = self.model(SystemMapping, doc, context) if doc is not None else None
             if mapping is not None and doc is not None:
                 self.errors += check_mapping(doc, mapping, system, types.get(system))
+                self.warnings += mapping_warnings(doc, mapping)
                 mappings[system] = mapping
         for name in connector_docs.keys() - mapping_docs.keys():
             self.warnings.append(

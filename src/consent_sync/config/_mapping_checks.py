@@ -11,6 +11,36 @@ from consent_sync.model import Status
 _WRITTEN = (Status.GRANTED, Status.DENIED)
 
 
+def mapping_warnings(doc: YamlDocument, mapping: SystemMapping) -> list[ConfigIssue]:
+    """Value tables that read the absence of an objection as an explicit grant.
+
+    An unticked opt-out checkbox (`true: denied`, `false: granted`) or an empty field read as
+    `granted` would make every record nobody asked look like consent (docs/design.md).
+    """
+    issues: list[ConfigIssue] = []
+    for object_name, obj in mapping.objects.items():
+        for field_name, field in obj.fields.items():
+            at: Loc = ("objects", object_name, "fields", field_name, "values")
+            opt_out_box = field.status_for(True) is Status.DENIED
+            for raw in (False, None):
+                if field.status_for(raw) is not Status.GRANTED:
+                    continue
+                if raw is None:
+                    what = "an empty field"
+                elif opt_out_box:
+                    what = "an unticked opt-out checkbox"
+                else:
+                    continue
+                issues.append(
+                    doc.issue(
+                        (*at, raw),
+                        f"values reads {what} ({show_key(raw)}) as granted: the absence of an "
+                        f"objection is not an opt-in; map {show_key(raw)} to not_opted_out",
+                    )
+                )
+    return issues
+
+
 def check_mapping(
     doc: YamlDocument, mapping: SystemMapping, system: str, connector_type: str | None
 ) -> list[ConfigIssue]:
@@ -97,12 +127,13 @@ def _check_push(doc: YamlDocument, at: Loc, field: FieldMapping) -> list[ConfigI
     issues: list[ConfigIssue] = []
     chosen = field.push_value or {}
     for status in _WRITTEN:
-        candidates = field.raw_values_for(status)
+        candidates = _writable(field, status)
         if not candidates:
+            wanted = "granted or not_opted_out" if status is Status.GRANTED else status.value
             issues.append(
                 doc.issue(
                     (*at, "values"),
-                    f"values has no raw value for {status}, so the field cannot be pushed; "
+                    f"values has no raw value for {wanted}, so the field cannot be pushed; "
                     "add one or set direction: pull",
                 )
             )
@@ -116,7 +147,16 @@ def _check_push(doc: YamlDocument, at: Loc, field: FieldMapping) -> list[ConfigI
                 )
             )
     for status, raw in chosen.items():
-        candidates = field.raw_values_for(status)
+        if status is Status.NOT_OPTED_OUT and field.status_for(raw) is Status.GRANTED:
+            issues.append(
+                doc.issue(
+                    (*at, "push_value", status.value),
+                    f"push_value writes {show_key(raw)}, which values reads as granted, for "
+                    "not_opted_out: the absence of an objection is never written as an opt-in",
+                )
+            )
+            continue
+        candidates = _writable(field, status)
         if not any(type(raw) is type(c) and raw == c for c in candidates):
             allowed = ", ".join(show_key(c) for c in candidates) or "none"
             issues.append(
@@ -127,3 +167,12 @@ def _check_push(doc: YamlDocument, at: Loc, field: FieldMapping) -> list[ConfigI
                 )
             )
     return issues
+
+
+def _writable(field: FieldMapping, status: Status) -> list[object]:
+    """The raw values a push may write for `status` (a grant may be written as "not opted out",
+    as an opt-out checkbox left unticked)."""
+    candidates: list[object] = list(field.raw_values_for(status))
+    if not candidates and status is Status.GRANTED:
+        candidates = list(field.raw_values_for(Status.NOT_OPTED_OUT))
+    return candidates

@@ -42,7 +42,7 @@ def _raw_value(value: object) -> RawValue:
 def _status(value: object) -> Status:
     if isinstance(value, str) and value in Status.__members__.values():
         return Status(value)
-    raise PydanticCustomError("status", "must be one of granted, denied, unknown")
+    raise PydanticCustomError("status", "must be one of granted, not_opted_out, denied, unknown")
 
 
 def _check_purpose(name: str, info: ValidationInfo) -> str:
@@ -106,13 +106,27 @@ class FieldMapping(StrictModel):
         return None
 
     def raw_for(self, status: Status) -> RawValue:
-        """The raw value to write for `status`; KeyError if this field cannot represent it."""
+        """The raw value to write for `status`; KeyError if this field cannot represent it.
+
+        A field with no value for an explicit grant (an opt-out checkbox) writes a grant as its
+        "not opted out" value: a grant implies no objection. The reverse never holds: "not opted
+        out" is never written as an opt-in.
+        """
         if self.push_value is not None and status in self.push_value:
             return self.push_value[status]
         candidates = self.raw_values_for(status)
-        if not candidates:
+        if not candidates and status is Status.GRANTED:
+            return self.raw_for(Status.NOT_OPTED_OUT)
+        if not candidates or status is Status.UNKNOWN:
             raise KeyError(status)
         return candidates[0]
+
+    def held(self, status: Status) -> Status | None:
+        """What this field reads as once `status` is written to it; None if it cannot be."""
+        try:
+            return self.status_for(self.raw_for(status))
+        except KeyError:
+            return None
 
 
 class MatchKeys(StrictModel):
@@ -122,11 +136,22 @@ class MatchKeys(StrictModel):
     phone: CrmName | None = None
 
 
+class UnsubscribeAll(StrictModel):
+    """HubSpot's "unsubscribe from all email" (`hs_email_optout`, v4 `unsubscribe-all`).
+
+    It is always read, as a denial of every email subscription the object maps; `push: true`
+    also writes a denial of all of them at once as one unsubscribe-all.
+    """
+
+    push: bool = False
+
+
 class ObjectMapping(StrictModel):
     """One CRM object type (Contact, Lead, contacts) and its consent fields."""
 
     match: MatchKeys
     fields: Annotated[dict[CrmName, FieldMapping], Field(min_length=1)]
+    unsubscribe_all: UnsubscribeAll | None = None
 
     def pushed_field(self, purpose: str) -> tuple[str, FieldMapping] | None:
         """The field a purpose is written to on this object, if any."""

@@ -11,10 +11,11 @@ from pydantic_core import PydanticCustomError
 from consent_sync.config._errors import ConfigIssue
 from consent_sync.config._validation import StrictModel, context_of
 from consent_sync.config._yaml import YamlDocument
-from consent_sync.model import Policy, Purpose
+from consent_sync.model import Policy, Purpose, Regime
 
 Channel = Literal["email", "sms", "phone", "fax", "postal", "none"]
 PolicyName = Literal["revocation_wins", "last_writer_wins", "source_priority"]
+RegimeName = Literal["opt_in", "opt_out"]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -49,6 +50,7 @@ class PurposeSpec(StrictModel):
     grant_sources: list[SystemRef] | None = None
     source_priority: list[SystemRef] | None = None
     require_evidence: bool = False
+    regime: RegimeName = "opt_in"
 
     def to_purpose(self, name: str) -> Purpose:
         return Purpose(
@@ -59,6 +61,7 @@ class PurposeSpec(StrictModel):
             grant_sources=None if self.grant_sources is None else frozenset(self.grant_sources),
             source_priority=tuple(self.source_priority or ()),
             require_evidence=self.require_evidence,
+            regime=Regime(self.regime),
         )
 
 

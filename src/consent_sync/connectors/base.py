@@ -90,7 +90,12 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class FieldWrite:
-    """Raw values to write to one record, with the evidence the CRM can store alongside."""
+    """Raw values to write to one record, with the evidence the CRM can store alongside.
+
+    `legal_basis` and `explanation` are the decision's own recorded evidence, set only when a
+    grant is written; a connector never fills them in (a grant the target cannot store without
+    a basis is answered with `WriteResult.unrepresentable`).
+    """
 
     record_id: str
     values: Mapping[str, Any]
@@ -107,6 +112,9 @@ class WriteResult:
     error: str | None = None
     retryable: bool = False
     gone: bool = False  # the record no longer exists: its link ends
+    # The target cannot store this value with the evidence it was given (HubSpot's SUBSCRIBED
+    # without a legal basis): nothing was written, and nothing should be retried.
+    unrepresentable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

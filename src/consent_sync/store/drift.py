@@ -14,15 +14,20 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select, tuple_
 
-from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status
+from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
 from consent_sync.store import conflicts, outbox
 from consent_sync.store.tables import ConsentStateRow, LinkRow, OutboxRow
 
 Held = tuple[LinkKey, str, Status]
 
 
-def repair(session: Session, held: Sequence[Held], now: datetime) -> int:
-    """Queue the canonical value wherever `held` disagrees unexplained; returns how many."""
+def repair(
+    session: Session, held: Sequence[Held], now: datetime, targets: Targets | None = None
+) -> int:
+    """Queue the canonical value wherever `held` disagrees unexplained; returns how many.
+
+    `targets` says what each field holds for a canonical status (None: the status itself).
+    """
     keys = {(k.system, k.object_type, k.record_id) for k, _, _ in held}
     if not keys:
         return 0
@@ -44,7 +49,7 @@ def repair(session: Session, held: Sequence[Held], now: datetime) -> int:
     queued: dict[tuple[int, str], list[outbox.Queued]] = {}
     for row in session.exec(select(OutboxRow).where(col(OutboxRow.link_id).in_(link_ids))):
         queued.setdefault((row.link_id, row.purpose), []).append(
-            outbox.Queued(row.id, row.state, row.status)
+            outbox.Queued(row.id, row.state, row.status, row.decision_seq)
         )
     plan = outbox.Plan()
     found: list[tuple[uuid.UUID | None, Conflict, int | None]] = []
@@ -53,18 +58,21 @@ def repair(session: Session, held: Sequence[Held], now: datetime) -> int:
         if link is None or link.id is None:
             continue
         state = states.get((link.subject_id, purpose))
-        if state is None or state.status in (Status.UNKNOWN.value, status.value):
+        if state is None or state.status == Status.UNKNOWN.value:
+            continue
+        canonical = Status(state.status)
+        wanted = outbox.held_on(targets, key, purpose, canonical)
+        if wanted is None or wanted is status:
             continue
         rows_of_pair = queued.setdefault((link.id, purpose), [])
         if any(r.state == outbox.PENDING for r in rows_of_pair):
             continue  # a pending write explains it
-        canonical = Status(state.status)
         if not plan.queue(
             rows_of_pair,
             link_id=link.id,
             system=link.system,
             purpose=purpose,
-            status=canonical,
+            status=wanted,
             decision_seq=state.ledger_seq,
             revoked_at=state.decided_at if canonical is Status.DENIED else None,
             now=now,

@@ -71,3 +71,12 @@ class SyncRunNotFoundError(StoreError):
     def __init__(self, run_id: uuid.UUID) -> None:
         self.run_id = run_id
         super().__init__(f"no sync run with id {run_id}")
+
+
+class DecisionRefusedError(StoreError):
+    """A manual decision the rule would not apply (e.g. a grant over a denial without the
+    evidence its purpose requires); nothing was recorded."""
+
+    def __init__(self, purpose: str, reason: str) -> None:
+        self.purpose, self.reason = purpose, reason
+        super().__init__(f"refused: {purpose}: {reason}")

@@ -23,6 +23,7 @@ from consent_sync.model import (
     Observation,
     Purpose,
     Status,
+    Targets,
     TimeKind,
 )
 from consent_sync.store import (
@@ -38,6 +39,7 @@ from consent_sync.store import (
 from consent_sync.store.db import create_store_engine, database_url, read_session, write_session
 from consent_sync.store.errors import (
     ConflictNotResolvableError,
+    DecisionRefusedError,
     SubjectNotFoundError,
     UnlinkedObservationError,
 )
@@ -130,6 +132,7 @@ class Store:
         match_keys: Mapping[LinkKey, MatchKeys],
         purposes: Mapping[str, Purpose],
         now: datetime,
+        targets: Targets | None = None,
     ) -> IngestReport:
         """Resolve each record to its subject, then reconcile and record the observations of
         every subject in one transaction (ledger, state, conflicts, shadows, outbox).
@@ -138,6 +141,7 @@ class Store:
         none. Observations of records that cannot be linked are counted as unmatched. Links and
         subjects are resolved first and committed on their own, as before any decision; the
         decisions of the batch then land all together or, if anything fails, not at all.
+        `targets` (from the mappings) says what each field holds for a canonical status.
         """
         now = utc(now)
         records: dict[LinkKey, MatchKeys] = {}
@@ -148,9 +152,9 @@ class Store:
         with self._write() as session:
             resolved = links.resolve_many(session, records, now)
             if self.dry_run:  # nothing resolved is kept: decide against it before it is gone
-                return _report(observations, resolved, session, purposes, now)
+                return _report(observations, resolved, session, purposes, now, targets)
         with self._write() as session:
-            return _report(observations, resolved, session, purposes, now)
+            return _report(observations, resolved, session, purposes, now, targets)
 
     def record(
         self,
@@ -158,6 +162,7 @@ class Store:
         observation: Observation,
         purposes: Mapping[str, Purpose],
         now: datetime,
+        targets: Targets | None = None,
     ) -> Applied:
         """Apply a decision made outside any CRM (manual, preference centre) through the rule.
 
@@ -166,7 +171,9 @@ class Store:
         now = utc(now)
         with self._write() as session:
             subject_id = links.subject_for_email(session, normalize_email(email), now)
-            return unit.apply(session, subject_id, [(observation, None)], purposes, now)
+            applied = unit.apply(session, subject_id, [(observation, None)], purposes, now, targets)
+            _refuse_blocked(applied)  # rolls the transaction back: nothing half-applied
+            return applied
 
     def resolve_conflict(
         self,
@@ -177,6 +184,7 @@ class Store:
         note: str,
         purposes: Mapping[str, Purpose],
         now: datetime,
+        targets: Targets | None = None,
     ) -> Applied:
         """Settle a conflict with a `manual:<by>` decision that propagates like any other."""
         now = utc(now)
@@ -200,7 +208,10 @@ class Store:
             decision = Observation(
                 source, None, row.purpose, status, now, TimeKind.ASSERTED, evidence
             )
-            applied = unit.apply(session, row.subject_id, [(decision, None)], purposes, now)
+            applied = unit.apply(
+                session, row.subject_id, [(decision, None)], purposes, now, targets
+            )
+            _refuse_blocked(applied)
             seq = applied.ledger_seqs[-1] if applied.ledger_seqs else None
             conflicts.close(session, row, by=who, note=note, resolution_seq=seq, now=now)
             return applied
@@ -222,10 +233,15 @@ class Store:
                 recorded += 1
         return recorded
 
-    def repair_drift(self, held: Sequence[tuple[LinkKey, str, Status]], now: datetime) -> int:
+    def repair_drift(
+        self,
+        held: Sequence[tuple[LinkKey, str, Status]],
+        now: datetime,
+        targets: Targets | None = None,
+    ) -> int:
         """After a read-back: re-queue canonical values the systems still do not hold (drift)."""
         with self._write() as session:
-            return drift.repair(session, held, utc(now))
+            return drift.repair(session, held, utc(now), targets)
 
     def end_link(self, key: LinkKey, now: datetime) -> bool:
         """A record was deleted in its system: end its link and drop its pending writes."""
@@ -248,10 +264,18 @@ class Store:
         with read_session(self.engine) as session:
             return outbox.due(session, system, limit, utc(now), claim=False)
 
-    def mark_written(self, item: OutboxItem, now: datetime) -> None:
+    def mark_written(self, item: OutboxItem, now: datetime, targets: Targets | None = None) -> None:
         """The system applied the write: shadow and delivery updated, row removed."""
         with self._write() as session:
-            outbox.mark_written(session, item, utc(now))
+            outbox.mark_written(session, item, utc(now), targets)
+
+    def mark_withheld(self, item: OutboxItem, reason: str, now: datetime) -> int:
+        """Nothing was written: the target cannot store the value with its decision's evidence.
+
+        Kept as withheld for that decision, with a `grant_not_representable` conflict (its id).
+        """
+        with self._write() as session:
+            return outbox.mark_withheld(session, item, reason, utc(now))
 
     def mark_retry(self, item: OutboxItem, error: str, next_at: datetime, now: datetime) -> None:
         """A transient failure: try again at `next_at`."""
@@ -384,10 +408,31 @@ class Store:
         with read_session(self.engine) as session:
             yield from ledger.entries(session, since=since)
 
+    def evidence(self, seqs: Sequence[int]) -> dict[int, Evidence]:
+        """The evidence each of these ledger rows recorded with its decision."""
+        if not seqs:
+            return {}
+        with read_session(self.engine) as session:
+            rows = session.exec(
+                select(LedgerRow.seq, LedgerRow.evidence).where(
+                    col(LedgerRow.seq).in_(sorted(set(seqs)))
+                )
+            )
+            return {seq: Evidence.from_json(data) for seq, data in rows}
+
     def verify_ledger(self) -> LedgerCheck:
         """Recompute the hash chain and report the first bad row, if any."""
         with read_session(self.engine) as session:
             return ledger.verify(session)
+
+
+def _refuse_blocked(applied: Applied) -> None:
+    """A manual decision the rule blocked is refused with the rule's reason, not recorded."""
+    for resolution in applied.resolutions:
+        for verdict in resolution.verdicts:
+            if verdict.outcome == "blocked":
+                reason = "; ".join(c.message for c in verdict.conflicts) or "blocked by the rule"
+                raise DecisionRefusedError(resolution.purpose, reason)
 
 
 def _report(
@@ -396,6 +441,7 @@ def _report(
     session: Session,
     purposes: Mapping[str, Purpose],
     now: datetime,
+    targets: Targets | None,
 ) -> IngestReport:
     """Reconcile and record the observations of every resolved subject, and say what it did."""
     by_subject: dict[uuid.UUID, list[Sighting]] = {}
@@ -406,7 +452,7 @@ def _report(
             unmatched += 1
             continue
         by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
-    applied = unit.apply_many(session, by_subject, purposes, now) if by_subject else []
+    applied = unit.apply_many(session, by_subject, purposes, now, targets) if by_subject else []
     kinds = Counter(c.kind.value for a in applied for r in a.resolutions for c in r.conflicts)
     return IngestReport(
         observations=len(observations),

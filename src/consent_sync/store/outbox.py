@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, delete, select
 
-from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status
+from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
 from consent_sync.store import conflicts
 from consent_sync.store.errors import OutboxItemNotFoundError
 from consent_sync.store.tables import (
@@ -24,7 +24,9 @@ from consent_sync.store.tables import (
     SubjectRow,
 )
 
-PENDING, DEAD = "pending", "dead"
+#: A row's state: waiting to be written, refused for good (a human looks), or withheld because
+#: the target cannot store the value with the evidence its decision has (nothing to retry).
+PENDING, DEAD, WITHHELD = "pending", "dead", "withheld"
 STORE_SIDE = "consent-sync"
 
 
@@ -44,22 +46,32 @@ class OutboxItem:
 
 @dataclass(slots=True)
 class Queued:
-    """An outbox row of one (link, purpose) as ingestion sees it: pending or dead, and its value."""
+    """An outbox row of one (link, purpose) as ingestion sees it: its state, value and decision."""
 
     id: int | None
     state: str
     status: str
+    decision_seq: int | None = None
 
 
-def coalesce(rows: Sequence[Queued], status: Status) -> Queued | None:
-    """The row a write of `status` goes into: the pending one, or a new one; None if nothing
-    changes (the pending row already holds it, or the value is dead-lettered for this link)."""
+def coalesce(rows: Sequence[Queued], status: Status, decision_seq: int | None) -> Queued | None:
+    """The row a write of `status` goes into: the pending one, a withheld one, or a new one.
+
+    None if nothing changes: the pending row already holds it, the value is dead-lettered for
+    this link, or it was withheld for this very decision (a newer decision may carry the evidence
+    the target needs, so it is tried again).
+    """
     pending = next((row for row in rows if row.state == PENDING), None)
-    if pending is None:
-        if any(row.status == status.value for row in rows):
-            return None
-        return Queued(None, PENDING, status.value)
-    return None if pending.status == status.value else pending
+    if pending is not None:
+        return None if pending.status == status.value else pending
+    if any(row.state == DEAD and row.status == status.value for row in rows):
+        return None
+    withheld = next((row for row in rows if row.state == WITHHELD), None)
+    if withheld is None:
+        return Queued(None, PENDING, status.value, decision_seq)
+    if withheld.status == status.value and withheld.decision_seq == decision_seq:
+        return None
+    return withheld
 
 
 def queue(
@@ -81,7 +93,11 @@ def queue(
     rows = session.exec(
         select(OutboxRow).where(OutboxRow.link_id == link_id, OutboxRow.purpose == purpose)
     ).all()
-    target = coalesce([Queued(row.id, row.state, row.status) for row in rows], status)
+    target = coalesce(
+        [Queued(row.id, row.state, row.status, row.decision_seq) for row in rows],
+        status,
+        decision_seq,
+    )
     if target is None:
         return False
     pending = next((row for row in rows if row.id == target.id), None) if target.id else None
@@ -100,6 +116,7 @@ def queue(
         decision_seq,
         revoked_at,
     )
+    pending.state = PENDING
     pending.attempts, pending.last_error = 0, None
     pending.next_attempt_at, pending.updated_at = now, now
     session.add(pending)
@@ -127,10 +144,11 @@ class Plan:
         now: datetime,
     ) -> bool:
         """`queue` against the loaded rows of (link, purpose), which it keeps up to date."""
-        target = coalesce(rows, status)
+        target = coalesce(rows, status, decision_seq)
         if target is None:
             return False
         values: dict[str, Any] = {
+            "state": PENDING,
             "status": status.value,
             "decision_seq": decision_seq,
             "revoked_at": revoked_at,
@@ -142,10 +160,10 @@ class Plan:
         if target.id is None:
             rows.append(target)
             extra = {"link_id": link_id, "system": system, "purpose": purpose}
-            self.created.append({**extra, "state": PENDING, "created_at": now, **values})
+            self.created.append({**extra, "created_at": now, **values})
         else:
             self.updated.append({"_id": target.id, **values})
-        target.status = status.value
+        target.state, target.status, target.decision_seq = PENDING, status.value, decision_seq
         return True
 
 
@@ -219,10 +237,13 @@ def lock_subject_of_link(session: Session, link_id: int) -> uuid.UUID:
     return subject_id
 
 
-def mark_written(session: Session, item: OutboxItem, now: datetime) -> None:
+def mark_written(
+    session: Session, item: OutboxItem, now: datetime, targets: Targets | None = None
+) -> None:
     """The system accepted the write: update the shadow, log the delivery, drop the row.
 
-    If the canonical value changed while the write was in flight, the newer value is queued.
+    If the canonical value changed while the write was in flight, the newer value is queued
+    (as the field holds it: `targets`, None meaning every field holds every status as is).
     """
     subject_id = lock_subject_of_link(session, item.link_id)
     shadow = session.get(ShadowRow, (item.link_id, item.purpose)) or ShadowRow(
@@ -246,18 +267,59 @@ def mark_written(session: Session, item: OutboxItem, now: datetime) -> None:
         session.delete(row)
         session.flush()
     state = session.get(ConsentStateRow, (subject_id, item.purpose))
-    if state is not None and state.status not in (item.status.value, Status.UNKNOWN.value):
-        canonical = Status(state.status)
+    if state is None or state.status == Status.UNKNOWN.value:
+        return
+    canonical = Status(state.status)
+    wanted = held_on(targets, item.link, item.purpose, canonical)
+    if wanted is not None and wanted is not item.status:
         queue(
             session,
             link_id=item.link_id,
             system=item.link.system,
             purpose=item.purpose,
-            status=canonical,
+            status=wanted,
             decision_seq=state.ledger_seq,
             revoked_at=state.decided_at if canonical is Status.DENIED else None,
             now=now,
         )
+
+
+def held_on(targets: Targets | None, link: LinkKey, purpose: str, status: Status) -> Status | None:
+    """What `link`'s field reads as once `status` is written to it; None if it cannot be."""
+    if targets is None:
+        return status
+    return targets.get((link.system, link.object_type, purpose), {}).get(status)
+
+
+def mark_withheld(session: Session, item: OutboxItem, reason: str, now: datetime) -> int:
+    """The target cannot store the value with its decision's evidence: nothing was written.
+
+    The row is kept as withheld (not retried for this decision) and a `grant_not_representable`
+    conflict (info) says why; returns its id.
+    """
+    subject_id = lock_subject_of_link(session, item.link_id)
+    row = _pending(session, item)
+    if row.status == item.status.value:
+        row.state, row.last_error, row.updated_at = WITHHELD, reason[:2000], now
+        session.add(row)
+    shadow = session.get(ShadowRow, (item.link_id, item.purpose))
+    if shadow is not None and shadow.last_written == item.status.value:
+        shadow.last_written = None  # claimed by `due`, never written
+        session.add(shadow)
+    held = Status(shadow.last_seen) if shadow and shadow.last_seen else Status.UNKNOWN
+    conflict = Conflict(
+        kind=ConflictKind.GRANT_NOT_REPRESENTABLE,
+        purpose=item.purpose,
+        sides=(
+            Side(STORE_SIDE, item.status, None),
+            Side(item.link.system, held, shadow.last_seen_at if shadow else None, item.link),
+        ),
+        rule="honest_evidence",
+        message=f"{item.link.system} was not sent {item.purpose}={item.status}: {reason}",
+        link=item.link,
+        detail={"outbox_id": item.id, "decision_seq": item.decision_seq, "reason": reason[:2000]},
+    )
+    return conflicts.record(session, subject_id, conflict, item.link_id, now)
 
 
 def mark_retry(

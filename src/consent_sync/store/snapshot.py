@@ -54,6 +54,8 @@ class Link:
     id: int
     system: str
     active: bool
+    object_type: str = ""
+    record_id: str = ""
 
 
 @dataclass(slots=True)
@@ -163,10 +165,17 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
         ):
             values = {name: getattr(row, name) for name in _STATE_FIELDS}
             snapshot.states[(row.subject_id, row.purpose)] = State(**values)
-        query = select(LINKS.c.id, LINKS.c.subject_id, LINKS.c.system, LINKS.c.active)
+        query = select(
+            LINKS.c.id,
+            LINKS.c.subject_id,
+            LINKS.c.system,
+            LINKS.c.active,
+            LINKS.c.object_type,
+            LINKS.c.record_id,
+        )
         for row in session.execute(query.where(LINKS.c.subject_id.in_(part))):
             snapshot.links.setdefault(row.subject_id, []).append(
-                Link(row.id, row.system, row.active)
+                Link(row.id, row.system, row.active, row.object_type, row.record_id)
             )
     link_ids = [link.id for links in snapshot.links.values() for link in links]
     for ids in chunks(link_ids):
@@ -174,11 +183,16 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
             values = {name: getattr(row, name) for name in _SHADOW_FIELDS}
             snapshot.shadows[(row.link_id, row.purpose)] = ShadowState(**values)
         query = select(
-            OUTBOX.c.id, OUTBOX.c.link_id, OUTBOX.c.purpose, OUTBOX.c.state, OUTBOX.c.status
+            OUTBOX.c.id,
+            OUTBOX.c.link_id,
+            OUTBOX.c.purpose,
+            OUTBOX.c.state,
+            OUTBOX.c.status,
+            OUTBOX.c.decision_seq,
         )
         for row in session.execute(query.where(OUTBOX.c.link_id.in_(ids))):
             snapshot.outbox.setdefault((row.link_id, row.purpose), []).append(
-                Queued(row.id, row.state, row.status)
+                Queued(row.id, row.state, row.status, row.decision_seq)
             )
     return snapshot
 

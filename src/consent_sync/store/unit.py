@@ -9,7 +9,16 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from consent_sync.model import Canonical, Conflict, Observation, Purpose, Resolution, Status
+from consent_sync.model import (
+    Canonical,
+    Conflict,
+    LinkKey,
+    Observation,
+    Purpose,
+    Resolution,
+    Status,
+    Targets,
+)
 from consent_sync.reconcile import reconcile
 from consent_sync.store import conflicts, ledger, outbox, snapshot
 from consent_sync.store.errors import UnknownPurposeError
@@ -36,9 +45,10 @@ def apply(
     sightings: Sequence[Sighting],
     purposes: Mapping[str, Purpose],
     now: datetime,
+    targets: Targets | None = None,
 ) -> Applied:
     """`apply_many` for one subject."""
-    (applied,) = apply_many(session, {subject_id: sightings}, purposes, now)
+    (applied,) = apply_many(session, {subject_id: sightings}, purposes, now, targets)
     return applied
 
 
@@ -47,12 +57,14 @@ def apply_many(
     batch: Mapping[uuid.UUID, Sequence[Sighting]],
     purposes: Mapping[str, Purpose],
     now: datetime,
+    targets: Targets | None = None,
 ) -> list[Applied]:
     """Reconcile each subject's sightings per purpose and record everything the rule concluded.
 
     Writes ledger rows, canonical state, conflicts, shadows and coalesced outbox rows for every
     subject of the batch, in batch order; the caller owns the transaction, so either all of it
-    lands or none.
+    lands or none. `targets` says what each field holds for a canonical status (None: every
+    field holds every status as is).
     """
     groups = _groups(batch, purposes)
     subject_ids = list(batch)
@@ -86,7 +98,7 @@ def apply_many(
         subject.seqs.extend(new_seqs)
         subject.conflicts += len(resolution.conflicts)
         subject.queued += _propagate(
-            loaded, plan, subject_id, name, resolution.canonical, state, now
+            loaded, plan, subject_id, name, resolution.canonical, state, now, targets
         )
     conflict_ids = iter(conflicts.record_many(session, found, now))
     snapshot.write(session, loaded)
@@ -135,8 +147,10 @@ def _propagate(
     canonical: Canonical,
     state: snapshot.State | None,
     now: datetime,
+    targets: Targets | None,
 ) -> int:
-    """Queue the canonical value for every active link whose system holds something else."""
+    """Queue the canonical value, as each field holds it, for every active link whose system
+    holds something else; a field that cannot hold it is left alone."""
     if not canonical.known:
         return 0
     decided_at = utc(canonical.decided_at) if canonical.decided_at else now
@@ -147,8 +161,10 @@ def _propagate(
         if not link.active or shadow is None:
             continue
         rows = loaded.outbox.setdefault((link.id, purpose), [])
-        if shadow.last_seen == canonical.status.value:
-            if rows:  # the link already holds the canonical value: nothing is left to write
+        key = LinkKey(link.system, link.object_type, link.record_id)
+        wanted = outbox.held_on(targets, key, purpose, canonical.status)
+        if wanted is None or shadow.last_seen == wanted.value:
+            if rows:  # the link holds what it can of the canonical value: nothing left to write
                 plan.settled.append((link.id, purpose))
                 rows.clear()
             continue
@@ -157,7 +173,7 @@ def _propagate(
             link_id=link.id,
             system=link.system,
             purpose=purpose,
-            status=canonical.status,
+            status=wanted,
             decision_seq=state.ledger_seq if state else None,
             revoked_at=revoked_at,
             now=now,
