@@ -1,10 +1,15 @@
-"""Invariants I1-I6 of DESIGN.md §4, checked by a hypothesis state machine against the real store.
+"""Invariants I1-I7 (docs/design.md), checked by a hypothesis state machine against the real store.
 
 Several simulated systems (in-memory fakes: this tests the core and the store, not connectors)
 receive random record creations (first sights), grants and revocations by people, pulls that
 crash half-way, pushes that crash before they are acknowledged, transient push faults, store
 restarts and manual decisions. After each example the machine quiesces — faults cleared, cycles
 run until nothing changes — and checks every invariant against the store and the fake systems.
+
+Each system keeps each purpose in a field of one of three shapes, as real CRMs do: an opt-out
+checkbox (ticked = denied, unticked = not opted out: it cannot say "granted"), a subscription
+(HubSpot's: SUBSCRIBED needs the legal basis its decision recorded, else nothing is written) and
+a picklist (explicit values, no evidence stored). Most records start never asked.
 
 Each example runs on a database of its own: a copy of a migrated SQLite file, or a PostgreSQL
 database created from a migrated template.
@@ -34,6 +39,7 @@ from psycopg import sql
 
 from consent_sync.identity import MatchKeys, normalize_email
 from consent_sync.model import (
+    ConflictKind,
     Evidence,
     LinkKey,
     Observation,
@@ -44,10 +50,29 @@ from consent_sync.model import (
 )
 from consent_sync.store import Store, SubjectNotFoundError
 from consent_sync.store.db import create_store_engine
+from consent_sync.store.errors import DecisionRefusedError
 from consent_sync.store.schema import upgrade
 
-G, D, U = Status.GRANTED, Status.DENIED, Status.UNKNOWN
+G, D, U, N = Status.GRANTED, Status.DENIED, Status.UNKNOWN, Status.NOT_OPTED_OUT
 SYSTEMS = ("alpha", "beta", "gamma")
+BOX, SUBSCRIPTION, PICKLIST = "opt_out_box", "subscription", "picklist"
+#: The field shape each system keeps each purpose in (every shape meets every other one).
+SHAPES = {
+    "alpha": {"email_marketing": BOX, "sms_marketing": PICKLIST, "phone_calls": BOX},
+    "beta": {"email_marketing": SUBSCRIPTION, "sms_marketing": BOX, "phone_calls": PICKLIST},
+    "gamma": {"email_marketing": PICKLIST, "sms_marketing": SUBSCRIPTION, "phone_calls": BOX},
+}
+#: What a person can make each shape say, and what a first sight most often finds.
+VALUES = {BOX: [N, N, N, D], SUBSCRIPTION: [U, U, U, G, D], PICKLIST: [U, U, G, D]}
+ACTS = {BOX: [D, N], SUBSCRIPTION: [G, D], PICKLIST: [G, D]}
+#: What each shape holds once a canonical status is written (absent: it cannot be written).
+HELD = {BOX: {G: N, N: N, D: D}, SUBSCRIPTION: {G: G, D: D}, PICKLIST: {G: G, D: D}}
+TARGETS = {
+    (system, "Contact", purpose): HELD[shape]
+    for system, shapes in SHAPES.items()
+    for purpose, shape in shapes.items()
+}
+BASES = ("consent", "legitimate_interest")
 PEOPLE = ("ada@example.com", "O'Brien@Example.com", "Zoë@exämple.de", "bob+news@example.org")
 PURPOSES = {
     "email_marketing": Purpose("email_marketing"),
@@ -75,6 +100,10 @@ class FakeSystem:
     records: dict[str, FakeRecord] = field(default_factory=dict)
     failing: bool = False
     writes: int = 0
+    # Every opt-in written: (record id, purpose, the ledger row it was pushed for, legal basis).
+    optins: list[tuple[str, str, int | None, str | None]] = field(default_factory=list)
+    # The legal basis a subscription's SUBSCRIBED carries, as the system stores it.
+    bases: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,27 +146,25 @@ class ConsentWorld(RuleBasedStateMachine):
 
     # -- the world ------------------------------------------------------------------------
 
-    @initialize(
-        system=st.sampled_from(SYSTEMS),
-        person=st.sampled_from(PEOPLE),
-        values=st.fixed_dictionaries({p: st.sampled_from([G, D, U]) for p in PURPOSES}),
-    )
-    def first_record(self, system: str, person: str, values: dict[str, Status]) -> None:
-        self.create_record(system, person, values)
+    @initialize(system=st.sampled_from(SYSTEMS), person=st.sampled_from(PEOPLE), data=st.data())
+    def first_record(self, system: str, person: str, data: st.DataObject) -> None:
+        self.create_record(system, person, data)
 
-    @rule(
-        system=st.sampled_from(SYSTEMS),
-        person=st.sampled_from(PEOPLE),
-        values=st.fixed_dictionaries({p: st.sampled_from([G, D, U]) for p in PURPOSES}),
-    )
-    def create_record(self, system: str, person: str, values: dict[str, Status]) -> None:
+    @rule(system=st.sampled_from(SYSTEMS), person=st.sampled_from(PEOPLE), data=st.data())
+    def create_record(self, system: str, person: str, data: st.DataObject) -> None:
         """A record appears (import, new lead, re-link): its values are a first sight."""
         fake = self.systems[system]
         if len(fake.records) >= 6:
             return
+        values = {
+            p: data.draw(st.sampled_from(VALUES[SHAPES[system][p]]), label=p) for p in PURPOSES
+        }
         self.next_id += 1
         record_id = f"{system[0]}{self.next_id:04d}"
-        fake.records[record_id] = FakeRecord(record_id, person, dict(values), self.tick())
+        fake.records[record_id] = FakeRecord(record_id, person, values, self.tick())
+        for purpose, status in values.items():
+            if status is G and SHAPES[system][purpose] == SUBSCRIPTION:
+                fake.bases[(record_id, purpose)] = data.draw(st.sampled_from(BASES))
 
     @rule(data=st.data())
     def person_changes_consent(self, data: st.DataObject) -> None:
@@ -147,9 +174,11 @@ class ConsentWorld(RuleBasedStateMachine):
             return
         fake, record = data.draw(st.sampled_from(candidates))
         purpose = data.draw(st.sampled_from(sorted(PURPOSES)))
-        status = data.draw(st.sampled_from([G, D]))
+        status = data.draw(st.sampled_from(ACTS[SHAPES[fake.name][purpose]]))
         changed = record.values[purpose] is not status
         record.values[purpose] = status
+        if status is G and SHAPES[fake.name][purpose] == SUBSCRIPTION:
+            fake.bases[(record.record_id, purpose)] = data.draw(st.sampled_from(BASES))
         record.modified = self.tick()  # an edit bumps the record's stamp, changed or not
         if changed:
             key = (fake.name, record.record_id, purpose)
@@ -173,13 +202,23 @@ class ConsentWorld(RuleBasedStateMachine):
         status=st.sampled_from([G, D]),
     )
     def manual_decision(self, person: str, purpose: str, status: Status) -> None:
-        """An operator or a preference centre records a decision for a person."""
+        """An operator or a preference centre records a decision for a person.
+
+        Half the grants come with a legal basis, half without (a subscription cannot take those).
+        """
         now = self.tick()
-        evidence = Evidence("manual:ops", collection_method="preference_centre", actor="subject")
+        basis = "consent" if now.second % 2 else None
+        evidence = Evidence(
+            "manual:ops", collection_method="preference_centre", actor="subject", legal_basis=basis
+        )
         observation = Observation(
             "manual:ops", None, purpose, status, now, TimeKind.ASSERTED, evidence
         )
-        self.store.record(person, observation, PURPOSES, now)
+        try:
+            self.store.record(person, observation, PURPOSES, now, TARGETS)
+        except DecisionRefusedError:
+            assert PURPOSES[purpose].require_evidence and basis is None
+            return
         if status is G:
             self.manual_grants.append((normalize_email(person), purpose, now))
 
@@ -213,6 +252,9 @@ class ConsentWorld(RuleBasedStateMachine):
                 if key in self.claimed and not echo:
                     del self.claimed[key]
                 self.last_read[key] = status
+                fake_basis = self.systems[system].bases.get((record.record_id, purpose))
+                if status is not G or SHAPES[system][purpose] != SUBSCRIPTION:
+                    fake_basis = None  # only a subscription stores a basis with its value
                 observations.append(
                     Observation(
                         system,
@@ -221,10 +263,10 @@ class ConsentWorld(RuleBasedStateMachine):
                         status,
                         record.modified,
                         TimeKind.RECORD_MODIFIED,
-                        Evidence(system, source_record=str(link)),
+                        Evidence(system, source_record=str(link), legal_basis=fake_basis),
                     )
                 )
-        return self.store.ingest(observations, keys, PURPOSES, self.tick()).decisions
+        return self.store.ingest(observations, keys, PURPOSES, self.tick(), TARGETS).decisions
 
     def push_once(self, system: str, *, crash_before_ack: bool = False) -> int:
         fake = self.systems[system]
@@ -243,13 +285,26 @@ class ConsentWorld(RuleBasedStateMachine):
                 self.store.mark_retry(item, "503 Service Unavailable", now, now)
                 continue
             record = fake.records[item.link.record_id]
+            basis = None
+            if item.status is G:  # the pusher sends a grant with its decision's own evidence
+                seq = item.decision_seq
+                proof = self.store.evidence([seq]).get(seq) if seq else None
+                basis = proof.legal_basis if proof else None
+                if SHAPES[system][item.purpose] == SUBSCRIPTION and basis is None:
+                    self.store.mark_withheld(item, "SUBSCRIBED needs a legal basis", now)
+                    del self.claimed[(system, item.link.record_id, item.purpose)]
+                    continue
             if record.values[item.purpose] is not item.status:
                 record.values[item.purpose] = item.status
                 record.modified = self.tick()
                 fake.writes += 1
+                if item.status is G:
+                    fake.optins.append((record.record_id, item.purpose, item.decision_seq, basis))
+                    if basis is not None:
+                        fake.bases[(record.record_id, item.purpose)] = basis
             written += 1
             if not crash_before_ack:
-                self.store.mark_written(item, self.tick())
+                self.store.mark_written(item, self.tick(), TARGETS)
                 self.last_read[(system, record.record_id, item.purpose)] = item.status
         return written
 
@@ -308,15 +363,38 @@ class ConsentWorld(RuleBasedStateMachine):
         for key, status in canonical.items():
             assert chains.get(key, U) is status, f"{key}: state without its ledger row"
 
-        # I2 Convergence: every record holds the canonical value of its subject.
+        # I2 Convergence: every record holds the canonical value of its subject as its field can
+        # say it (an opt-out box unticked for a grant); a field that cannot hold the value, or a
+        # subscription offered a grant without a legal basis, keeps what it had.
+        withheld = {
+            (c.link, c.purpose)
+            for c in self.store.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
+        }
         for fake in self.systems.values():
             for record in fake.records.values():
                 person = normalize_email(record.email)
                 for purpose, value in record.values.items():
-                    expected = canonical.get((person, purpose), U)
+                    expected = HELD[SHAPES[fake.name][purpose]].get(
+                        canonical.get((person, purpose), U)
+                    )
+                    link = str(LinkKey(fake.name, "Contact", record.record_id))
+                    if expected is None or (expected is G and (link, purpose) in withheld):
+                        continue
                     assert value is expected, (
                         f"{fake.name}/{record.record_id} {purpose}={value}, canonical {expected}"
                     )
+
+        # I7 No fabricated consent: every opt-in written traces to a ledger row of an explicit
+        # grant with the same legal basis; "not opted out" never became a grant.
+        rows = {row.seq: row for row in ledger}
+        for fake in self.systems.values():
+            for record_id, purpose, seq, basis in fake.optins:
+                assert seq is not None and seq in rows, f"opt-in without a ledger row: {record_id}"
+                row = rows[seq]
+                assert row.status == G and row.purpose == purpose, f"ledger row {seq} is no grant"
+                assert row.evidence.get("legal_basis") == basis, f"basis of {record_id} invented"
+        for row in ledger:
+            assert not (row.previous == D and row.status == N), f"row {row.seq} lifted a denial"
 
         # I1 No lost revocation: every revocation stands, unless a later grant was accepted.
         for act in self.acts:
@@ -404,7 +482,7 @@ def _run(factory: Callable[[], tuple[str, Callable[[], None]]], examples: int) -
 
 
 def test_invariants_hold_on_sqlite(sqlite_template: Path, tmp_path: Path) -> None:
-    """I1-I6 hold after random grants, revocations, first sights, crashes and faults (SQLite)."""
+    """I1-I7 hold after random grants, revocations, first sights, crashes and faults (SQLite)."""
 
     def new_database() -> tuple[str, Callable[[], None]]:
         path = tmp_path / f"{uuid.uuid4().hex}.db"
@@ -416,7 +494,7 @@ def test_invariants_hold_on_sqlite(sqlite_template: Path, tmp_path: Path) -> Non
 
 @pytest.mark.postgres
 def test_invariants_hold_on_postgresql(pg_template: str) -> None:
-    """I1-I6 hold after random grants, revocations, first sights, crashes, faults (PostgreSQL)."""
+    """I1-I7 hold after random grants, revocations, first sights, crashes, faults (PostgreSQL)."""
 
     def new_database() -> tuple[str, Callable[[], None]]:
         name = f"consent_sync_ex_{uuid.uuid4().hex[:10]}"

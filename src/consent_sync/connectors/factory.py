@@ -64,6 +64,7 @@ def build_connector(
             for name, f in (contacts.fields.items() if contacts else ())
             if f.kind == "subscription" and f.subscription is not None
         }
+        unsubscribe_all = contacts.unsubscribe_all if contacts else None
         return HubSpotConnector(
             HubSpotSettings(
                 access_token=_secret(config.auth.access_token) or "",
@@ -75,6 +76,7 @@ def build_connector(
                 timeout=config.limits.timeout_seconds,
                 requests_per_second=config.limits.requests_per_second,
                 retry=policy,
+                unsubscribe_all_push=bool(unsubscribe_all and unsubscribe_all.push),
             )
         )
     raise TypeError(f"no connector for {type(config).__name__}")

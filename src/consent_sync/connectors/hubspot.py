@@ -5,12 +5,18 @@ definitions (booleans as True/False, empty as None, everything else as text), so
 tables read `true`/`false`/`null` as YAML writes them. Each mapped email subscription appears in a
 record as a field of its own (the mapping key) holding the v4 status, with that status's own
 timestamp in `field_times` and its legal basis in `field_evidence`.
+
+An opt-out of all email (`hs_email_optout`) reads as UNSUBSCRIBED on every mapped subscription, at
+the opt-out's own time, unless the contact later subscribed to that one type. A SUBSCRIBED write is
+sent only with the legal basis its decision recorded (and only its recorded explanation): without
+a basis HubSpot knows, that status is not sent, the rest of the record's write is, and the record
+is reported `unrepresentable`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +41,11 @@ from consent_sync.connectors.hubspot_http import Endpoint, HubSpotTransport
 from consent_sync.connectors.hubspot_prefs import (
     StatusWrite,
     SubscriptionPreferences,
+    SubscriptionStatus,
+    WideOptOut,
+    hubspot_basis,
     parse_hs_datetime,
+    withheld_reason,
 )
 from consent_sync.connectors.retry import RetryPolicy
 
@@ -45,6 +55,7 @@ SEARCH_CAP = 10_000  # the search API never pages past this many results of one 
 LIST_LIMIT = 100  # results per list page
 BATCH_LIMIT = 100  # inputs per batch read and update
 SUBSCRIPTION_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED")
+OPT_OUT_ALL = "hs_email_optout"  # read-only: the contact opted out of all email
 _RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "INTERNAL_ERROR"})
 
 __all__ = ["OBJECT_TYPE", "HubSpotConnector", "HubSpotSettings", "parse_hs_datetime"]
@@ -64,6 +75,10 @@ class HubSpotSettings:
     requests_per_second: float = 10.0
     searches_per_second: float = 4.0  # HubSpot allows 5 searches a second per token
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # The mapping's `unsubscribe_all: {push: true}`: a write that unsubscribes a contact from every
+    # mapped subscription goes out as one v4 unsubscribe-all (which covers every type in the
+    # portal, mapped or not) instead of one status per type.
+    unsubscribe_all_push: bool = False
 
     def __repr__(self) -> str:
         return f"HubSpotSettings(name={self.name!r}, base_url={self.base_url!r})"
@@ -206,20 +221,44 @@ class HubSpotConnector:
         return found
 
     def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
-        """Properties via batch/update (207 handled per record); subscriptions via v4 write."""
+        """Properties via batch/update (207 handled per record); subscriptions via v4.
+
+        A SUBSCRIBED without a legal basis HubSpot knows is not sent; the rest of its record's
+        write still is, and the record is reported `unrepresentable` (unless another part failed).
+        """
         self._check_object(object_type)
         subs = self._prefs.ids()
         properties: dict[str, dict[str, Any]] = {}
+        wanted: dict[str, dict[str, _Wanted]] = {}
         for w in writes:
-            values = {k: v for k, v in w.values.items() if k not in subs}
-            if values:
-                properties.setdefault(w.record_id, {}).update(values)
+            for name, value in w.values.items():
+                if name in subs:
+                    wanted.setdefault(w.record_id, {})[name] = _Wanted(
+                        str(value), w.legal_basis, w.explanation
+                    )
+                else:
+                    properties.setdefault(w.record_id, {})[name] = value
         outcome = self._update_properties(properties)
-        sub_writes = [w for w in writes if any(k in subs for k in w.values)]
-        for record_id, result in self._write_subscriptions(sub_writes, subs).items():
+        withheld: dict[str, list[str]] = {}
+        sendable: dict[str, dict[str, _Wanted]] = {}
+        for record_id, fields in wanted.items():
+            for name, want in fields.items():
+                # GDPR-enabled portals require an explanation with the basis: without the
+                # decision's own, nothing is sent (none is made up).
+                unexplained = not (want.explanation or "").strip()
+                if want.state == "SUBSCRIBED" and (
+                    hubspot_basis(want.legal_basis) is None or unexplained
+                ):
+                    reason = withheld_reason(name, subs[name], want.legal_basis, want.explanation)
+                    withheld.setdefault(record_id, []).append(reason)
+                else:
+                    sendable.setdefault(record_id, {})[name] = want
+        for record_id, result in self._write_subscriptions(sendable, subs).items():
             previous = outcome.get(record_id)
             if previous is None or previous.ok:
                 outcome[record_id] = result
+        for record_id, reasons in withheld.items():
+            outcome[record_id] = _withhold(record_id, outcome.get(record_id), "; ".join(reasons))
         return [outcome.get(w.record_id, WriteResult(w.record_id, True)) for w in writes]
 
     def _update_properties(
@@ -258,33 +297,36 @@ class HubSpotConnector:
         return outcome
 
     def _write_subscriptions(
-        self, writes: Sequence[FieldWrite], subs: Mapping[str, str]
+        self, wanted: Mapping[str, Mapping[str, _Wanted]], subs: Mapping[str, str]
     ) -> dict[str, WriteResult]:
-        if not writes:
+        if not wanted:
             return {}
         emails = {
             str(r.id): str(r.properties["email"])
-            for r in self._batch_read([w.record_id for w in writes], ["email"])
+            for r in self._batch_read(list(wanted), ["email"])
             if (r.properties or {}).get("email")
         }
         outcome: dict[str, WriteResult] = {}
         planned: list[StatusWrite] = []
+        everything: list[str] = []  # subscribers to opt out of all email at once
         by_email: dict[str, list[str]] = {}
-        for w in writes:
-            email = emails.get(w.record_id)
+        for record_id, fields in wanted.items():
+            email = emails.get(record_id)
             if email is None:
                 # v4 would create a contact for an unknown address: never write blind.
-                outcome[w.record_id] = WriteResult(
-                    w.record_id, False, "contact not found or has no email", gone=True
+                outcome[record_id] = WriteResult(
+                    record_id, False, "contact not found or has no email", gone=True
                 )
                 continue
-            by_email.setdefault(email.lower(), []).append(w.record_id)
-            planned += [
-                StatusWrite(email, subs[name], str(state), w.legal_basis, w.explanation)
-                for name, state in w.values.items()
-                if name in subs
-            ]
-        for subscriber, (category, message) in self._prefs.write(planned).items():
+            by_email.setdefault(email.lower(), []).append(record_id)
+            if self.settings.unsubscribe_all_push and _unsubscribes_all(fields, subs):
+                everything.append(email)
+                continue
+            planned += [_status_write(email, subs[name], want) for name, want in fields.items()]
+        refused = self._prefs.write(planned) if planned else {}
+        if everything:
+            refused.update(self._prefs.unsubscribe_all(everything))
+        for subscriber, (category, message) in refused.items():
             for record_id in by_email.get(subscriber, []):
                 outcome[record_id] = WriteResult(
                     record_id,
@@ -338,7 +380,9 @@ class HubSpotConnector:
 
     def _properties(self) -> list[str]:
         names = ["email", "lastmodifieddate", *self.settings.properties]
-        names += [f"hs_email_optout_{sid}" for sid in self._prefs.ids().values()]
+        subs = self._prefs.ids()
+        if subs:
+            names += [OPT_OUT_ALL, *(f"{OPT_OUT_ALL}_{sid}" for sid in subs.values())]
         return list(dict.fromkeys(names))
 
     def _page(self, results: Sequence[Any]) -> Page:
@@ -346,6 +390,15 @@ class HubSpotConnector:
         types = {p.name: str(p.type) for p in self._property_definitions()}
         emails = [str(r.properties.get("email") or "") for r in results]
         statuses = self._prefs.read([e for e in emails if e]) if subs else {}
+        # Only contacts HubSpot flags as opted out of all email cost a wide-status read (for its
+        # timestamp); everyone else's subscriptions are what their own statuses say. A flagged
+        # contact v4 reports no wide opt-out for (the flag lags a resubscribe) reads its own.
+        flagged = [
+            email
+            for r, email in zip(results, emails, strict=True)
+            if email and str((r.properties or {}).get(OPT_OUT_ALL) or "").lower() == "true"
+        ]
+        wide = self._prefs.read_wide(flagged) if subs and flagged else {}
         records = []
         for r, email in zip(results, emails, strict=True):
             props = {
@@ -354,10 +407,19 @@ class HubSpotConnector:
             # No answer for the subscriber (no email, or v4 refused it): their statuses are unknown
             # and left out; an answer without a subscription type means NOT_SPECIFIED.
             answered = statuses.get(email.lower()) if email else None
+            opt_out = wide.get(email.lower()) if email else None
             field_times: dict[str, datetime] = {}
             evidence: dict[str, Mapping[str, str]] = {}
-            for name, sid in subs.items() if answered is not None else ():
+            for name, sid in subs.items():
                 status = answered.get(sid) if answered else None
+                if opt_out is not None and not _opted_in_since(status, opt_out):
+                    props[name] = "UNSUBSCRIBED"
+                    evidence[name] = opt_out.evidence
+                    if opt_out.timestamp is not None:
+                        field_times[name] = opt_out.timestamp
+                    continue
+                if answered is None:
+                    continue
                 if status is None:
                     props[name] = "NOT_SPECIFIED"
                     continue
@@ -378,6 +440,46 @@ class HubSpotConnector:
             )
         watermark = max((rec.modified_at for rec in records), default=None)
         return Page(records, watermark)
+
+
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """One subscription status a write asks for, with the decision's recorded evidence."""
+
+    state: str
+    legal_basis: str | None
+    explanation: str | None
+
+
+def _status_write(email: str, subscription_id: str, want: _Wanted) -> StatusWrite:
+    """The v4 status to set; a grant carries its own basis (HubSpot's name) and explanation only."""
+    if want.state != "SUBSCRIBED":
+        return StatusWrite(email, subscription_id, want.state)
+    basis = hubspot_basis(want.legal_basis)
+    return StatusWrite(email, subscription_id, want.state, basis, want.explanation or None)
+
+
+def _unsubscribes_all(fields: Mapping[str, _Wanted], subs: Mapping[str, str]) -> bool:
+    """Whether a record's write sets every mapped subscription to UNSUBSCRIBED."""
+    return set(fields) == set(subs) and all(w.state == "UNSUBSCRIBED" for w in fields.values())
+
+
+def _opted_in_since(status: SubscriptionStatus | None, opt_out: WideOptOut) -> bool:
+    """Whether a subscription's own SUBSCRIBED is strictly later than an opt-out of all email."""
+    return (
+        status is not None
+        and status.status == "SUBSCRIBED"
+        and status.timestamp is not None
+        and opt_out.timestamp is not None
+        and status.timestamp > opt_out.timestamp
+    )
+
+
+def _withhold(record_id: str, previous: WriteResult | None, reason: str) -> WriteResult:
+    """A record with a grant withheld: unrepresentable if the rest landed, else that failure."""
+    if previous is None or previous.ok:
+        return WriteResult(record_id, False, reason, unrepresentable=True)
+    return replace(previous, error=f"{previous.error}; {reason}")
 
 
 def _stamp(result: Any) -> datetime:

@@ -9,6 +9,7 @@ from pathlib import Path
 from hubspot_portal import CONTACTS, Portal, pulled_since, records
 
 from consent_sync.config import load_config
+from consent_sync.connectors.base import FieldWrite
 from consent_sync.connectors.factory import build_connector
 from consent_sync.mapping import observe
 
@@ -52,10 +53,15 @@ def test_values_are_typed_by_property_definitions(portal: Portal):
     pulled = records(list(portal.connector().pull("contacts", None)))
     phone = {r.fields["phone_consent"] for r in pulled}
     sms = {r.fields["sms_consent"] for r in pulled}
-    assert phone == {True, False}
-    assert sms == {"opted_in", "opted_out", None}
-    assert {r.fields["marketing_email"] for r in pulled} == {"SUBSCRIBED", "UNSUBSCRIBED"}
-    assert {r.fields["hs_email_optout_1001"] for r in pulled} == {True, False}
+    assert phone == {True, False, None}
+    assert sms == {"opted_in", "opted_out", "not_asked", None}
+    assert {r.fields["marketing_email"] for r in pulled} == {
+        "SUBSCRIBED",
+        "UNSUBSCRIBED",
+        "NOT_SPECIFIED",
+    }
+    assert {r.fields["hs_email_optout_1001"] for r in pulled} == {True, False, None}
+    assert {r.fields["hs_email_optout"] for r in pulled} == {True, False}
 
 
 def test_incremental_search_returns_exactly_the_changed_contacts(portal: Portal):
@@ -115,8 +121,12 @@ def test_contact_without_email_has_no_subscription_field(portal: Portal):
 
 def test_v4_answer_without_results_is_retried_not_read_as_unknown(portal: Portal):
     """A 200 from v4 without `results` is a transient fault, never every status NOT_SPECIFIED."""
+    (unsubscribed,) = portal.connector().write(
+        "contacts", [FieldWrite("101", {"marketing_email": "UNSUBSCRIBED"})]
+    )
+    assert unsubscribed.ok
     portal.faults(
         {"path": "statuses/batch/read", "status": 200, "body": {"status": "COMPLETE"}, "times": 1}
     )
     (record,) = portal.connector().read("contacts", ["101"])
-    assert record.fields["marketing_email"] in ("SUBSCRIBED", "UNSUBSCRIBED")
+    assert record.fields["marketing_email"] == "UNSUBSCRIBED"

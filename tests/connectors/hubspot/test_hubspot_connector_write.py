@@ -9,6 +9,7 @@ from consent_sync.connectors.base import FieldWrite, WriteResult
 from consent_sync.connectors.hubspot import HubSpotConnector
 
 UNKNOWN_ID = "987654321"
+V4_WRITE = "POST /communication-preferences/v4/statuses/batch/write"
 HOSTILE_EMAILS = (
     "o'brien+news@example.com",
     '"quoted name"@example.com',
@@ -59,17 +60,82 @@ def test_two_writes_to_one_record_go_out_as_one_batch_input(portal: Portal):
 
 
 def test_v4_resubscribes_someone_who_unsubscribed(portal: Portal):
-    """After a footer unsubscribe, a SUBSCRIBED write succeeds and stores a legal basis."""
+    """After a footer unsubscribe, a SUBSCRIBED write with its basis succeeds and stores it."""
     portal.act("unsubscribe", id="210")
     assert _status(portal, "210")["status"] == "UNSUBSCRIBED"
     (result,) = portal.connector().write(
-        "contacts", [FieldWrite("210", {"marketing_email": "SUBSCRIBED"})]
+        "contacts",
+        [FieldWrite("210", {"marketing_email": "SUBSCRIBED"}, "consent", "ticked the box: /join")],
     )
-    assert result.ok
+    assert result == WriteResult("210", True)
     status = _status(portal, "210")
     assert status["status"] == "SUBSCRIBED"
-    assert status["legalBasis"] == "CONSENT_WITH_NOTICE"
-    assert "consent-sync" in str(status["legalBasisExplanation"])
+    assert (status["legalBasis"], status["legalBasisExplanation"]) == (
+        "CONSENT_WITH_NOTICE",
+        "ticked the box: /join",
+    )
+
+
+def test_grant_with_a_basis_but_no_explanation_is_withheld(portal: Portal):
+    """GDPR portals need the basis explained: without the decision's own note nothing is sent."""
+    portal.act("unsubscribe", id="218")
+    portal.reset_stats()
+    (result,) = portal.connector().write(
+        "contacts", [FieldWrite("218", {"marketing_email": "SUBSCRIBED"}, "consent")]
+    )
+    assert not result.ok and result.unrepresentable and not result.retryable
+    assert result.error is not None and "recorded no explanation" in result.error
+    assert portal.requests(V4_WRITE) == 0
+    assert _status(portal, "218")["status"] == "UNSUBSCRIBED"
+
+
+@pytest.mark.parametrize(
+    ("basis", "missing"),
+    [(None, "recorded no legal basis"), ("implied", "'implied' is not one HubSpot knows")],
+    ids=["no-basis", "unknown-basis"],
+)
+def test_grant_without_a_hubspot_basis_is_withheld_and_nothing_is_written(
+    portal: Portal, basis: str | None, missing: str
+):
+    """SUBSCRIBED without a basis HubSpot knows: unrepresentable, no v4 call, status unchanged."""
+    portal.act("unsubscribe", id="214")
+    before = _status(portal, "214")
+    portal.reset_stats()
+    (result,) = portal.connector().write(
+        "contacts", [FieldWrite("214", {"marketing_email": "SUBSCRIBED"}, basis, "a note")]
+    )
+    assert not result.ok and result.unrepresentable
+    assert not result.retryable and not result.gone
+    assert result.error is not None
+    assert "'marketing_email' (id 1001)" in result.error and missing in result.error
+    assert portal.requests(V4_WRITE) == 0
+    assert portal.requests("POST /crm/v3/objects/contacts/batch/update") == 0
+    assert _status(portal, "214") == before
+
+
+def test_withheld_grant_leaves_the_rest_of_the_write_going_out(portal: Portal):
+    """A record's property is still written beside its withheld grant; the record is withheld."""
+    results = portal.connector().write(
+        "contacts",
+        [
+            FieldWrite("215", {"phone_consent": True, "marketing_email": "SUBSCRIBED"}),
+            FieldWrite("216", {"marketing_email": "UNSUBSCRIBED"}),
+        ],
+    )
+    assert results[0].unrepresentable and not results[0].ok
+    assert results[1] == WriteResult("216", True)
+    assert portal.contact("215")["properties"]["phone_consent"] == "true"
+    assert _status(portal, "216")["status"] == "UNSUBSCRIBED"
+
+
+def test_withheld_grant_beside_a_failed_property_reports_the_failure(portal: Portal):
+    """When another part of the record failed, that failure (retryable) wins and names both."""
+    portal.faults(batch_failure_ids=["217"])
+    (result,) = portal.connector().write(
+        "contacts", [FieldWrite("217", {"phone_consent": True, "marketing_email": "SUBSCRIBED"})]
+    )
+    assert not result.ok and result.retryable and not result.unrepresentable
+    assert result.error is not None and "grant withheld" in result.error
 
 
 @pytest.mark.parametrize(
@@ -101,7 +167,7 @@ def test_subscription_write_for_an_unknown_contact_is_gone_and_creates_nobody(po
         "contacts", [FieldWrite(UNKNOWN_ID, {"marketing_email": "UNSUBSCRIBED"})]
     )
     assert not result.ok and result.gone
-    assert portal.requests("POST /communication-preferences/v4/statuses/batch/write") == 0
+    assert portal.requests(V4_WRITE) == 0
 
 
 def test_mixed_write_fails_when_either_half_fails(portal: Portal):
@@ -126,9 +192,8 @@ def test_hostile_emails_round_trip_through_v4(portal: Portal):
     assert [read[i].fields["email"] for i in ids] == list(HOSTILE_EMAILS)
     assert all(read[i].fields["marketing_email"] == "UNSUBSCRIBED" for i in ids)
     assert all("marketing_email" in read[i].field_times for i in ids)
-    results = connector.write(
-        "contacts", [FieldWrite(i, {"marketing_email": "SUBSCRIBED"}) for i in ids]
-    )
+    grants = [FieldWrite(i, {"marketing_email": "SUBSCRIBED"}, "consent", "web form") for i in ids]
+    results = connector.write("contacts", grants)
     assert all(r.ok for r in results)
     assert all(_status(portal, i)["status"] == "SUBSCRIBED" for i in ids)
 
