@@ -25,8 +25,8 @@ from sqlalchemy import text
 
 from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
-from consent_sync.mapping import observe
-from consent_sync.model import Status
+from consent_sync.mapping import observe, targets
+from consent_sync.model import ConflictKind, Status
 from consent_sync.sandbox.runner import RunningSandbox
 from consent_sync.store import Store
 
@@ -198,15 +198,37 @@ def canonical(store: Store) -> dict[tuple[str, str], Status]:
 
 
 def mismatches(harness: Harness, store: Store) -> list[tuple[str, str, Status, set[Status]]]:
-    """I2: shared (email, purpose) pairs where a CRM holds something else than the store."""
+    """I2: shared (email, purpose) pairs where a CRM holds something else than the store.
+
+    Each CRM is held to the canonical value as its fields can say it (an opt-out box unticked for
+    a grant); a field that cannot hold the value, or a grant withheld from a HubSpot subscription
+    for want of a legal basis, is not held to it.
+    """
+    config = load_config(REPO, env=harness.sandbox.env)
+    held_as = targets(config.mappings)
+    withheld = {
+        (c.link.split("/")[0] if c.link else "", c.purpose)
+        for c in store.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
+    }
     truth = canonical(store)
-    sf, hs = statuses(harness, "salesforce"), statuses(harness, "hubspot")
+    seen = {system: statuses(harness, system) for system in ("salesforce", "hubspot")}
     wrong = []
-    for key in sorted(set(sf) & set(hs)):
+    for key in sorted(set(seen["salesforce"]) & set(seen["hubspot"])):
         want = truth.get(key, Status.UNKNOWN)
-        held = sf[key] | hs[key]
-        if want is not Status.UNKNOWN and held != {want}:
-            wrong.append((*key, want, held))
+        if want is Status.UNKNOWN:
+            continue
+        for system, values in seen.items():
+            expected = {
+                held.get(want)
+                for (name, _, purpose), held in held_as.items()
+                if name == system and purpose == key[1]
+            }
+            if None in expected or not expected:
+                continue
+            if want is Status.GRANTED and (system, key[1]) in withheld:
+                continue
+            if values[key] != expected:
+                wrong.append((*key, want, values[key]))
     return wrong
 
 
@@ -229,12 +251,13 @@ def quiescent(store: Store, since: datetime, systems: tuple[str, ...] = SYSTEMS)
 
 
 def shared_granted_people(store: Store, count: int) -> list[str]:
-    """Emails linked in both CRMs whose marketing email is granted."""
+    """Emails linked in both CRMs whose marketing email is not opted out (granted or not)."""
     with store.engine.connect() as connection:
         rows = connection.execute(
             text(
                 "SELECT s.email FROM subjects s JOIN consent_state c ON c.subject_id = s.id "
-                "WHERE c.purpose = 'email_marketing' AND c.status = 'granted' AND "
+                "WHERE c.purpose = 'email_marketing' AND "
+                "c.status IN ('granted', 'not_opted_out') AND "
                 "(SELECT COUNT(DISTINCT l.system) FROM links l "
                 " WHERE l.subject_id = s.id AND l.ended_at IS NULL) = 2 "
                 "ORDER BY s.email LIMIT :n"
