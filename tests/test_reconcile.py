@@ -1,4 +1,4 @@
-"""The reconciliation rule of DESIGN.md §3, one clause per test."""
+"""The reconciliation rule (docs/design.md, "The reconciliation rule"), one clause per test."""
 
 from __future__ import annotations
 
@@ -393,3 +393,105 @@ def test_a_later_agreeing_grant_does_not_move_the_state_time():
     assert r.canonical.decided_at == at(2)
     later = reconcile(LWW, r.canonical, [(obs("beta", D, 5, record="b1"), SEEN_G)])
     assert later.canonical.status is D
+
+
+# --- not opted out: the absence of an objection (docs/design.md, "What a grant is") ---------
+
+N = Status.NOT_OPTED_OUT
+SEEN_N = Shadow(last_seen=N)
+POLICIES = [
+    EMAIL,
+    Purpose("email_marketing", policy=Policy.LAST_WRITER_WINS),
+    Purpose("email_marketing", policy=Policy.SOURCE_PRIORITY, source_priority=("sf", "hubspot")),
+]
+
+
+def test_first_sight_of_unticked_boxes_is_adopted_as_not_opted_out_never_granted():
+    """An unticked box first seen becomes `not_opted_out`: a decision, but no grant."""
+    r = reconcile(EMAIL, Canonical(), [(obs("sf", N, 1), FIRST), (obs("hs", U, 1), FIRST)])
+    assert r.canonical.status is N
+    assert [d.status for d in r.decisions] == [N]
+    assert r.conflicts == ()
+
+
+def test_explicit_grant_is_adopted_over_records_showing_no_objection():
+    """At first sight an explicit grant and an unticked box agree: the grant is adopted."""
+    r = reconcile(EMAIL, Canonical(), [(obs("sf", N, 1), FIRST), (obs("hs", G, 2), FIRST)])
+    assert r.canonical.status is G and r.canonical.source == "hs"
+    assert r.conflicts == ()
+
+
+def test_denial_and_no_objection_at_first_sight_adopt_the_denial():
+    """A denial beside an unticked box wins at first sight, recorded as initial_disagreement."""
+    r = reconcile(EMAIL, Canonical(), [(obs("sf", N, 5), FIRST), (obs("hs", D, 1), FIRST)])
+    assert r.canonical.status is D
+    assert [c.kind for c in r.conflicts] == [ConflictKind.INITIAL_DISAGREEMENT]
+
+
+@pytest.mark.parametrize("purpose", POLICIES, ids=lambda p: p.policy.value)
+def test_clearing_an_opt_out_never_lifts_a_denial_under_any_policy(purpose: Purpose):
+    """A rep unticking the box, however late, leaves the denial standing, for review."""
+    r = reconcile(purpose, state(D, 0, "hubspot"), [(obs("sf", N, 60), SEEN_D)])
+    assert r.canonical.status is D and r.decisions == ()
+    (conflict,) = r.conflicts
+    assert conflict.kind is ConflictKind.GRANT_BLOCKED
+    assert conflict.severity is Severity.NEEDS_REVIEW
+    assert conflict.rule.endswith(":not_a_grant")
+
+
+def test_a_new_record_without_objection_for_a_person_who_objected_is_routine():
+    """A first sight of an unticked box against a decided denial is pushed back, no conflict."""
+    r = reconcile(EMAIL, state(D, 0), [(obs("sf", N, 60, record="new"), FIRST)])
+    assert r.canonical.status is D and r.decisions == () and r.conflicts == ()
+
+
+@pytest.mark.parametrize("purpose", POLICIES, ids=lambda p: p.policy.value)
+def test_no_objection_agrees_with_an_explicit_grant(purpose: Purpose):
+    """An unticked box beside a grant says nothing new: no decision, the grant stands."""
+    r = reconcile(purpose, state(G, 10), [(obs("sf", N, 60), SEEN_G)])
+    assert r.canonical.status is G and r.decisions == () and r.conflicts == ()
+
+
+@pytest.mark.parametrize("purpose", POLICIES, ids=lambda p: p.policy.value)
+@pytest.mark.parametrize("status", [G, D])
+def test_any_explicit_decision_replaces_not_opted_out_under_every_policy(
+    purpose: Purpose, status: Status
+):
+    """Not opted out is not a decision: an older grant or denial still replaces it."""
+    r = reconcile(purpose, state(N, 60, "sf"), [(obs("hubspot", status, 1), Shadow(last_seen=U))])
+    assert r.canonical.status is status
+    assert [d.status for d in r.decisions] == [status]
+
+
+def test_grant_over_not_opted_out_at_first_sight_is_adopted():
+    """The resubscribe guard is about denials: a first-seen grant lifts only an absence."""
+    r = reconcile(EMAIL, state(N, 0, "sf", imported=True), [(obs("hubspot", G, 5), FIRST)])
+    assert r.canonical.status is G
+
+
+def test_a_grant_and_a_cleared_opt_out_are_not_concurrent_changes():
+    """Concurrent changes are about direction: a grant and an untick point the same way."""
+    r = reconcile(
+        EMAIL,
+        state(D, 0),
+        [(obs("sf", N, 5), SEEN_D), (obs("hubspot", G, 6), SEEN_D)],
+    )
+    assert ConflictKind.CONCURRENT_CHANGE not in {c.kind for c in r.conflicts}
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["sf", "hs", "ms"]), st.integers(0, 100), st.booleans()),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_property_not_opted_out_never_turns_a_denial_into_anything(steps):
+    """However many systems show no objection, in whatever order, a denial stays a denial."""
+    for purpose in POLICIES:
+        canonical = state(D, 50)
+        inputs = [
+            (obs(src, N, minute, record=f"r{i}"), SEEN_D if seen else FIRST)
+            for i, (src, minute, seen) in enumerate(steps)
+        ]
+        assert reconcile(purpose, canonical, inputs).canonical.status is D

@@ -1,10 +1,12 @@
 """The demo: both CRM sandboxes, the repository's config, a SQLite store, and a real scenario.
 
-1. Backfill both CRMs; their disagreements are resolved by the policy (a denial wins).
-2. A person clicks unsubscribe in a HubSpot email footer; the revocation reaches Salesforce,
-   and the time it took is measured on the poll path.
-3. A sales rep ticks the person back in in Salesforce; the grant is blocked, the conflict is
-   shown as on-call sees it, and the denial is pushed back.
+1. Backfill both CRMs, seeded as real portals are (most people never asked); disagreements are
+   resolved by the policy (a denial wins), and an unticked opt-out box is read as "not opted out",
+   never as consent: the only opt-ins written are explicit grants with their legal basis.
+2. A person who opted in clicks unsubscribe in a HubSpot email footer; the revocation reaches
+   Salesforce, and the time it took is measured on the poll path.
+3. A sales rep unticks "Email Opt Out" in Salesforce. That is not an opt-in: the denial stands,
+   the attempt is shown as on-call sees it, and the box is ticked again.
 4. `subject show` for that person: state per purpose and the ledger timeline with evidence.
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from consent_sync.config import DeploymentConfig, load_config
 from consent_sync.connectors.base import Connector
@@ -193,11 +196,38 @@ def _backfill(stage: _Stage, say: Say) -> dict[str, dict[str, int]]:
         "first sight; for each the denial was adopted and pushed to the other CRM "
         "(initial_disagreement, info)"
     )
+    counts = _email_states(stage)
+    say(
+        f"   marketing email: {counts.get('granted', 0)} explicit grants (HubSpot SUBSCRIBED "
+        f"with a legal basis), {counts.get('not_opted_out', 0)} only 'not opted out' (an "
+        f"unticked box: no consent), {counts.get('denied', 0)} opted out; "
+        f"{_optins_written(stage)} opt-ins written, each with its decision's legal basis"
+    )
     return totals
 
 
+def _email_states(stage: _Stage) -> dict[str, int]:
+    with stage.store.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT status, COUNT(*) FROM consent_state "
+                "WHERE purpose = 'email_marketing' GROUP BY status"
+            )
+        ).all()
+    return {status: count for status, count in rows}
+
+
+def _optins_written(stage: _Stage) -> int:
+    with stage.store.engine.connect() as connection:
+        return int(
+            connection.execute(
+                text("SELECT COUNT(*) FROM deliveries WHERE status = 'granted'")
+            ).scalar_one()
+        )
+
+
 def _pick_person(stage: _Stage) -> str:
-    """A person both CRMs hold, subscribed to marketing email in both and in the store."""
+    """A person both CRMs hold who opted in to marketing email (explicitly, in HubSpot)."""
     for person in iter_people("salesforce", stage.contacts, DEMO_SEED, 0.8):
         if not person.shared or not person.email_ok or person.disagrees:
             continue
@@ -234,6 +264,10 @@ def _unsubscribe_in_hubspot(stage: _Stage, person: str, say: Say) -> float:
 
 def _rep_reticks_in_salesforce(stage: _Stage, person: str, say: Say) -> tuple[int, bool]:
     say("3. A sales rep unticks 'Email Opt Out' for that person in Salesforce")
+    say(
+        "   An unticked box only says nobody objects: it is not an opt-in, so it cannot lift "
+        "the person's unsubscribe"
+    )
     with stage.control("salesforce") as sf:
         response = sf.post(
             "/_sandbox/act",
@@ -249,9 +283,12 @@ def _rep_reticks_in_salesforce(stage: _Stage, person: str, say: Say) -> tuple[in
             if c.kind == "grant_blocked" and c.subject_id == subject.subject.id
         ]
 
-    _wait("the re-grant to be judged", lambda: bool(blocked()))
+    _wait("the attempt to be judged", lambda: bool(blocked()))
     conflict = blocked()[-1]
-    say(f"   The grant is blocked. On-call sees (consent-sync conflicts show {conflict.id}):")
+    say(
+        "   The unsubscribe stands (grant_blocked: not a grant). On-call sees "
+        f"(consent-sync conflicts show {conflict.id}):"
+    )
     shown = {
         "id": conflict.id,
         "kind": conflict.kind,

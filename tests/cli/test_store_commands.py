@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Protocol
 
@@ -110,6 +111,19 @@ def test_consent_record_ledgers_a_manual_decision_with_evidence(run: Invoke, sto
         (("not-an-email", "email_marketing", "denied"), "is not an email address"),
         ((EMAIL, "carrier_pigeon", "denied"), "unknown purpose 'carrier_pigeon'"),
         ((EMAIL, "email_marketing", "denied", "--evidence", "oops"), "is not key=value"),
+        (
+            (EMAIL, "email_marketing", "granted", "--evidence", "legal_basis=implied"),
+            "legal_basis 'implied' must be one of consent, contract",
+        ),
+        (
+            (EMAIL, "email_marketing", "granted", "--evidence", "captured_at=yesterday"),
+            "captured_at 'yesterday' is not an ISO 8601 date or time",
+        ),
+        (
+            (EMAIL, "email_marketing", "granted", "--evidence", "captured_at=2999-01-01"),
+            "captured_at '2999-01-01' is in the future",
+        ),
+        ((EMAIL, "email_marketing", "granted", "--evidence", "note="), "note is empty"),
     ],
 )
 def test_consent_record_usage_errors_exit_2(
@@ -119,6 +133,55 @@ def test_consent_record_usage_errors_exit_2(
     result = run("consent", "record", *args, "--source", "alice")
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_manual_grant_over_a_denial_without_required_evidence_is_refused(
+    run: Invoke, store: Store
+) -> None:
+    """sms_marketing requires evidence: a bare grant over a denial is refused, nothing kept."""
+    _ok(run("consent", "record", EMAIL, "sms_marketing", "denied", "--source", "alice"))
+    rows_before = len(store.subject(EMAIL).timeline)
+    bare = run("consent", "record", EMAIL, "sms_marketing", "granted", "--source", "alice")
+    assert bare.exit_code == 2
+    assert "refused: sms_marketing: this purpose requires evidence" in bare.stderr
+    assert len(store.subject(EMAIL).timeline) == rows_before
+    assert list(store.conflicts()) == []  # a refusal leaves no conflict behind
+    proven = run(
+        "consent", "record", EMAIL, "sms_marketing", "granted", "--source", "alice",
+        "--evidence", "legal_basis=consent", "--evidence", "notice_ref=sms-terms-v2",
+    )  # fmt: skip
+    assert "recorded sms_marketing granted" in _ok(proven)
+    assert {s.purpose: s.status for s in store.subject(EMAIL).states}["sms_marketing"] == (
+        "granted"
+    )
+
+
+def test_subject_show_says_what_not_opted_out_means_under_each_regime(
+    run: Invoke, store: Store, tmp_path: Path
+) -> None:
+    """`subject show` tells an explicit grant from "not opted out", per the purpose's regime."""
+    ingest(
+        store, [seen(SF, Status.NOT_OPTED_OUT, 0), seen(SF, Status.GRANTED, 0, "phone_calls")], 1
+    )
+    out = _ok(run("subject", "show", EMAIL))
+    assert "no objection recorded, not consent; may not be contacted (opt_in regime)" in out
+    assert "phone_calls      granted        explicit grant" in out
+    config = tmp_path / "cfg"
+    shutil.copytree(REPO / "connectors", config / "connectors")
+    shutil.copytree(REPO / "mappings", config / "mappings")
+    purposes = config / "mappings" / "purposes.yaml"
+    purposes.write_text(
+        purposes.read_text().replace("    policy: revocation_wins\n", "    regime: opt_out\n", 1)
+    )
+    data = json.loads(_ok(run("subject", "show", EMAIL, "--json", "--config", str(config))))
+    email = data["state"]["email_marketing"]
+    assert (email["status"], email["explicit"], email["regime"], email["permitted"]) == (
+        "not_opted_out",
+        False,
+        "opt_out",
+        True,
+    )
+    assert data["state"]["phone_calls"]["explicit"] is True
 
 
 def test_subject_show_prints_state_links_and_timeline(run: Invoke, store: Store) -> None:

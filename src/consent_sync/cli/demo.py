@@ -36,7 +36,8 @@ def demo(
             )
             result = run_demo(stage, say)
             say(f"4. consent-sync subject show {result.person}")
-            for line in render(stage.store.subject(result.person)).splitlines():
+            view = stage.store.subject(result.person)
+            for line in render(view, stage.config.purposes).splitlines():
                 say(f"   {line}")
             verified = stage.store.verify_ledger()
             say("")
@@ -46,7 +47,8 @@ def demo(
             say(f"   backfill: {records} records, {decisions} decisions")
             say(f"   revocation HubSpot -> Salesforce: {result.propagation_s:.2f} s (poll path)")
             say(
-                f"   re-grant in Salesforce: blocked (conflict #{result.conflict_id}), "
+                "   opt-out unticked in Salesforce (not a grant): blocked "
+                f"(conflict #{result.conflict_id}), "
                 f"denial pushed back: {'yes' if result.pushed_back else 'NO'}"
             )
             say(f"   ledger: {'verified' if verified.ok else 'BROKEN'} ({verified})")
