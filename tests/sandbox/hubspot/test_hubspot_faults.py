@@ -109,8 +109,11 @@ def test_subscription_changes_have_property_history(api: Any, http: httpx.Client
     """An opt-out's history shows the footer click after the seeded status, with its times."""
     subscribed = {"propertyName": "hs_email_optout_1001", "operator": "EQ", "value": "false"}
     later = {"propertyName": "hs_object_id", "operator": "GT", "value": "200"}
+    never_asked = {"propertyName": "hs_email_optout_1003", "operator": "NOT_HAS_PROPERTY"}
     found = api.crm.contacts.search_api.do_search(
-        PublicObjectSearchRequest(filter_groups=[{"filters": [subscribed, later]}], limit=1)
+        PublicObjectSearchRequest(
+            filter_groups=[{"filters": [subscribed, later, never_asked]}], limit=1
+        )
     )
     contact_id = found.results[0].id
     http.post(

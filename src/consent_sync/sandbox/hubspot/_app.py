@@ -15,7 +15,7 @@ from consent_sync.sandbox.hubspot._control import control_router
 from consent_sync.sandbox.hubspot._crm import crm_router
 from consent_sync.sandbox.hubspot._errors import error_body, install_error_handlers
 from consent_sync.sandbox.hubspot._gate import HubSpotGate, RateLimiter, RateLimits
-from consent_sync.sandbox.hubspot._prefs import prefs_router
+from consent_sync.sandbox.hubspot._prefs import PortalSettings, prefs_router
 from consent_sync.sandbox.hubspot._store import ContactStore
 from consent_sync.sandbox.hubspot._webhooks import WebhookSender
 
@@ -34,11 +34,14 @@ def build_hubspot(
     rate_interval_ms: int = 10_000,
     search_rate: int = 5,
     daily_limit: int = 1_000_000,
+    gdpr: bool = True,
 ) -> Emulator:
     """A HubSpot emulator holding `contacts` seeded people, ready to serve with `ServerThread`.
 
     `rate_limit` requests per `rate_interval_ms` (rolling, per token), `search_rate` searches per
-    second and `daily_limit` per day; `client_secret` signs outgoing webhooks by default.
+    second and `daily_limit` per day; `client_secret` signs outgoing webhooks by default. With
+    `gdpr` (the portal's GDPR features; `PUT /_sandbox/portal` changes it) subscribing needs a
+    legal basis and its explanation.
     """
     started = time.perf_counter()
     store = ContactStore()
@@ -55,6 +58,7 @@ def build_hubspot(
         )
     )
     stats, faults = Stats(), Faults()
+    portal = PortalSettings(gdpr_enabled=gdpr)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -65,8 +69,8 @@ def build_hubspot(
     app = FastAPI(title="HubSpot API (consent-sync sandbox)", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(crm_router(store, faults))
-    app.include_router(prefs_router(store))
-    app.include_router(control_router(store, sender, limiter))
+    app.include_router(prefs_router(store, portal))
+    app.include_router(control_router(store, sender, limiter, portal))
     app.add_middleware(HubSpotGate, token=access_token, limiter=limiter, faults=faults)
     install_sandbox(app, stats, faults, error_body)
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from consent_sync.sandbox.hubspot._crm import record_id, validate_properties
 from consent_sync.sandbox.hubspot._errors import HubSpotError
 from consent_sync.sandbox.hubspot._gate import RateLimiter, RateLimits
+from consent_sync.sandbox.hubspot._prefs import PortalSettings
 from consent_sync.sandbox.hubspot._props import (
     MARKETING_SUBSCRIPTION_ID,
     SUBSCRIPTION_BY_ID,
@@ -28,7 +29,14 @@ EMAIL_SOURCE = "EMAIL"
 
 
 class Act(BaseModel):
-    """What a person does in HubSpot, as `POST /_sandbox/act` takes it."""
+    """What a person does in HubSpot, as `POST /_sandbox/act` takes it.
+
+    - `unsubscribe`: clicks "unsubscribe" in an email footer (one subscription type);
+    - `unsubscribe_all`: clicks "unsubscribe from all email": the portal-wide status becomes
+      UNSUBSCRIBED, every subscription type UNSUBSCRIBED, `hs_email_optout` true, and
+      `lastmodifieddate` moves on (webhooks fire for each changed property);
+    - `edit`, `create`, `delete`: a rep changes the contact in the CRM.
+    """
 
     action: Literal["unsubscribe", "unsubscribe_all", "edit", "create", "delete"]
     email: str | None = Field(None, description="the contact, by email")
@@ -59,9 +67,15 @@ def contact_view(store: ContactStore, contact: Contact) -> dict[str, Any]:
     }
 
 
-def control_router(store: ContactStore, sender: WebhookSender, limiter: RateLimiter) -> APIRouter:
+def control_router(
+    store: ContactStore,
+    sender: WebhookSender,
+    limiter: RateLimiter,
+    portal: PortalSettings | None = None,
+) -> APIRouter:
     """The emulator's own control surface under /_sandbox."""
     router = APIRouter(prefix="/_sandbox", tags=["sandbox"])
+    settings = portal if portal is not None else PortalSettings()
 
     def find(email: str | None, identifier: str | None) -> Contact:
         contact = None
@@ -124,6 +138,15 @@ def control_router(store: ContactStore, sender: WebhookSender, limiter: RateLimi
     def stop_webhooks() -> dict[str, Any]:
         sender.configure(None)
         return sender.snapshot()
+
+    @router.get("/portal")
+    def get_portal() -> PortalSettings:
+        return settings
+
+    @router.put("/portal")
+    def put_portal(update: PortalSettings) -> PortalSettings:
+        settings.gdpr_enabled = update.gdpr_enabled
+        return settings
 
     @router.get("/limits")
     def get_limits() -> RateLimits:

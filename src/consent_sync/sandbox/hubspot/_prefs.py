@@ -4,6 +4,28 @@ Statuses are keyed by email address (`subscriberIdString` in v4). Writing a stat
 no contact holds creates the contact, as HubSpot does. v3 `subscribe` refuses anyone who opted
 out (of that subscription or of all email); v4 `batch/write` may resubscribe them, which also
 lifts an opt-out of all email.
+
+Paths, bodies and response shapes follow HubSpot's published OpenAPI document for v4
+(github.com/HubSpot/HubSpot-public-api-spec-collection, "Communication Preferences/Subscriptions/
+Rollouts/176901/v4/subscriptions.json") and the reference pages under
+developers.hubspot.com/docs/api-reference/communication-preferences-subscriptions-v4/.
+
+Unsubscribe from all email (`POST …/statuses/{subscriberIdString}/unsubscribe-all`,
+`POST …/statuses/batch/unsubscribe-all`) sets the portal-wide status, which
+`GET …/statuses/{subscriberIdString}/unsubscribe-all` and
+`POST …/statuses/batch/unsubscribe-all/read` report (`wideStatusType` PORTAL_WIDE), and
+`hs_email_optout`. What the individual statuses read as afterwards the docs only imply: the
+verbose answer lists "the updated subscription statuses" with `setStatusSuccessReason`
+UNSUBSCRIBE_FROM_ALL_OCCURRED, so every subscription type reads UNSUBSCRIBED from then on (the v3
+status adds `sourceOfStatus` PORTAL_WIDE_STATUS). That reading is our best guess; the wide status
+is reported on its own either way.
+
+Legal basis: v4's schema marks `legalBasis` and `legalBasisExplanation` optional, while the v3
+request that carries the same two fields documents both as "required for GDPR enabled portals".
+The sandbox portal has GDPR features on by default (`PortalSettings`, `PUT /_sandbox/portal`), so a
+SUBSCRIBED without both is refused: a per-input VALIDATION_ERROR in v4 `batch/write` (the rest of
+the batch is written, 207), a 400 VALIDATION_ERROR from v3 `subscribe`. HubSpot publishes no
+message text for this refusal; ours names the missing fields.
 """
 
 from __future__ import annotations
@@ -12,7 +34,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from consent_sync.sandbox.hubspot._crm import batch_error, batch_response
 from consent_sync.sandbox.hubspot._errors import HubSpotError
@@ -28,6 +50,41 @@ from consent_sync.sandbox.hubspot._records import Contact, StatusState, Subscrip
 from consent_sync.sandbox.hubspot._store import ContactStore
 
 API_SOURCE = "API"
+#: v4 `setStatusSuccessReason` values (the documented enum).
+Reason = Literal[
+    "NO_STATUS_CHANGE",
+    "REQUESTED_CHANGE_OCCURRED",
+    "RESUBSCRIBE_OCCURRED",
+    "UNSUBSCRIBE_FROM_ALL_OCCURRED",
+]
+
+
+class PortalSettings(BaseModel):
+    """Account settings of the emulated portal that change what the API accepts."""
+
+    gdpr_enabled: bool = Field(
+        True,
+        description="GDPR features on: subscribing needs legalBasis and legalBasisExplanation",
+    )
+
+
+def missing_basis(
+    settings: PortalSettings, state: str, basis: str | None, explanation: str | None
+) -> list[str]:
+    """The legal-basis fields a status write lacks (only SUBSCRIBED needs them, with GDPR on)."""
+    if state != "SUBSCRIBED" or not settings.gdpr_enabled:
+        return []
+    fields = (("legalBasis", basis), ("legalBasisExplanation", explanation))
+    return [name for name, value in fields if not (value or "").strip()]
+
+
+def basis_message(email: str, missing: list[str]) -> str:
+    """The refusal's message: which fields a GDPR-enabled portal wanted and did not get."""
+    return (
+        f"Cannot subscribe {email}: this portal has GDPR features enabled, so "
+        f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required with "
+        "statusState SUBSCRIBED"
+    )
 
 
 class V3StatusRequest(BaseModel):
@@ -88,9 +145,10 @@ def _legal_basis(raw: str | None) -> str | None:
     return raw
 
 
-def prefs_router(store: ContactStore) -> APIRouter:
-    """Routes under /communication-preferences."""
+def prefs_router(store: ContactStore, settings: PortalSettings | None = None) -> APIRouter:
+    """Routes under /communication-preferences; `settings` may change while serving."""
     router = APIRouter()
+    portal = settings if settings is not None else PortalSettings()
 
     def states_of(contact: Contact | None) -> dict[int, SubscriptionState]:
         if contact is None:
@@ -118,10 +176,40 @@ def prefs_router(store: ContactStore) -> APIRouter:
             "businessUnitId": 0,
         }
 
-    def v4_statuses(email: str) -> list[dict[str, Any]]:
+    def v4_statuses(email: str, reason: Reason | None = None) -> list[dict[str, Any]]:
         contact = store.by_email(email)
         states = states_of(contact)
-        return [v4_status(email, contact, s, states.get(s.id)) for s in SUBSCRIPTIONS]
+        statuses = [v4_status(email, contact, s, states.get(s.id)) for s in SUBSCRIPTIONS]
+        if reason is not None:
+            for status in statuses:
+                status["setStatusSuccessReason"] = reason
+        return statuses
+
+    def wide_statuses(email: str) -> list[dict[str, Any]]:
+        """PublicWideStatus entries: one PORTAL_WIDE UNSUBSCRIBED while opted out of all email,
+        none otherwise ("If a contact has not opted out of all communications, the response
+        results array will be empty")."""
+        contact = store.by_email(email)
+        if contact is None or not contact.unsub_all:
+            return []
+        stamp = contact.unsub_all_ms or contact.modified_ms
+        return [
+            {
+                "subscriberIdString": email,
+                "channel": "EMAIL",
+                "status": "UNSUBSCRIBED",
+                "wideStatusType": "PORTAL_WIDE",
+                "timestamp": iso_ms(stamp),
+                "businessUnitId": 0,
+            }
+        ]
+
+    def unsubscribe_all(email: str) -> Reason:
+        contact = contact_for(email)
+        if contact.unsub_all:
+            return "NO_STATUS_CHANGE"
+        store.unsubscribe_all(contact.id, API_SOURCE)
+        return "UNSUBSCRIBE_FROM_ALL_OCCURRED"
 
     def v3_status(contact: Contact | None, sub: Subscription) -> dict[str, Any]:
         state = states_of(contact).get(sub.id)
@@ -155,6 +243,11 @@ def prefs_router(store: ContactStore) -> APIRouter:
     def v3_subscribe(request: V3StatusRequest) -> dict[str, Any]:
         sub = _subscription(request.subscriptionId)
         basis = _legal_basis(request.legalBasis)
+        missing = missing_basis(portal, "SUBSCRIBED", basis, request.legalBasisExplanation)
+        if missing:
+            raise HubSpotError(
+                400, basis_message(request.emailAddress, missing), "VALIDATION_ERROR"
+            )
         contact = store.by_email(request.emailAddress)
         state = states_of(contact).get(sub.id)
         if contact is not None and (
@@ -201,6 +294,17 @@ def prefs_router(store: ContactStore) -> APIRouter:
         )
         return v3_status(store.get(contact.id), sub)
 
+    @router.post("/communication-preferences/v4/statuses/batch/unsubscribe-all/read")
+    def v4_batch_wide_read(
+        request: SubscriberBatch, channel: Literal["EMAIL"] = Query(...)
+    ) -> JSONResponse:
+        started = now_iso()
+        results = [
+            {"subscriberIdString": email, "wideStatuses": wide_statuses(email)}
+            for email in request.inputs
+        ]
+        return batch_response(results, [], started)
+
     @router.post("/communication-preferences/v4/statuses/batch/unsubscribe-all")
     def v4_batch_unsubscribe_all(
         request: SubscriberBatch, channel: Literal["EMAIL"] = Query(...), verbose: bool = False
@@ -208,29 +312,17 @@ def prefs_router(store: ContactStore) -> APIRouter:
         started = now_iso()
         results = []
         for email in request.inputs:
-            store.unsubscribe_all(contact_for(email).id, API_SOURCE)
-            statuses = v4_statuses(email) if verbose else []
+            reason = unsubscribe_all(email)
+            statuses = v4_statuses(email, reason) if verbose else []
             results.append({"subscriberIdString": email, "statuses": statuses})
         return batch_response(results, [], started)
 
     @router.get("/communication-preferences/v4/statuses/{subscriber:path}/unsubscribe-all")
     def v4_wide_status(subscriber: str, channel: Literal["EMAIL"] = Query(...)) -> dict[str, Any]:
         started = now_iso()
-        contact = store.by_email(subscriber)
-        results = []
-        if contact is not None and contact.unsub_all and contact.unsub_all_ms:
-            results.append(
-                {
-                    "subscriberIdString": subscriber,
-                    "channel": channel,
-                    "status": "UNSUBSCRIBED",
-                    "wideStatusType": "PORTAL_WIDE",
-                    "timestamp": iso_ms(contact.unsub_all_ms),
-                }
-            )
         return {
             "status": "COMPLETE",
-            "results": results,
+            "results": wide_statuses(subscriber),
             "startedAt": started,
             "completedAt": now_iso(),
         }
@@ -240,12 +332,10 @@ def prefs_router(store: ContactStore) -> APIRouter:
         subscriber: str, channel: Literal["EMAIL"] = Query(...), verbose: bool = False
     ) -> dict[str, Any]:
         started = now_iso()
-        contact = contact_for(subscriber)
-        store.unsubscribe_all(contact.id, API_SOURCE)
-        results = v4_statuses(subscriber) if verbose else []
+        reason = unsubscribe_all(subscriber)
         return {
             "status": "COMPLETE",
-            "results": results,
+            "results": v4_statuses(subscriber, reason) if verbose else [],
             "startedAt": started,
             "completedAt": now_iso(),
         }
@@ -278,6 +368,21 @@ def prefs_router(store: ContactStore) -> APIRouter:
                 )
                 continue
             basis = _legal_basis(item.legalBasis)
+            missing = missing_basis(portal, item.statusState, basis, item.legalBasisExplanation)
+            if missing:
+                message = basis_message(item.subscriberIdString, missing)
+                errors.append(
+                    batch_error(
+                        "VALIDATION_ERROR",
+                        message,
+                        [item.subscriberIdString],
+                        errors=[
+                            {"message": f"{name} is required", "in": name, "code": "REQUIRED"}
+                            for name in missing
+                        ],
+                    )
+                )
+                continue
             contact = contact_for(item.subscriberIdString)
             before = states_of(contact).get(sub.id)
             state, changed = store.set_status(
@@ -306,11 +411,9 @@ def prefs_router(store: ContactStore) -> APIRouter:
     return router
 
 
-def _reason(before: SubscriptionState | None, wanted: str, changed: bool) -> str:
+def _reason(before: SubscriptionState | None, wanted: str, changed: bool) -> Reason:
     if not changed:
         return "NO_STATUS_CHANGE"
     if wanted == "SUBSCRIBED" and before is not None and before.status == "UNSUBSCRIBED":
         return "RESUBSCRIBE_OCCURRED"
-    if wanted == "UNSUBSCRIBED":
-        return "UNSUBSCRIBE_OCCURRED"
     return "REQUESTED_CHANGE_OCCURRED"

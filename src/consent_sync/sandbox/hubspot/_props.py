@@ -3,8 +3,10 @@
 Custom consent properties (documented in the README):
 - `sms_consent`: enumeration with options `opted_in`, `opted_out`, `not_asked`; empty (null) when
   nobody ever recorded anything. Seeded from the person's SMS fact ("Opted In" -> `opted_in`,
-  "Opted Out" -> `opted_out`, never asked -> null).
-- `phone_consent`: boolean (`"true"`/`"false"`), seeded from the person's calls fact.
+  "Opted Out" -> `opted_out`, never asked -> mostly null, sometimes a form's `not_asked`).
+- `phone_consent`: boolean (`"true"`/`"false"`), seeded from the person's calls fact: mostly
+  empty (never asked), `false` for do-not-call, `true` for the few who said yes.
+Shares are in `consent_sync.sandbox._seed`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(1003, "One to One", "One to one emails.", "Sales", is_internal=True),
 )
 SUBSCRIPTION_BY_ID = {s.id: s for s in SUBSCRIPTIONS}
-#: The subscription the seeded `email_ok` fact lands on.
+#: The subscription the seeded email fact lands on (the others are drawn per person).
 MARKETING_SUBSCRIPTION_ID = SUBSCRIPTIONS[0].id
 
 SMS_CONSENT_OPTIONS = ("opted_in", "opted_out", "not_asked")
