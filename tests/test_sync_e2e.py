@@ -19,7 +19,7 @@ from consent_sync.config import DeploymentConfig, load_config
 from consent_sync.connectors.base import Connector
 from consent_sync.connectors.factory import build_connector
 from consent_sync.engine import CycleReport, SyncEngine
-from consent_sync.mapping import observe
+from consent_sync.mapping import observe, targets
 from consent_sync.model import Status
 from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
 from consent_sync.store import Store
@@ -85,22 +85,35 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def test_backfill_converges_both_crms(world: World) -> None:
-    """After a backfill every shared person holds the canonical value in both CRMs."""
+    """After a backfill every shared person holds the canonical value in both CRMs, as each
+    CRM's fields can say it (an unticked box for a grant; nothing a subscription cannot hold)."""
     for _ in range(2):
         for system in ("salesforce", "hubspot"):
             world.cycle(system)
-    sf = world.crm_statuses("salesforce")
-    hs = world.crm_statuses("hubspot")
-    shared = {key for key in sf if key in hs}
+    held_as = targets(world.config.mappings)
+    seen = {system: world.crm_statuses(system) for system in ("salesforce", "hubspot")}
+    shared = {key for key in seen["salesforce"] if key in seen["hubspot"]}
     assert len({email for email, _ in shared}) > CONTACTS // 2
     mismatched = []
     for email, purpose in sorted(shared):
         state = {s.purpose: s.status for s in world.store.subject(email).states}
         canonical = Status(state.get(purpose, "unknown"))
-        held = sf[(email, purpose)] | hs[(email, purpose)]
-        if canonical is not Status.UNKNOWN and held != {canonical}:
-            mismatched.append((email, purpose, canonical, held))
+        if canonical is Status.UNKNOWN:
+            continue
+        for system, values in seen.items():
+            expected = {
+                held.get(canonical)
+                for (name, _, mapped), held in held_as.items()
+                if name == system and mapped == purpose
+            }
+            if expected and None not in expected and values[(email, purpose)] != expected:
+                mismatched.append((system, email, purpose, canonical, values[(email, purpose)]))
     assert mismatched == []
+    granted = [
+        k for k in shared if k[1] == "email_marketing" and seen["hubspot"][k] == {Status.GRANTED}
+    ]
+    assert granted, "the seed has explicit HubSpot opt-ins"
+    assert [k for k in granted if seen["salesforce"][k] != {Status.NOT_OPTED_OUT}] == []
 
 
 def test_second_cycle_writes_nothing(world: World) -> None:
@@ -112,13 +125,14 @@ def test_second_cycle_writes_nothing(world: World) -> None:
 
 
 def _granted_shared_person(world: World) -> str:
+    """A shared person who opted in to marketing email in HubSpot (Salesforce: box unticked)."""
     sf = world.crm_statuses("salesforce")
     hs = world.crm_statuses("hubspot")
-    for (email, purpose), held in sorted(sf.items()):
-        granted_in_both = held == hs.get((email, purpose)) == {Status.GRANTED}
-        if purpose == "email_marketing" and granted_in_both:
+    for (email, purpose), held in sorted(hs.items()):
+        opted_in = held == {Status.GRANTED} and sf.get((email, purpose)) == {Status.NOT_OPTED_OUT}
+        if purpose == "email_marketing" and opted_in:
             return email
-    raise AssertionError("no shared person with marketing email granted in both CRMs")
+    raise AssertionError("no shared person who opted in to marketing email in HubSpot")
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +162,8 @@ def test_hubspot_unsubscribe_reaches_salesforce(world: World, person: str) -> No
     assert revocation.evidence["source_record"].startswith("hubspot/contacts/")
 
 
-def test_rep_reticking_consent_in_salesforce_is_blocked(world: World, person: str) -> None:
-    """A rep re-ticking consent in Salesforce is a grant_blocked conflict; the denial goes back."""
+def test_rep_unticking_the_opt_out_in_salesforce_is_blocked(world: World, person: str) -> None:
+    """A rep unticking "Email Opt Out" is no opt-in: grant_blocked, and the box is ticked again."""
     with world.control("salesforce") as sf:
         acted = sf.post(
             "/_sandbox/act",
@@ -166,7 +180,8 @@ def test_rep_reticking_consent_in_salesforce_is_blocked(world: World, person: st
         if c.kind == "grant_blocked" and c.subject_id == subject.subject.id
     ]
     assert blocked
-    assert "grant_sources" in blocked[-1].message
+    assert blocked[-1].rule == "revocation_wins:not_a_grant"
+    assert "clearing an opt-out is not an opt-in" in blocked[-1].message
     with world.control("salesforce") as sf:
         records = sf.get("/_sandbox/records", params={"email": person}).json()
     assert all(r["HasOptedOutOfEmail"] is True for r in records if not r["IsDeleted"])
