@@ -337,6 +337,17 @@ CASES += [
         "values has no raw value for granted or not_opted_out, so the field cannot be pushed",
     ),
     Case(
+        "unsubscribe_all on a Salesforce object",
+        {
+            "mappings/crm.yaml": "system: crm\nobjects:\n  Contact:\n    match: {email: Email}\n"
+            "    unsubscribe_all: {push: true}\n    fields:\n"
+            "      DoNotCall: {purpose: email_marketing, values: {true: denied}}\n"
+        },
+        "mappings/crm.yaml",
+        5,
+        "unsubscribe_all is a HubSpot feature, not salesforce's",
+    ),
+    Case(
         "push_value writing an opt-in for not opted out",
         crm_field(
             "      Consent__c:\n        purpose: email_marketing\n"

@@ -310,8 +310,8 @@ def test_unticked_opt_out_read_as_grant_is_a_warning_at_its_line(make_config: Ma
     config = load_config(make_config({"mappings/crm.yaml": mapping}), resolve_env=False)
     messages = [str(w) for w in config.warnings if "not an opt-in" in w.message]
     assert len(messages) == 2
-    assert "crm.yaml:10: values reads an unticked opt-out checkbox (false) as granted" in (
-        messages[0]
+    assert (
+        "crm.yaml:10: values reads an unticked opt-out checkbox (false) as granted" in (messages[0])
     )
     assert "crm.yaml:16: values reads an empty field (null) as granted" in messages[1]
 

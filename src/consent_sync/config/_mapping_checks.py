@@ -4,7 +4,12 @@ subscriptions only where the CRM has them."""
 from __future__ import annotations
 
 from consent_sync.config._errors import ConfigIssue
-from consent_sync.config._mappings import SUBSCRIPTION_STATES, FieldMapping, SystemMapping
+from consent_sync.config._mappings import (
+    SUBSCRIPTION_STATES,
+    FieldMapping,
+    ObjectMapping,
+    SystemMapping,
+)
 from consent_sync.config._yaml import Loc, YamlDocument, show_key
 from consent_sync.model import Status
 
@@ -64,6 +69,7 @@ def check_mapping(
             )
         )
     for object_name, obj in mapping.objects.items():
+        issues += _check_unsubscribe_all(doc, object_name, obj, connector_type)
         pushers: dict[str, str] = {}
         for field_name, field in obj.fields.items():
             at: Loc = ("objects", object_name, "fields", field_name)
@@ -82,6 +88,19 @@ def check_mapping(
             else:
                 pushers[field.purpose] = field_name
     return issues
+
+
+def _check_unsubscribe_all(
+    doc: YamlDocument, object_name: str, obj: ObjectMapping, connector_type: str | None
+) -> list[ConfigIssue]:
+    if obj.unsubscribe_all is None:
+        return []
+    at: Loc = ("objects", object_name, "unsubscribe_all")
+    if connector_type not in (None, "", "hubspot"):
+        return [doc.issue(at, f"unsubscribe_all is a HubSpot feature, not {connector_type}'s")]
+    if not any(f.kind == "subscription" for f in obj.fields.values()):
+        return [doc.issue(at, "unsubscribe_all needs at least one field of kind: subscription")]
+    return []
 
 
 def _check_kind(
