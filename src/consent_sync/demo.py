@@ -214,7 +214,7 @@ def _email_states(stage: _Stage) -> dict[str, int]:
                 "WHERE purpose = 'email_marketing' GROUP BY status"
             )
         ).all()
-    return {status: count for status, count in rows}
+    return {str(status): int(count) for status, count in rows}
 
 
 def _optins_written(stage: _Stage) -> int:

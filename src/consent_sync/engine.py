@@ -1,7 +1,7 @@
 """One sync cycle for one system: pull → map → reconcile → commit, then push the outbox.
 
 Data flows one way: the connector returns records, the mapping turns them into observations,
-the store reconciles and commits them (one transaction per subject) and queues writes, and the
+the store reconciles and commits them (one transaction per page) and queues writes, and the
 pusher drains the queue back through the connector. The cursor advances only after a page's
 decisions are committed, so a crash re-reads rather than skips.
 """

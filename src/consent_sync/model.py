@@ -34,7 +34,10 @@ class Status(StrEnum):
 
 
 class Policy(StrEnum):
-    """How a purpose settles a new decision against the canonical state (DESIGN.md §3.6)."""
+    """How a purpose settles a new decision against the canonical state.
+
+    See docs/design.md, "The reconciliation rule".
+    """
 
     REVOCATION_WINS = "revocation_wins"
     LAST_WRITER_WINS = "last_writer_wins"
@@ -63,7 +66,7 @@ class TimeKind(StrEnum):
 
 
 class ConflictKind(StrEnum):
-    """Every kind of recorded disagreement or failure (DESIGN.md §3)."""
+    """Every kind of recorded disagreement or failure (docs/design.md, "Vocabulary")."""
 
     GRANT_BLOCKED = "grant_blocked"
     STALE_OVERRIDE = "stale_override"

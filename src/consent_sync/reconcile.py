@@ -1,4 +1,5 @@
-"""The reconciliation rule (DESIGN.md §3): what the store accepts, and why.
+"""The reconciliation rule (docs/design.md, "The reconciliation rule"): what the store accepts,
+and why.
 
 `reconcile` is pure. Given a purpose's policy, the canonical state and every observation of one
 (subject, purpose) in a batch — each with its link's shadow — it returns the decisions to record,

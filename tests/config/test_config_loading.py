@@ -166,7 +166,8 @@ def test_purposes_become_domain_purposes(make_config: MakeConfig) -> None:
 
 
 def test_defaults_fill_what_a_connector_leaves_out(make_config: MakeConfig) -> None:
-    """Schedule and limits default to DESIGN.md's values: 80 % sweep share, 5 minutes lookback."""
+    """Schedule and limits default to the documented values (docs/design.md, "Configuration"):
+    80 % sweep share, 5 minutes lookback."""
     connector = load_config(make_config(), resolve_env=False).connectors["hub"]
     assert connector.enabled
     assert connector.limits.max_daily_share_for_sweeps == 0.8

@@ -18,7 +18,7 @@ from consent_sync.config import (
 from consent_sync.connectors.factory import build_connector
 from consent_sync.live_check import live_issues
 
-#: Exit code for a usage or configuration error (DESIGN.md §9).
+#: Exit code for a usage or configuration error (docs/design.md, "Processes").
 EXIT_CONFIG = 2
 
 

@@ -1,5 +1,5 @@
 """The configuration directory: `connectors/*.yaml` and `mappings/*.yaml`, validated with
-`file:line` errors (DESIGN.md §7).
+`file:line` errors (docs/design.md, "Configuration").
 
     config = load_config(Path("/etc/consent-sync"))      # raises ConfigError listing every error
     config.purposes["email_marketing"].policy

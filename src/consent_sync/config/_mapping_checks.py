@@ -20,7 +20,8 @@ def mapping_warnings(doc: YamlDocument, mapping: SystemMapping) -> list[ConfigIs
     """Value tables that read the absence of an objection as an explicit grant.
 
     An unticked opt-out checkbox (`true: denied`, `false: granted`) or an empty field read as
-    `granted` would make every record nobody asked look like consent (docs/design.md).
+    `granted` would make every record nobody asked look like consent
+    (docs/design.md, "What a grant is").
     """
     issues: list[ConfigIssue] = []
     for object_name, obj in mapping.objects.items():

@@ -3,7 +3,8 @@
 Subscribers are addressed by email. v4 `statuses/batch/write` can re-subscribe a contact who opted
 out (v3 `subscribe` refuses). A SUBSCRIBED status is written only with the legal basis its decision
 recorded, translated to HubSpot's name for it, and only with the explanation the decision recorded;
-a grant without a basis HubSpot knows is never sent (DESIGN.md §3a: evidence is never invented).
+a grant without a basis HubSpot knows is never sent (docs/design.md, "What a grant is": evidence
+is never invented).
 
 An opt-out of all email is a "wide status" of its own: `hs_email_optout` on the contact says
 whether there is one, `statuses/batch/unsubscribe-all/read` gives when, and

@@ -28,7 +28,8 @@ DOMAINS = ["example.com", "example.org", "mail.example.net", "exämple.de"]
 # records hold nothing at all (HubSpot NOT_SPECIFIED, an unticked Salesforce opt-out box, which is
 # Salesforce's default, an empty picklist or property). A minority gave an explicit opt-in, with
 # its evidence; some opted out. Seeding everyone as subscribed or unsubscribed once hid that "not
-# opted out" was being read as consent (DESIGN.md §3a), so every share below stays realistic.
+# opted out" was being read as consent (docs/design.md, "What a grant is"), so every share below
+# stays realistic.
 # The shares are of all seeded people; whatever is left over was never asked.
 
 #: Email, and each HubSpot subscription type: SUBSCRIBED with a legal basis and its explanation.
