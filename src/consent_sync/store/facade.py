@@ -45,6 +45,9 @@ from consent_sync.store.errors import (
 )
 from consent_sync.store.ledger import LedgerCheck
 from consent_sync.store.outbox import OutboxItem
+from consent_sync.store.reclassify import Chunk, Rules
+from consent_sync.store.reclassify import count as count_candidates
+from consent_sync.store.reclassify import run_chunk as reclassify_chunk
 from consent_sync.store.schema import ensure_current
 from consent_sync.store.tables import (
     ConflictRow,
@@ -424,6 +427,33 @@ class Store:
         """Recompute the hash chain and report the first bad row, if any."""
         with read_session(self.engine) as session:
             return ledger.verify(session)
+
+    # -- reclassifying grants an earlier version read from opt-out boxes ---------------------
+
+    def reclassify_grants(
+        self, rules: Rules, now: datetime, *, chunk: int = 500
+    ) -> Iterator[Chunk]:
+        """Turn canonical grants read from fields that cannot say `granted` (an unticked opt-out
+        box, under the current mappings: `rules`) into `not_opted_out`, chunk by chunk.
+
+        Each chunk is one transaction (rolled back in a dry run): a `reclassified` ledger row
+        per state, the state, and the subject's pending or withheld opt-ins of that purpose
+        dropped. Yields each chunk once committed, with the opt-ins already delivered from those
+        grants. Running it again finds nothing.
+        """
+        now, after = utc(now), None
+        while True:
+            with self._write() as session:
+                done = reclassify_chunk(session, rules, after, now, chunk)
+            yield done
+            if done.next_after is None:
+                return
+            after = done.next_after
+
+    def count_reclassifiable(self, rules: Rules) -> int:
+        """How many canonical grants `reclassify_grants` would reclassify (one count query)."""
+        with read_session(self.engine) as session:
+            return count_candidates(session, rules)
 
 
 def _refuse_blocked(applied: Applied) -> None:
