@@ -26,8 +26,16 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from consent_sync.identity import MatchKeys
-from consent_sync.model import Evidence, LinkKey, Observation, Policy, Purpose, Status, TimeKind
+from consent_sync.domain.identity import MatchKeys
+from consent_sync.domain.model import (
+    Evidence,
+    LinkKey,
+    Observation,
+    Policy,
+    Purpose,
+    Status,
+    TimeKind,
+)
 from consent_sync.store import Store
 from consent_sync.store.db import create_store_engine
 from consent_sync.store.schema import upgrade

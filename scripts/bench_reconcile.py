@@ -10,7 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from consent_sync.model import (
+from consent_sync.domain.model import (
     Canonical,
     Evidence,
     LinkKey,
@@ -21,7 +21,7 @@ from consent_sync.model import (
     Status,
     TimeKind,
 )
-from consent_sync.reconcile import reconcile
+from consent_sync.domain.reconcile import reconcile
 
 
 def main(n: int) -> None:

@@ -19,8 +19,8 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import PublicObjectSearchRequest
 from urllib3.util.retry import Retry
 
-from consent_sync.sandbox._common import ServerThread, make_tls
-from consent_sync.sandbox.hubspot import build_hubspot
+from consent_sync_sandbox.common import ServerThread, make_tls
+from consent_sync_sandbox.hubspot import build_hubspot
 
 
 def rss_mb() -> float:

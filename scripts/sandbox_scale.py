@@ -25,7 +25,7 @@ import httpx
 import requests
 from simple_salesforce import Salesforce, format_soql
 
-from consent_sync.sandbox.salesforce import build_salesforce
+from consent_sync_sandbox.salesforce import build_salesforce
 
 FIELDS = "Id, Email, HasOptedOutOfEmail, DoNotCall, SMS_Consent__c, SystemModstamp"
 PULL = "SELECT {:literal} FROM Contact WHERE SystemModstamp >= {} ORDER BY SystemModstamp, Id"

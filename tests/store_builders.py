@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from consent_sync.identity import MatchKeys
-from consent_sync.model import Evidence, LinkKey, Observation, Purpose, Status, TimeKind
+from consent_sync.domain.identity import MatchKeys
+from consent_sync.domain.model import Evidence, LinkKey, Observation, Purpose, Status, TimeKind
 from consent_sync.store import IngestReport, Store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

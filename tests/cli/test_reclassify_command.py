@@ -18,8 +18,8 @@ from typer.testing import CliRunner, Result
 
 from consent_sync.cli import app
 from consent_sync.config import load_config
-from consent_sync.identity import MatchKeys
-from consent_sync.model import Evidence, LinkKey, Observation, Status, TimeKind
+from consent_sync.domain.identity import MatchKeys
+from consent_sync.domain.model import Evidence, LinkKey, Observation, Status, TimeKind
 from consent_sync.store import Store
 from consent_sync.store.tables import LedgerRow, OutboxRow
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from consent_sync.cli import app
-from consent_sync.model import Status
+from consent_sync.domain.model import Status
 from consent_sync.store import Store
 from store_builders import EMAIL, HS, SF, ingest, seen
 

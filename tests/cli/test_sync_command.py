@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
+from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "consent-sync")

@@ -17,8 +17,8 @@ from consent_sync.config import (
     load_config,
     load_purposes,
 )
-from consent_sync.model import Policy, Status
-from consent_sync.sandbox.runner import available_emulators
+from consent_sync.domain.model import Policy, Status
+from consent_sync_sandbox.runner import available_emulators
 
 REPO = Path(__file__).resolve().parents[2]
 MakeConfig = Callable[..., Path]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consent_sync.connectors.base import PermanentError, TransientError
+from consent_sync.connectors.protocol import PermanentError, TransientError
 from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)

@@ -25,10 +25,10 @@ from sqlalchemy import text
 
 from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
-from consent_sync.mapping import observe, targets
-from consent_sync.model import ConflictKind, Status
-from consent_sync.sandbox.runner import RunningSandbox
+from consent_sync.domain.mapping import observe, targets
+from consent_sync.domain.model import ConflictKind, Status
 from consent_sync.store import Store
+from consent_sync_sandbox.runner import RunningSandbox
 
 REPO = Path(__file__).resolve().parents[2]
 CONSENT_SYNC = Path(sys.executable).parent / "consent-sync"

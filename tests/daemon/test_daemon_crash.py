@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from daemon_harness import MARKETING, Harness, canonical, mismatches, quiescent, statuses, wait_for
 
-from consent_sync.model import Status
-from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
+from consent_sync.domain.model import Status
 from consent_sync.store import Store
+from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

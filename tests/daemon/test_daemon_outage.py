@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from daemon_harness import MARKETING, Harness, quiescent, shared_granted_people, wait_for
 
-from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
 from consent_sync.store import Store
+from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 
 pytestmark = pytest.mark.postgres
 

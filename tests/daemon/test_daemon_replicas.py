@@ -21,9 +21,9 @@ from daemon_harness import (
     wait_for,
 )
 
-from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
 from consent_sync.store import Store
 from consent_sync.store.tables import SyncRunRow
+from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 
 pytestmark = pytest.mark.postgres
 

@@ -19,10 +19,10 @@ from daemon_harness import (
     wait_for,
 )
 
-from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
 from consent_sync.store import Store
 from consent_sync.store.db import create_store_engine
 from consent_sync.store.schema import upgrade
+from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 
 CONTACTS = 300
 

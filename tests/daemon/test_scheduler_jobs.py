@@ -12,13 +12,13 @@ import pytest
 from daemon_harness import REPO, Harness, quiescent, shared_granted_people, wait_for
 
 from consent_sync.config import load_config
-from consent_sync.connectors.base import Connector
 from consent_sync.connectors.factory import build_connector
-from consent_sync.leases import Leases
-from consent_sync.metrics import SyncMetrics
-from consent_sync.sandbox.runner import start_sandbox
-from consent_sync.scheduler import SyncScheduler
+from consent_sync.connectors.protocol import Connector
+from consent_sync.daemon.leases import Leases
+from consent_sync.daemon.metrics import SyncMetrics
+from consent_sync.daemon.scheduler import SyncScheduler
 from consent_sync.store import Store
+from consent_sync_sandbox.runner import start_sandbox
 
 CONTACTS = 200
 

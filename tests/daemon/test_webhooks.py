@@ -12,8 +12,8 @@ import pytest
 from daemon_harness import MARKETING, Harness, shared_granted_people, wait_for
 from sqlalchemy import text
 
-from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
 from consent_sync.store import Store
+from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 
 CONTACTS = 120
 PULL_INTERVAL = "300"  # polling cannot explain anything these tests see

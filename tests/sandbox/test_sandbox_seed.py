@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from consent_sync.sandbox._seed import (
+from consent_sync_sandbox.seed import (
     DISAGREE_SHARE,
     OPTED_OUT_OF_ALL_SHARE,
     SUBSCRIBED_SHARE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from consent_sync.model import Status
+from consent_sync.domain.model import Status
 from consent_sync.store import Store
 from consent_sync.store.db import write_session
 from consent_sync.store.tables import OutboxRow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consent_sync.identity import MatchKeys
-from consent_sync.model import LinkKey, Status
+from consent_sync.domain.identity import MatchKeys
+from consent_sync.domain.model import LinkKey, Status
 from consent_sync.store import Store, SubjectNotFoundError
 from store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from consent_sync.model import LinkKey, Observation, Status
+from consent_sync.domain.model import LinkKey, Observation, Status
 from consent_sync.store import (
     Store,
     UnknownPurposeError,

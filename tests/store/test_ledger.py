@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from consent_sync.model import LinkKey, Resolution, Status
-from consent_sync.store import Store, unit
+from consent_sync.domain.model import LinkKey, Resolution, Status
+from consent_sync.store import Store, decide
 from consent_sync.store.ledger import row_hash
 from consent_sync.store.tables import GENESIS_HASH
 from store_builders import EMAIL, HS, SF, at, ingest, seen
@@ -160,13 +160,13 @@ def test_concurrent_ingests_of_one_subject_do_not_interleave(
 ) -> None:
     """Two writers changing the same person at once: every ledger row starts from the state the
     previous row left, so no decision was made against a stale canonical state."""
-    real_rule = unit.reconcile
+    real_rule = decide.reconcile
 
     def slow_rule(*args: Any) -> Resolution:
         time.sleep(0.02)  # widen the window between reading the state and writing the decision
         return real_rule(*args)
 
-    monkeypatch.setattr(unit, "reconcile", slow_rule)
+    monkeypatch.setattr(decide, "reconcile", slow_rule)
 
     def flip(link: LinkKey, offset: int) -> None:
         for step in range(6):

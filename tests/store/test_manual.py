@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consent_sync.model import Evidence, Observation, Status, TimeKind
+from consent_sync.domain.model import Evidence, Observation, Status, TimeKind
 from consent_sync.store import ConflictNotResolvableError, Store
 from store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consent_sync.model import LinkKey, Status
+from consent_sync.domain.model import LinkKey, Status
 from consent_sync.store import OutboxItem, OutboxItemNotFoundError, Store
 from store_builders import EMAIL, HS, SF, at, ingest, seen
 

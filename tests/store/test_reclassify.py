@@ -17,8 +17,8 @@ import pytest
 from sqlmodel import Session, col, func, select
 
 from consent_sync.config import load_config
-from consent_sync.identity import MatchKeys
-from consent_sync.model import Evidence, LinkKey, Observation, Purpose, Status, TimeKind
+from consent_sync.domain.identity import MatchKeys
+from consent_sync.domain.model import Evidence, LinkKey, Observation, Purpose, Status, TimeKind
 from consent_sync.store import Store
 from consent_sync.store.reclassify import SOURCE, PushedOptIn, Rules
 from consent_sync.store.tables import ConsentStateRow, LedgerRow, OutboxRow, SubjectRow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from consent_sync.model import Status
+from consent_sync.domain.model import Status
 from consent_sync.store import SchemaOutdatedError, Store, UnsupportedDatabaseError
 from consent_sync.store.db import create_store_engine, database_url
 from consent_sync.store.schema import current_revision, head_revision

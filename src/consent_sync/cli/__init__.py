@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from consent_sync.cli.bench import bench
 from consent_sync.cli.conflicts import conflicts
 from consent_sync.cli.consent import consent
 from consent_sync.cli.db import db
-from consent_sync.cli.demo import demo
 from consent_sync.cli.ledger import ledger
 from consent_sync.cli.run import run
-from consent_sync.cli.sandbox import sandbox
 from consent_sync.cli.subject import subject
 from consent_sync.cli.sync import sync
 from consent_sync.cli.validate import validate
 from consent_sync.logs import configure as configure_logging
+from consent_sync_sandbox.cli_bench import bench
+from consent_sync_sandbox.cli_demo import demo
+from consent_sync_sandbox.cli_sandbox import sandbox
 
 app = typer.Typer(
     name="consent-sync",

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from consent_sync.config import CONFIG_ENV, ConfigError, default_config_dir, load_purposes
-from consent_sync.identity import IdentityError, normalize_email
-from consent_sync.model import Purpose
+from consent_sync.domain.identity import IdentityError, normalize_email
+from consent_sync.domain.model import Purpose
 from consent_sync.store import (
     URL_ENV,
     SchemaOutdatedError,

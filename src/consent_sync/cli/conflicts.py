@@ -18,7 +18,7 @@ from consent_sync.cli._store import (
     purposes_from,
 )
 from consent_sync.cli.consent import Decided, deployment_targets, describe
-from consent_sync.model import ConflictKind, Status
+from consent_sync.domain.model import ConflictKind, Status
 from consent_sync.store.errors import DecisionRefusedError
 from consent_sync.store.tables import ConflictRow
 

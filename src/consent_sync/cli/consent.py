@@ -23,8 +23,8 @@ from consent_sync.cli._store import (
     timestamp_option,
 )
 from consent_sync.config import ConfigError, default_config_dir, load_config
-from consent_sync.mapping import targets
-from consent_sync.model import (
+from consent_sync.domain.mapping import targets
+from consent_sync.domain.model import (
     LEGAL_BASES,
     MANUAL_PREFIX,
     Evidence,

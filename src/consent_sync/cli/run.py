@@ -20,16 +20,16 @@ from types import FrameType
 import structlog
 import typer
 
-from consent_sync.api.health import HttpServer, health_app
-from consent_sync.api.webhooks import webhook_router, webhook_secrets
 from consent_sync.cli._store import CONFIG_OPTION, EXIT_USAGE, fail, opened_store
 from consent_sync.cli.sync import load_deployment
-from consent_sync.connectors.base import Connector
 from consent_sync.connectors.factory import build_connector
-from consent_sync.leases import Leases
+from consent_sync.connectors.protocol import Connector
+from consent_sync.daemon.http.health import HttpServer, health_app
+from consent_sync.daemon.http.webhooks import webhook_router, webhook_secrets
+from consent_sync.daemon.leases import Leases
+from consent_sync.daemon.metrics import SyncMetrics
+from consent_sync.daemon.scheduler import SyncScheduler
 from consent_sync.logs import configure
-from consent_sync.metrics import SyncMetrics
-from consent_sync.scheduler import SyncScheduler
 from consent_sync.store import Store, redact_url
 
 log = structlog.get_logger(__name__)

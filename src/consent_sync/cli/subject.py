@@ -12,7 +12,7 @@ import typer
 from consent_sync.cli._render import iso, table
 from consent_sync.cli._store import CONFIG_OPTION, email_argument, opened_store, purposes_from
 from consent_sync.config import default_config_dir
-from consent_sync.model import Purpose, Status
+from consent_sync.domain.model import Purpose, Status
 from consent_sync.store import SubjectView
 
 subject = typer.Typer(help="People and their consent.", no_args_is_help=True)

@@ -15,9 +15,9 @@ from consent_sync.cli._store import (
     opened_store,
 )
 from consent_sync.config import ConfigError, DeploymentConfig, default_config_dir, load_config
-from consent_sync.connectors.base import Connector, ConnectorError
 from consent_sync.connectors.factory import build_connector
-from consent_sync.engine import CycleReport, Progress, SyncEngine
+from consent_sync.connectors.protocol import Connector, ConnectorError
+from consent_sync.sync.engine import CycleReport, Progress, SyncEngine
 
 
 def load_deployment(config: Path | None) -> DeploymentConfig:

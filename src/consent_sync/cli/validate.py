@@ -15,8 +15,8 @@ from consent_sync.config import (
     default_config_dir,
     load_config,
 )
+from consent_sync.config.live_check import live_issues
 from consent_sync.connectors.factory import build_connector
-from consent_sync.live_check import live_issues
 
 #: Exit code for a usage or configuration error (docs/design.md, "Processes").
 EXIT_CONFIG = 2

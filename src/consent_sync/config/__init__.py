@@ -7,7 +7,7 @@
     config.mappings["salesforce"].objects["Contact"].fields["HasOptedOutOfEmail"].status_for(True)
 """
 
-from consent_sync.config._connectors import (
+from consent_sync.config.connector_settings import (
     ConnectorConfig,
     HubSpotAuth,
     HubSpotConnector,
@@ -16,15 +16,15 @@ from consent_sync.config._connectors import (
     SalesforceConnector,
     Schedule,
 )
-from consent_sync.config._errors import ConfigError, ConfigIssue
-from consent_sync.config._loader import (
+from consent_sync.config.errors import ConfigError, ConfigIssue
+from consent_sync.config.loader import (
     CONFIG_ENV,
     DeploymentConfig,
     default_config_dir,
     load_config,
     load_purposes,
 )
-from consent_sync.config._mappings import (
+from consent_sync.config.mappings import (
     SUBSCRIPTION_STATES,
     FieldMapping,
     MatchKeys,

@@ -12,12 +12,12 @@ from consent_sync.config import (
 from consent_sync.config import (
     SalesforceConnector as SalesforceConfig,
 )
-from consent_sync.connectors.base import Connector
-from consent_sync.connectors.hubspot import OBJECT_TYPE, HubSpotConnector, HubSpotSettings
+from consent_sync.connectors.hubspot.connector import OBJECT_TYPE, HubSpotConnector, HubSpotSettings
+from consent_sync.connectors.protocol import Connector
 from consent_sync.connectors.retry import RetryPolicy
-from consent_sync.connectors.salesforce import SalesforceConnector, SalesforceSettings
-from consent_sync.connectors.salesforce_auth import SalesforceCredentials
-from consent_sync.mapping import pulled_fields
+from consent_sync.connectors.salesforce.auth import SalesforceCredentials
+from consent_sync.connectors.salesforce.connector import SalesforceConnector, SalesforceSettings
+from consent_sync.domain.mapping import pulled_fields
 
 
 def _secret(value: object) -> str | None:

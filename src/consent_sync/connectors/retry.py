@@ -15,7 +15,7 @@ from typing import TypeVar
 import structlog
 import tenacity
 
-from consent_sync.connectors.base import TransientError
+from consent_sync.connectors.protocol import TransientError
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from consent_sync.model import Conflict, ConflictKind
+from consent_sync.domain.model import Conflict, ConflictKind
 from consent_sync.store.errors import ConflictNotFoundError
 from consent_sync.store.tables import CONFLICTS, ConflictRow
 

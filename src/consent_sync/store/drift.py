@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select, tuple_
 
-from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
+from consent_sync.domain.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
 from consent_sync.store import conflicts, outbox
 from consent_sync.store.tables import ConsentStateRow, LinkRow, OutboxRow
 

@@ -13,8 +13,8 @@ from types import MappingProxyType, TracebackType
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
-from consent_sync.identity import MatchKeys, normalize_email
-from consent_sync.model import (
+from consent_sync.domain.identity import MatchKeys, normalize_email
+from consent_sync.domain.model import (
     MANUAL_PREFIX,
     Conflict,
     ConflictKind,
@@ -29,14 +29,15 @@ from consent_sync.model import (
 from consent_sync.store import (
     conflicts,
     coordination,
+    decide,
     drift,
     ledger,
     links,
     outbox,
-    unit,
     views,
 )
 from consent_sync.store.db import create_store_engine, database_url, read_session, write_session
+from consent_sync.store.decide import Applied, Sighting
 from consent_sync.store.errors import (
     ConflictNotResolvableError,
     DecisionRefusedError,
@@ -58,7 +59,6 @@ from consent_sync.store.tables import (
     SyncRunRow,
 )
 from consent_sync.store.types import utc
-from consent_sync.store.unit import Applied, Sighting
 from consent_sync.store.views import SubjectView
 
 
@@ -174,7 +174,9 @@ class Store:
         now = utc(now)
         with self._write() as session:
             subject_id = links.subject_for_email(session, normalize_email(email), now)
-            applied = unit.apply(session, subject_id, [(observation, None)], purposes, now, targets)
+            applied = decide.apply(
+                session, subject_id, [(observation, None)], purposes, now, targets
+            )
             _refuse_blocked(applied)  # rolls the transaction back: nothing half-applied
             return applied
 
@@ -211,7 +213,7 @@ class Store:
             decision = Observation(
                 source, None, row.purpose, status, now, TimeKind.ASSERTED, evidence
             )
-            applied = unit.apply(
+            applied = decide.apply(
                 session, row.subject_id, [(decision, None)], purposes, now, targets
             )
             _refuse_blocked(applied)
@@ -482,7 +484,7 @@ def _report(
             unmatched += 1
             continue
         by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
-    applied = unit.apply_many(session, by_subject, purposes, now, targets) if by_subject else []
+    applied = decide.apply_many(session, by_subject, purposes, now, targets) if by_subject else []
     kinds = Counter(c.kind.value for a in applied for r in a.resolutions for c in r.conflicts)
     return IngestReport(
         observations=len(observations),

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
-from consent_sync.model import Decision
+from consent_sync.domain.model import Decision
 from consent_sync.store.tables import GENESIS_HASH, LEDGER, LEDGER_HEAD, LedgerHeadRow, LedgerRow
 from consent_sync.store.types import utc
 

@@ -12,8 +12,8 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, delete, select
 
-from consent_sync.identity import MatchKeys
-from consent_sync.model import LinkKey
+from consent_sync.domain.identity import MatchKeys
+from consent_sync.domain.model import LinkKey
 from consent_sync.store.snapshot import chunks
 from consent_sync.store.tables import LINKS, SUBJECTS, LinkRow, OutboxRow, ShadowRow, SubjectRow
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, delete, select
 
-from consent_sync.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
+from consent_sync.domain.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
 from consent_sync.store import conflicts
 from consent_sync.store.errors import OutboxItemNotFoundError
 from consent_sync.store.tables import (

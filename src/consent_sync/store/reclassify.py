@@ -33,7 +33,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.sql.selectable import Join
 from sqlmodel import Session
 
-from consent_sync.model import Decision, Evidence, Status, TimeKind
+from consent_sync.domain.model import Decision, Evidence, Status, TimeKind
 from consent_sync.store import ledger, outbox, snapshot
 from consent_sync.store.tables import CONSENT_STATE, LEDGER, LINKS, OUTBOX, SHADOWS, metadata
 

@@ -16,7 +16,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from consent_sync.model import Canonical, Resolution, Shadow, Status
+from consent_sync.domain.model import Canonical, Resolution, Shadow, Status
 from consent_sync.store.outbox import Queued
 from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, SUBJECTS
 

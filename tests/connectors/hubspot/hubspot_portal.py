@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from consent_sync.connectors.base import Page, Record
-from consent_sync.connectors.hubspot import HubSpotConnector, HubSpotSettings
+from consent_sync.connectors.hubspot.connector import HubSpotConnector, HubSpotSettings
+from consent_sync.connectors.protocol import Page, Record
 from consent_sync.connectors.retry import RetryPolicy
-from consent_sync.sandbox.runner import RunningSandbox, start_sandbox
+from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 
 CONTACTS = 3000
 #: Retries as in production but with waits short enough for tests.

@@ -10,7 +10,7 @@ import pytest
 import trustme
 from hubspot_portal import FAST_RETRY, Portal, pulled_since, records
 
-from consent_sync.connectors.base import (
+from consent_sync.connectors.protocol import (
     AuthError,
     PermanentError,
     QuotaExhausted,

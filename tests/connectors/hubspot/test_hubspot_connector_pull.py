@@ -9,9 +9,9 @@ from pathlib import Path
 from hubspot_portal import CONTACTS, Portal, pulled_since, records
 
 from consent_sync.config import load_config
-from consent_sync.connectors.base import FieldWrite
 from consent_sync.connectors.factory import build_connector
-from consent_sync.mapping import observe
+from consent_sync.connectors.protocol import FieldWrite
+from consent_sync.domain.mapping import observe
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 #: The Salesforce connector file must resolve too; these tests never reach it.

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from hubspot_portal import Portal, start_portal, stop_portal
 
-from consent_sync.connectors.hubspot import SEARCH_CAP, SEARCH_LIMIT, HubSpotConnector
+from consent_sync.connectors.hubspot.connector import SEARCH_CAP, SEARCH_LIMIT, HubSpotConnector
 
 PAST_THE_CAP = 10_500
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consent_sync.connectors import hubspot_prefs
-from consent_sync.connectors.hubspot_prefs import StatusWrite, hubspot_basis, withheld_reason
+from consent_sync.connectors.hubspot import preferences as hubspot_prefs
+from consent_sync.connectors.hubspot.preferences import StatusWrite, hubspot_basis, withheld_reason
 
 
 @pytest.mark.parametrize(

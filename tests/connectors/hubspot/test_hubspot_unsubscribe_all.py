@@ -14,11 +14,11 @@ import respx
 from hubspot_portal import Portal, records
 
 from consent_sync.config import load_config
-from consent_sync.config._mappings import UnsubscribeAll
-from consent_sync.connectors.base import FieldWrite, WriteResult
+from consent_sync.config.mappings import UnsubscribeAll
 from consent_sync.connectors.factory import build_connector
-from consent_sync.connectors.hubspot import HubSpotConnector
-from consent_sync.connectors.hubspot_prefs import parse_hs_datetime
+from consent_sync.connectors.hubspot.connector import HubSpotConnector
+from consent_sync.connectors.hubspot.preferences import parse_hs_datetime
+from consent_sync.connectors.protocol import FieldWrite, WriteResult
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 SALESFORCE_ENV = {

@@ -20,10 +20,10 @@ from sf_org import (
     write_rsa_key,
 )
 
-from consent_sync.connectors.salesforce import SalesforceConnector, SalesforceSettings
-from consent_sync.connectors.salesforce_auth import Grant, SalesforceCredentials
-from consent_sync.sandbox._common import ServerThread, make_tls
-from consent_sync.sandbox.salesforce import Credentials, build_salesforce
+from consent_sync.connectors.salesforce.auth import Grant, SalesforceCredentials
+from consent_sync.connectors.salesforce.connector import SalesforceConnector, SalesforceSettings
+from consent_sync_sandbox.common import ServerThread, make_tls
+from consent_sync_sandbox.salesforce import Credentials, build_salesforce
 
 
 @pytest.fixture(scope="session")

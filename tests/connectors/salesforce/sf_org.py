@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from consent_sync.connectors.retry import RetryPolicy
-from consent_sync.connectors.salesforce import SalesforceConnector
-from consent_sync.connectors.salesforce_auth import Grant, SalesforceCredentials
-from consent_sync.sandbox._common import Emulator, ServerThread, TLSFiles
-from consent_sync.sandbox.salesforce import Credentials
+from consent_sync.connectors.salesforce.auth import Grant, SalesforceCredentials
+from consent_sync.connectors.salesforce.connector import SalesforceConnector
+from consent_sync_sandbox.common import Emulator, ServerThread, TLSFiles
+from consent_sync_sandbox.salesforce import Credentials
 
 SEEDED = 5200
 FIELDS = ("Email", "HasOptedOutOfEmail", "DoNotCall", "HasOptedOutOfFax", "SMS_Consent__c")

@@ -10,8 +10,8 @@ import pytest
 import respx
 from sf_org import MakeConnector, Org, requests_to, write_rsa_key
 
-from consent_sync.connectors.base import AuthError, PermanentError, TransientError
-from consent_sync.connectors.salesforce_auth import (
+from consent_sync.connectors.protocol import AuthError, PermanentError, TransientError
+from consent_sync.connectors.salesforce.auth import (
     SalesforceCredentials,
     fetch_token,
     jwt_assertion,

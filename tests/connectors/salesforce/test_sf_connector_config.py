@@ -8,9 +8,9 @@ import httpx
 from sf_org import Org
 
 from consent_sync.config import load_config
-from consent_sync.connectors.base import FieldWrite
 from consent_sync.connectors.factory import build_connector
-from consent_sync.connectors.salesforce import SalesforceConnector
+from consent_sync.connectors.protocol import FieldWrite
+from consent_sync.connectors.salesforce.connector import SalesforceConnector
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 #: The HubSpot connector must resolve too; these values are never used here.

@@ -9,14 +9,14 @@ import httpx
 import pytest
 from sf_org import FAST_RETRY, MakeConnector, requests_to
 
-from consent_sync.connectors.base import (
+from consent_sync.connectors.protocol import (
     AuthError,
     FieldWrite,
     PermanentError,
     QuotaExhausted,
     TransientError,
 )
-from consent_sync.connectors.salesforce import SalesforceConnector
+from consent_sync.connectors.salesforce.connector import SalesforceConnector
 
 DESCRIBE = "GET /services/data/v{version}/sobjects/{name}/describe"
 QUERY = "GET /services/data/v{version}/queryAll/"

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sf_org import SEEDED, MakeConnector, act, requests_to, seeded_ids
 
-from consent_sync.connectors.base import Page
-from consent_sync.connectors.salesforce import SalesforceConnector
+from consent_sync.connectors.protocol import Page
+from consent_sync.connectors.salesforce.connector import SalesforceConnector
 
 QUERY = "GET /services/data/v{version}/queryAll/"
 QUERY_MORE = "GET /services/data/v{version}/queryAll/{cursor}"

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from sf_org import FAST_RETRY, MakeConnector, act, requests_to, seeded_ids
 
-from consent_sync.connectors.base import FieldWrite, Quota
-from consent_sync.connectors.salesforce import SalesforceConnector
-from consent_sync.connectors.salesforce_results import parse_limit_info, write_results
-from consent_sync.sandbox.salesforce.schema import make_id
+from consent_sync.connectors.protocol import FieldWrite, Quota
+from consent_sync.connectors.salesforce.connector import SalesforceConnector
+from consent_sync.connectors.salesforce.results import parse_limit_info, write_results
+from consent_sync_sandbox.salesforce.schema import make_id
 
 QUERY = "GET /services/data/v{version}/queryAll/"
 PATCH = "PATCH /services/data/v{version}/composite/sobjects"

@@ -12,8 +12,8 @@ import httpx
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from consent_sync.sandbox._common import Emulator, ServerThread, make_tls
-from consent_sync.sandbox.hubspot import build_hubspot
+from consent_sync_sandbox.common import Emulator, ServerThread, make_tls
+from consent_sync_sandbox.hubspot import build_hubspot
 
 SEEDED = 250
 

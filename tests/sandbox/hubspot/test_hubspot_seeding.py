@@ -11,10 +11,10 @@ import pytest
 from hubspot.crm.contacts import PublicObjectSearchRequest
 from hubspot_sandbox import Sandbox, start_sandbox
 
-from consent_sync.sandbox._seed import iter_people
-from consent_sync.sandbox.hubspot._props import LEGAL_BASES, SUBSCRIPTIONS, optout_property
-from consent_sync.sandbox.hubspot._seeding import FIRST_ID
-from consent_sync.sandbox.hubspot._store import ContactStore
+from consent_sync_sandbox.hubspot.props import LEGAL_BASES, SUBSCRIPTIONS, optout_property
+from consent_sync_sandbox.hubspot.seeding import FIRST_ID
+from consent_sync_sandbox.hubspot.store import ContactStore
+from consent_sync_sandbox.seed import iter_people
 
 CONTACTS = 4000
 V4 = "/communication-preferences/v4/statuses"

@@ -9,7 +9,7 @@ import pytest
 from sf_harness import SEEDED, Served, serve
 from simple_salesforce import Salesforce
 
-from consent_sync.sandbox.salesforce import build_salesforce
+from consent_sync_sandbox.salesforce import build_salesforce
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import httpx
 import requests
 from simple_salesforce import Salesforce
 
-from consent_sync.sandbox._common import Emulator, ServerThread, TLSFiles, make_tls
+from consent_sync_sandbox.common import Emulator, ServerThread, TLSFiles, make_tls
 
 SEEDED = 6000
 VERSION = "59.0"

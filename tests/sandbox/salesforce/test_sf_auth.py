@@ -10,7 +10,7 @@ import pytest
 from sf_harness import Served, serve
 from simple_salesforce import SalesforceExpiredSession
 
-from consent_sync.sandbox.salesforce import build_salesforce
+from consent_sync_sandbox.salesforce import build_salesforce
 
 
 def _token(served: Served, **form: str) -> httpx.Response:

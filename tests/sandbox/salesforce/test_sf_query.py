@@ -9,7 +9,7 @@ import pytest
 from sf_harness import SEEDED, Served
 from simple_salesforce import Salesforce, SalesforceMalformedRequest, format_soql
 
-from consent_sync.sandbox.salesforce.schema import make_id
+from consent_sync_sandbox.salesforce.schema import make_id
 
 HOSTILE = [
     "o'brien@x.com",

@@ -14,7 +14,7 @@ import httpx
 import requests
 from simple_salesforce import Salesforce
 
-from consent_sync.sandbox.runner import available_emulators, env_lines, start_sandbox
+from consent_sync_sandbox.runner import available_emulators, env_lines, start_sandbox
 
 
 def _free_port() -> int:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from simple_salesforce import format_soql
 
-from consent_sync.sandbox.salesforce import soql
-from consent_sync.sandbox.salesforce.errors import SalesforceError
-from consent_sync.sandbox.salesforce.query import compile_query
+from consent_sync_sandbox.salesforce import soql
+from consent_sync_sandbox.salesforce.errors import SalesforceError
+from consent_sync_sandbox.salesforce.query import compile_query
 
 
 def test_string_escapes_are_decoded() -> None:

@@ -1,0 +1,83 @@
+"""`validate --live`: check each mapped field against the CRM's own describe/properties.
+
+A mapped field must exist, be writable when its direction includes push, and its value table
+must fit the field: picklist and enumeration values must be options, checkbox tables booleans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from consent_sync.config import ConfigIssue, DeploymentConfig, FieldMapping
+from consent_sync.config.yaml_source import YamlDocument, load_yaml
+from consent_sync.connectors.protocol import Connector, ConnectorError, FieldInfo
+
+_BOOLEAN_TYPES = frozenset({"boolean", "bool"})
+_OPTION_TYPES = frozenset({"picklist", "multipicklist", "enumeration", "subscription"})
+
+
+def live_issues(config: DeploymentConfig, connectors: Mapping[str, Connector]) -> list[ConfigIssue]:
+    """Every mismatch between the mappings and the connected CRMs, as file:line issues."""
+    issues: list[ConfigIssue] = []
+    for system, mapping in sorted(config.mappings.items()):
+        connector = connectors.get(system)
+        if connector is None:
+            continue
+        path = config.config_dir / "mappings" / f"{system}.yaml"
+        doc, _ = load_yaml(path)
+
+        def issue(
+            loc: tuple[str, ...],
+            message: str,
+            doc: YamlDocument | None = doc,
+            path: Path = path,
+        ) -> None:
+            line = doc.line(loc) if doc is not None else None
+            issues.append(ConfigIssue(path, line, message))
+
+        for object_type, obj in mapping.objects.items():
+            loc = ("objects", object_type)
+            try:
+                described = {f.name: f for f in connector.describe(object_type)}
+            except ConnectorError as exc:
+                issue(loc, f"cannot describe {object_type} in {system}: {exc}")
+                continue
+            for key, field_name in (("email", obj.match.email), ("phone", obj.match.phone)):
+                if field_name is not None and field_name not in described:
+                    issue((*loc, "match", key), f"{object_type}.{field_name} does not exist")
+            for name, field in obj.fields.items():
+                found = described.get(name)
+                where = (*loc, "fields", name)
+                if found is None:
+                    issue(where, f"{object_type}.{name} does not exist in {system}")
+                    continue
+                for message in field_problems(object_type, name, field, found):
+                    issue(where, message)
+    return issues
+
+
+def field_problems(object_type: str, name: str, field: FieldMapping, found: FieldInfo) -> list[str]:
+    """What is wrong with one mapped field given how the CRM describes it."""
+    problems = []
+    if field.pushes and not found.writable:
+        problems.append(
+            f"{object_type}.{name} is read-only in the CRM but its direction is "
+            f"{field.direction}; use direction: pull"
+        )
+    keys = [k for k in field.values if k is not None]
+    if found.type.lower() in _BOOLEAN_TYPES:
+        wrong = [k for k in keys if not isinstance(k, bool)]
+        if wrong:
+            problems.append(
+                f"{object_type}.{name} is a checkbox: its values must be true/false, "
+                f"not {', '.join(repr(k) for k in wrong)}"
+            )
+    elif found.type.lower() in _OPTION_TYPES and found.options:
+        unknown = [k for k in keys if str(k) not in found.options]
+        if unknown:
+            problems.append(
+                f"{', '.join(repr(k) for k in unknown)} is not an option of {object_type}.{name} "
+                f"(options: {', '.join(found.options)})"
+            )
+    return problems

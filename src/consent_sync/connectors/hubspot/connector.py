@@ -1,0 +1,507 @@
+"""HubSpot connector: hubspot-api-client for CRM contacts, httpx for Communication Preferences v4.
+
+HubSpot returns every property value as a string; values are typed here by the portal's property
+definitions (booleans as True/False, empty as None, everything else as text), so mapping value
+tables read `true`/`false`/`null` as YAML writes them. Each mapped email subscription appears in a
+record as a field of its own (the mapping key) holding the v4 status, with that status's own
+timestamp in `field_times` and its legal basis in `field_evidence`.
+
+An opt-out of all email (`hs_email_optout`) reads as UNSUBSCRIBED on every mapped subscription, at
+the opt-out's own time, unless the contact later subscribed to that one type. A SUBSCRIBED write is
+sent only with the legal basis its decision recorded (and only its recorded explanation): without
+a basis HubSpot knows, that status is not sent, the rest of the record's write is, and the record
+is reported `unrepresentable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
+)
+
+from consent_sync.connectors.hubspot.preferences import (
+    StatusWrite,
+    SubscriptionPreferences,
+    SubscriptionStatus,
+    WideOptOut,
+    hubspot_basis,
+    parse_hs_datetime,
+    withheld_reason,
+)
+from consent_sync.connectors.hubspot.transport import Endpoint, HubSpotTransport
+from consent_sync.connectors.protocol import (
+    FieldInfo,
+    FieldWrite,
+    Page,
+    PermanentError,
+    Quota,
+    Record,
+    WriteResult,
+)
+from consent_sync.connectors.retry import RetryPolicy
+
+OBJECT_TYPE = "contacts"
+SEARCH_LIMIT = 200  # results per search page
+SEARCH_CAP = 10_000  # the search API never pages past this many results of one query
+LIST_LIMIT = 100  # results per list page
+BATCH_LIMIT = 100  # inputs per batch read and update
+SUBSCRIPTION_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED")
+OPT_OUT_ALL = "hs_email_optout"  # read-only: the contact opted out of all email
+_RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "INTERNAL_ERROR"})
+
+__all__ = ["OBJECT_TYPE", "HubSpotConnector", "HubSpotSettings", "parse_hs_datetime"]
+
+
+@dataclass
+class HubSpotSettings:
+    """Connector settings, resolved from `connectors/<name>.yaml` and the environment."""
+
+    access_token: str
+    properties: Sequence[str]  # contact properties to pull: match keys and consent properties
+    subscriptions: Mapping[str, str]  # mapping field name -> subscription id or name
+    name: str = "hubspot"
+    base_url: str = "https://api.hubapi.com"
+    ca_file: str | None = None
+    timeout: float = 30.0
+    requests_per_second: float = 10.0
+    searches_per_second: float = 4.0  # HubSpot allows 5 searches a second per token
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # The mapping's `unsubscribe_all: {push: true}`: a write that unsubscribes a contact from every
+    # mapped subscription goes out as one v4 unsubscribe-all (which covers every type in the
+    # portal, mapped or not) instead of one status per type.
+    unsubscribe_all_push: bool = False
+
+    def __repr__(self) -> str:
+        return f"HubSpotSettings(name={self.name!r}, base_url={self.base_url!r})"
+
+
+class HubSpotConnector:
+    """Pulls, reads and writes contact consent through the official client and v4 over httpx."""
+
+    def __init__(self, settings: HubSpotSettings) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self._transport = HubSpotTransport(
+            Endpoint(
+                settings.name,
+                settings.base_url,
+                settings.access_token,
+                settings.ca_file,
+                settings.timeout,
+            ),
+            retry=settings.retry,
+            requests_per_second=settings.requests_per_second,
+            searches_per_second=settings.searches_per_second,
+        )
+        self._prefs = SubscriptionPreferences(self._transport, settings.subscriptions)
+        self._definitions: list[Any] | None = None
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._transport.api_calls
+
+    # -- pull -----------------------------------------------------------------------------
+
+    def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
+        """Changed contacts (search on lastmodifieddate) or, when since is None, all of them."""
+        self._check_object(object_type)
+        if since is None:
+            yield from self._list_all()
+        else:
+            yield from self._search_since(since)
+
+    def _search_since(self, since: datetime) -> Iterator[Page]:
+        # Every page is its own query from the last stamp seen (keyset paging on the stamp), so
+        # no query nears the 10,000-result cap and a contact modified mid-pull, which moves to the
+        # end of the order, cannot shift an unread one past an offset. Contacts already yielded
+        # at the boundary stamp are skipped; only a run of one stamp longer than a page needs
+        # offsets, and one longer than the cap cannot be searched at all.
+        window = since
+        offset = 0
+        seen_at_window: set[str] = set()
+        while True:
+            result = self._transport.sdk(
+                "search",
+                self._transport.contacts_search.do_search_with_http_info,
+                search=True,
+                object_name=OBJECT_TYPE,
+                public_object_search_request=self._search_request(window, offset),
+            )
+            rows = list(result.results)
+            fresh = [r for r in rows if not (str(r.id) in seen_at_window and _stamp(r) == window)]
+            if fresh:
+                yield self._page(fresh)
+            if not (result.paging and result.paging.next) or not rows:
+                return
+            last = max(_stamp(r) for r in rows)
+            if last > window:
+                window, offset = last, 0
+                seen_at_window = {str(r.id) for r in rows if _stamp(r) == last}
+            else:
+                seen_at_window |= {str(r.id) for r in rows}
+                offset += len(rows)
+                if offset + SEARCH_LIMIT > SEARCH_CAP:
+                    raise PermanentError(
+                        f"more than {SEARCH_CAP} contacts share lastmodifieddate {window}; "
+                        "run a full sync (--full) to read them by listing",
+                        system=self.name,
+                        object_type=OBJECT_TYPE,
+                    )
+
+    def _search_request(self, window: datetime, offset: int) -> PublicObjectSearchRequest:
+        stamp_filter = {
+            "propertyName": "lastmodifieddate",
+            "operator": "GTE",
+            "value": str(int(window.timestamp() * 1000)),
+        }
+        return PublicObjectSearchRequest(
+            filter_groups=[{"filters": [stamp_filter]}],
+            sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+            properties=self._properties(),
+            limit=SEARCH_LIMIT,
+            after=str(offset) if offset else None,
+        )
+
+    def _list_all(self) -> Iterator[Page]:
+        started = datetime.now(UTC)
+        after: str | None = None
+        while True:
+            result = self._transport.sdk(
+                "list",
+                self._transport.contacts.get_page_with_http_info,
+                object_name=OBJECT_TYPE,
+                limit=LIST_LIMIT,
+                after=after,
+                properties=self._properties(),
+                archived=False,
+            )
+            page = self._page(list(result.results))
+            paging = result.paging
+            after = paging.next.after if paging and paging.next else None
+            # Listing goes by id, not by stamp: only the last page may advance the cursor,
+            # and only to when the listing started (later changes are caught incrementally).
+            yield Page(page.records, started if after is None else None)
+            if after is None:
+                return
+
+    # -- read and write -------------------------------------------------------------------
+
+    def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
+        """Current state of contacts by id (batch read, 100 a call); missing ones left out."""
+        self._check_object(object_type)
+        return list(self._page(self._batch_read(record_ids, self._properties())).records)
+
+    def _batch_read(self, record_ids: Sequence[str], properties: list[str]) -> list[Any]:
+        unique = list(dict.fromkeys(record_ids))
+        found: list[Any] = []
+        for start in range(0, len(unique), BATCH_LIMIT):
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in unique[start : start + BATCH_LIMIT]],
+                properties=properties,
+                properties_with_history=[],
+            )
+            result = self._transport.sdk(
+                "batch read",
+                self._transport.contacts_batch.read_with_http_info,
+                object_name=OBJECT_TYPE,
+                batch_read_input_simple_public_object_id=body,
+                archived=False,
+            )
+            found.extend(result.results)
+        return found
+
+    def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
+        """Properties via batch/update (207 handled per record); subscriptions via v4.
+
+        A SUBSCRIBED without a legal basis HubSpot knows is not sent; the rest of its record's
+        write still is, and the record is reported `unrepresentable` (unless another part failed).
+        """
+        self._check_object(object_type)
+        subs = self._prefs.ids()
+        properties: dict[str, dict[str, Any]] = {}
+        wanted: dict[str, dict[str, _Wanted]] = {}
+        for w in writes:
+            for name, value in w.values.items():
+                if name in subs:
+                    wanted.setdefault(w.record_id, {})[name] = _Wanted(
+                        str(value), w.legal_basis, w.explanation
+                    )
+                else:
+                    properties.setdefault(w.record_id, {})[name] = value
+        outcome = self._update_properties(properties)
+        withheld: dict[str, list[str]] = {}
+        sendable: dict[str, dict[str, _Wanted]] = {}
+        for record_id, fields in wanted.items():
+            for name, want in fields.items():
+                # GDPR-enabled portals require an explanation with the basis: without the
+                # decision's own, nothing is sent (none is made up).
+                unexplained = not (want.explanation or "").strip()
+                if want.state == "SUBSCRIBED" and (
+                    hubspot_basis(want.legal_basis) is None or unexplained
+                ):
+                    reason = withheld_reason(name, subs[name], want.legal_basis, want.explanation)
+                    withheld.setdefault(record_id, []).append(reason)
+                else:
+                    sendable.setdefault(record_id, {})[name] = want
+        for record_id, result in self._write_subscriptions(sendable, subs).items():
+            previous = outcome.get(record_id)
+            if previous is None or previous.ok:
+                outcome[record_id] = result
+        for record_id, reasons in withheld.items():
+            outcome[record_id] = _withhold(record_id, outcome.get(record_id), "; ".join(reasons))
+        return [outcome.get(w.record_id, WriteResult(w.record_id, True)) for w in writes]
+
+    def _update_properties(
+        self, properties: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, WriteResult]:
+        outcome: dict[str, WriteResult] = {}
+        ids = list(properties)
+        for start in range(0, len(ids), BATCH_LIMIT):
+            batch = ids[start : start + BATCH_LIMIT]
+            body = BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    SimplePublicObjectBatchInput(
+                        id=i, properties={k: _hs_value(v) for k, v in properties[i].items()}
+                    )
+                    for i in batch
+                ]
+            )
+            result = self._transport.sdk(
+                "batch update",
+                self._transport.contacts_batch.update_with_http_info,
+                object_name=OBJECT_TYPE,
+                batch_input_simple_public_object_batch_input=body,
+            )
+            for error in getattr(result, "errors", None) or []:
+                category = str(error.category or "")
+                for record_id in (error.context or {}).get("ids") or []:
+                    outcome[str(record_id)] = WriteResult(
+                        str(record_id),
+                        False,
+                        f"{category}: {error.message}",
+                        retryable=category in _RETRYABLE_CATEGORIES,
+                        gone=category == "OBJECT_NOT_FOUND",
+                    )
+            for record_id in batch:
+                outcome.setdefault(record_id, WriteResult(record_id, True))
+        return outcome
+
+    def _write_subscriptions(
+        self, wanted: Mapping[str, Mapping[str, _Wanted]], subs: Mapping[str, str]
+    ) -> dict[str, WriteResult]:
+        if not wanted:
+            return {}
+        emails = {
+            str(r.id): str(r.properties["email"])
+            for r in self._batch_read(list(wanted), ["email"])
+            if (r.properties or {}).get("email")
+        }
+        outcome: dict[str, WriteResult] = {}
+        planned: list[StatusWrite] = []
+        everything: list[str] = []  # subscribers to opt out of all email at once
+        by_email: dict[str, list[str]] = {}
+        for record_id, fields in wanted.items():
+            email = emails.get(record_id)
+            if email is None:
+                # v4 would create a contact for an unknown address: never write blind.
+                outcome[record_id] = WriteResult(
+                    record_id, False, "contact not found or has no email", gone=True
+                )
+                continue
+            by_email.setdefault(email.lower(), []).append(record_id)
+            if self.settings.unsubscribe_all_push and _unsubscribes_all(fields, subs):
+                everything.append(email)
+                continue
+            planned += [_status_write(email, subs[name], want) for name, want in fields.items()]
+        refused = self._prefs.write(planned) if planned else {}
+        if everything:
+            refused.update(self._prefs.unsubscribe_all(everything))
+        for subscriber, (category, message) in refused.items():
+            for record_id in by_email.get(subscriber, []):
+                outcome[record_id] = WriteResult(
+                    record_id,
+                    False,
+                    f"{category}: {message}",
+                    retryable=category in _RETRYABLE_CATEGORIES,
+                )
+        for record_ids in by_email.values():
+            for record_id in record_ids:
+                outcome.setdefault(record_id, WriteResult(record_id, True))
+        return outcome
+
+    # -- describe -------------------------------------------------------------------------
+
+    def describe(self, object_type: str) -> list[FieldInfo]:
+        """Contact properties with type, writability and options; then each mapped subscription."""
+        self._check_object(object_type)
+        fields = []
+        for prop in self._property_definitions():
+            meta = prop.modification_metadata
+            read_only = bool(meta and meta.read_only_value)
+            options = tuple(str(o.value) for o in prop.options or ())
+            fields.append(FieldInfo(prop.name, prop.type, not read_only, options))
+        fields += [
+            FieldInfo(name, "subscription", True, SUBSCRIPTION_STATES) for name in self._prefs.ids()
+        ]
+        return fields
+
+    def _property_definitions(self) -> list[Any]:
+        if self._definitions is None:
+            result = self._transport.sdk(
+                "properties",
+                self._transport.properties.get_all_with_http_info,
+                OBJECT_TYPE,
+                object_name=OBJECT_TYPE,
+            )
+            self._definitions = list(result.results)
+        return self._definitions
+
+    def quota(self) -> Quota:
+        return self._transport.quota
+
+    def close(self) -> None:
+        self._transport.close()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _check_object(self, object_type: str) -> None:
+        if object_type != OBJECT_TYPE:
+            raise PermanentError(f"unsupported object {object_type!r}", system=self.name)
+
+    def _properties(self) -> list[str]:
+        names = ["email", "lastmodifieddate", *self.settings.properties]
+        subs = self._prefs.ids()
+        if subs:
+            names += [OPT_OUT_ALL, *(f"{OPT_OUT_ALL}_{sid}" for sid in subs.values())]
+        return list(dict.fromkeys(names))
+
+    def _page(self, results: Sequence[Any]) -> Page:
+        subs = self._prefs.ids()
+        types = {p.name: str(p.type) for p in self._property_definitions()}
+        emails = [str(r.properties.get("email") or "") for r in results]
+        statuses = self._prefs.read([e for e in emails if e]) if subs else {}
+        # Only contacts HubSpot flags as opted out of all email cost a wide-status read (for its
+        # timestamp); everyone else's subscriptions are what their own statuses say. A flagged
+        # contact v4 reports no wide opt-out for (the flag lags a resubscribe) reads its own.
+        flagged = [
+            email
+            for r, email in zip(results, emails, strict=True)
+            if email and str((r.properties or {}).get(OPT_OUT_ALL) or "").lower() == "true"
+        ]
+        wide = self._prefs.read_wide(flagged) if subs and flagged else {}
+        records = []
+        for r, email in zip(results, emails, strict=True):
+            props = {
+                name: _typed(types.get(name), raw) for name, raw in (r.properties or {}).items()
+            }
+            # No answer for the subscriber (no email, or v4 refused it): their statuses are unknown
+            # and left out; an answer without a subscription type means NOT_SPECIFIED.
+            answered = statuses.get(email.lower()) if email else None
+            opt_out = wide.get(email.lower()) if email else None
+            field_times: dict[str, datetime] = {}
+            evidence: dict[str, Mapping[str, str]] = {}
+            for name, sid in subs.items():
+                status = answered.get(sid) if answered else None
+                if opt_out is not None and not _opted_in_since(status, opt_out):
+                    props[name] = "UNSUBSCRIBED"
+                    evidence[name] = opt_out.evidence
+                    if opt_out.timestamp is not None:
+                        field_times[name] = opt_out.timestamp
+                    continue
+                if answered is None:
+                    continue
+                if status is None:
+                    props[name] = "NOT_SPECIFIED"
+                    continue
+                props[name] = status.status
+                evidence[name] = status.evidence
+                if status.timestamp is not None:
+                    field_times[name] = status.timestamp
+            records.append(
+                Record(
+                    OBJECT_TYPE,
+                    str(r.id),
+                    props,
+                    _stamp(r),
+                    deleted=bool(getattr(r, "archived", False)),
+                    field_times=field_times,
+                    field_evidence=evidence,
+                )
+            )
+        watermark = max((rec.modified_at for rec in records), default=None)
+        return Page(records, watermark)
+
+
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """One subscription status a write asks for, with the decision's recorded evidence."""
+
+    state: str
+    legal_basis: str | None
+    explanation: str | None
+
+
+def _status_write(email: str, subscription_id: str, want: _Wanted) -> StatusWrite:
+    """The v4 status to set; a grant carries its own basis (HubSpot's name) and explanation only."""
+    if want.state != "SUBSCRIBED":
+        return StatusWrite(email, subscription_id, want.state)
+    basis = hubspot_basis(want.legal_basis)
+    return StatusWrite(email, subscription_id, want.state, basis, want.explanation or None)
+
+
+def _unsubscribes_all(fields: Mapping[str, _Wanted], subs: Mapping[str, str]) -> bool:
+    """Whether a record's write sets every mapped subscription to UNSUBSCRIBED."""
+    return set(fields) == set(subs) and all(w.state == "UNSUBSCRIBED" for w in fields.values())
+
+
+def _opted_in_since(status: SubscriptionStatus | None, opt_out: WideOptOut) -> bool:
+    """Whether a subscription's own SUBSCRIBED is strictly later than an opt-out of all email."""
+    return (
+        status is not None
+        and status.status == "SUBSCRIBED"
+        and status.timestamp is not None
+        and opt_out.timestamp is not None
+        and status.timestamp > opt_out.timestamp
+    )
+
+
+def _withhold(record_id: str, previous: WriteResult | None, reason: str) -> WriteResult:
+    """A record with a grant withheld: unrepresentable if the rest landed, else that failure."""
+    if previous is None or previous.ok:
+        return WriteResult(record_id, False, reason, unrepresentable=True)
+    return replace(previous, error=f"{previous.error}; {reason}")
+
+
+def _stamp(result: Any) -> datetime:
+    """A contact's modification stamp: `lastmodifieddate`, else the object's `updatedAt`."""
+    raw = (result.properties or {}).get("lastmodifieddate") or result.updated_at
+    return parse_hs_datetime(raw)
+
+
+def _typed(property_type: str | None, raw: Any) -> Any:
+    """A property value as the mapping reads it: bool for booleans, None for empty, else text."""
+    if raw is None or raw == "":
+        return None
+    text = str(raw)
+    if property_type == "bool" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def _hs_value(value: Any) -> str:
+    """HubSpot property values are strings; booleans are `true`/`false`, null is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,372 @@
+"""Salesforce connector: simple-salesforce for REST, SOQL on SystemModstamp, composite writes."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+import structlog
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.format import format_soql
+
+from consent_sync.connectors.http import TimeoutSession
+from consent_sync.connectors.protocol import (
+    AuthError,
+    ConnectorError,
+    FieldInfo,
+    FieldWrite,
+    Page,
+    PermanentError,
+    Quota,
+    QuotaExhausted,
+    Record,
+    TransientError,
+    WriteResult,
+)
+from consent_sync.connectors.ratelimit import TokenBucket
+from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
+from consent_sync.connectors.salesforce.auth import SalesforceCredentials, fetch_token
+from consent_sync.connectors.salesforce.results import (
+    TRANSIENT_CODES,
+    error_details,
+    is_record_id,
+    parse_limit_info,
+    parse_sf_datetime,
+    write_results,
+)
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
+COMPOSITE_LIMIT = 200  # records per PATCH /composite/sobjects
+READ_CHUNK = 200  # ids per `Id IN (...)` query, well under the URI length limit
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass
+class SalesforceSettings:
+    """Connector settings, resolved from `connectors/<name>.yaml` and the environment."""
+
+    credentials: SalesforceCredentials
+    fields: Mapping[str, Sequence[str]]  # object type -> fields to pull (match + consent)
+    name: str = "salesforce"
+    api_version: str = "59.0"
+    ca_file: str | None = None
+    timeout: float = 30.0
+    page_size: int = 2000
+    requests_per_second: float | None = None  # client-side budget; None: unthrottled
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class _Operation:
+    """One logical API call across its retries: it may re-authenticate once."""
+
+    what: str
+    object_type: str | None
+    reauthed: bool = False
+
+
+class SalesforceConnector:
+    """Pulls, reads and writes Contact/Lead consent fields through simple-salesforce."""
+
+    def __init__(self, settings: SalesforceSettings) -> None:
+        for object_type, names in settings.fields.items():
+            for name in (object_type, *names):
+                if not _FIELD_NAME.match(name):
+                    raise PermanentError(
+                        f"not a Salesforce API name: {name!r}", system=settings.name
+                    )
+        self.settings = settings
+        self.name = settings.name
+        rate = settings.requests_per_second
+        self._session = TimeoutSession(
+            settings.timeout, settings.ca_file, TokenBucket(rate) if rate else None
+        )
+        self._session.hooks["response"].append(self._observe_response)
+        self._lock = threading.Lock()
+        self._last = threading.local()  # Retry-After of this thread's latest response
+        self._client: Salesforce | None = None
+        self._quota = Quota()
+        self.api_calls = 0
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _observe_response(self, response: requests.Response, *_: Any, **__: Any) -> None:
+        self.api_calls += 1
+        quota = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
+        if quota is not None:
+            self._quota = quota
+        self._last.retry_after = parse_retry_after(
+            response.headers.get("Retry-After"),
+            datetime.now(UTC),
+            self.settings.retry.retry_after_ceiling,
+        )
+
+    def _sf(self) -> Salesforce:
+        with self._lock:
+            if self._client is None:
+                s = self.settings
+                token = fetch_token(
+                    s.credentials, ca_file=s.ca_file, timeout=s.timeout, system=self.name
+                )
+                # A session id makes simple-salesforce skip its own login and refresh:
+                # expired sessions come back to `_once` as 401s.
+                self._client = Salesforce(
+                    instance_url=token.instance_url,
+                    session_id=token.access_token,
+                    session=self._session,
+                    version=s.api_version,
+                )
+            return self._client
+
+    def _once(self, op: _Operation, fn: Callable[[Salesforce], T]) -> T:
+        """One try of `op`, its failure translated into the connector's typed errors."""
+        ctx: dict[str, Any] = {"system": self.name, "object_type": op.object_type}
+        try:
+            return fn(self._sf())
+        except SalesforceError as exc:
+            if exc.status == 401 and not op.reauthed:
+                op.reauthed = True
+                with self._lock:
+                    self._client = None
+                raise TransientError(
+                    f"{op.what}: session expired; re-authenticating", retry_after=0.0, **ctx
+                ) from exc
+            raise self._classify(exc, op) from exc
+        except requests.exceptions.SSLError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise PermanentError(
+                    f"{op.what}: the server certificate is not trusted (check ca_file)", **ctx
+                ) from exc
+            raise TransientError(f"{op.what}: TLS failure", **ctx) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"{op.what}: {type(exc).__name__}", **ctx) from exc
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise TransientError(f"{op.what}: connection dropped mid-response", **ctx) from exc
+        except requests.exceptions.JSONDecodeError as exc:
+            raise TransientError(f"{op.what}: malformed response body", **ctx) from exc
+        except requests.RequestException as exc:
+            raise PermanentError(f"{op.what}: {type(exc).__name__}", **ctx) from exc
+
+    def _call(self, what: str, fn: Callable[[Salesforce], T], object_type: str | None = None) -> T:
+        """Run one API call with the shared retry policy and one re-auth on INVALID_SESSION_ID."""
+        op = _Operation(what, object_type)
+        return call_with_retry(lambda: self._once(op, fn), self.settings.retry)
+
+    def _classify(self, exc: SalesforceError, op: _Operation) -> ConnectorError:
+        codes, detail = error_details(exc.content)
+        message = f"{op.what}: HTTP {exc.status} {','.join(codes)} {detail}".strip()
+        ctx: dict[str, Any] = {
+            "system": self.name,
+            "object_type": op.object_type,
+            "status": exc.status,
+            "code": codes[0] if codes else None,
+        }
+        if exc.status == 401:
+            return AuthError(f"{message} (after re-authenticating)", **ctx)
+        if exc.status == 403 and "REQUEST_LIMIT_EXCEEDED" in codes:
+            # The daily total is spent until the window rolls; a concurrency limit frees soon.
+            if "concurrent" not in detail.lower():
+                return QuotaExhausted(message, **ctx)
+            return TransientError(message, retry_after=self._last_retry_after(), **ctx)
+        if exc.status == 429 or exc.status >= 500 or TRANSIENT_CODES & set(codes):
+            return TransientError(message, retry_after=self._last_retry_after(), **ctx)
+        return PermanentError(message, **ctx)
+
+    def _last_retry_after(self) -> float | None:
+        return getattr(self._last, "retry_after", None)
+
+    def _names(self, object_type: str) -> str:
+        fields = self.settings.fields.get(object_type)
+        if fields is None:
+            raise PermanentError(
+                "object is not configured", system=self.name, object_type=object_type
+            )
+        return ", ".join(dict.fromkeys((*SYSTEM_FIELDS, *fields)))
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
+        """Records (deleted ones included) with SystemModstamp >= since, oldest first.
+
+        `since` is compared to the second (SOQL datetime literals carry no fraction), so a
+        pull re-reads at most the records of that second. A query cursor Salesforce closed
+        (idle 15 minutes, or past 10 open per user) is resumed from the last page's watermark.
+        """
+        result = self._query(object_type, since)
+        resumed_at: datetime | None = None
+        while True:
+            page = self._page(object_type, result["records"])
+            yield page
+            since = page.watermark or since
+            next_url = result.get("nextRecordsUrl")
+            if result.get("done", True) or not next_url:
+                return
+
+            def more(sf: Salesforce, url: str = next_url) -> Any:
+                return sf.query_more(url, identifier_is_url=True, headers=self._query_options)
+
+            try:
+                result = self._call("query_more", more, object_type)
+            except PermanentError as exc:
+                if exc.code != "INVALID_QUERY_LOCATOR" or since is None or since == resumed_at:
+                    raise
+                log.info("query cursor closed; resuming", system=self.name, since=str(since))
+                resumed_at = since
+                result = self._query(object_type, since)
+
+    @property
+    def _query_options(self) -> dict[str, str]:
+        return {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
+
+    def _query(self, object_type: str, since: datetime | None) -> Any:
+        names = self._names(object_type)
+        if since is None:
+            soql = format_soql(
+                f"SELECT {names} FROM {object_type} ORDER BY SystemModstamp, Id"  # noqa: S608
+            )
+        else:
+            soql = format_soql(
+                f"SELECT {names} FROM {object_type} "  # noqa: S608
+                "WHERE SystemModstamp >= {since} ORDER BY SystemModstamp, Id",
+                since=since,
+            )
+
+        def query(sf: Salesforce) -> Any:
+            return sf.query(soql, include_deleted=True, headers=self._query_options)
+
+        return self._call("query", query, object_type)
+
+    def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
+        """The current state of the given records, 200 ids a query.
+
+        Records in the recycle bin come back with `deleted=True` (queryAll); purged, unknown
+        and malformed ids are left out.
+        """
+        names = self._names(object_type)
+        wellformed = [i for i in record_ids if is_record_id(i)]
+        if len(wellformed) < len(record_ids):
+            log.warning(
+                "malformed record ids skipped",
+                system=self.name,
+                object_type=object_type,
+                count=len(record_ids) - len(wellformed),
+            )
+        out: list[Record] = []
+        for start in range(0, len(wellformed), READ_CHUNK):
+            chunk = wellformed[start : start + READ_CHUNK]
+            soql = format_soql(
+                f"SELECT {names} FROM {object_type} WHERE Id IN {{ids}}",  # noqa: S608
+                ids=chunk,
+            )
+
+            def query_all(sf: Salesforce, q: str = soql) -> Any:
+                return sf.query_all(q, include_deleted=True)
+
+            result = self._call("read", query_all, object_type)
+            out.extend(self._page(object_type, result["records"]).records)
+        return out
+
+    def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
+        """PATCH /composite/sobjects, 200 records a call, allOrNone false: per-record results.
+
+        Records refused with a row lock are sent again under the retry policy; a batch whose
+        call keeps failing transiently comes back as retryable results. Auth, quota and other
+        request-level refusals raise.
+        """
+        results: list[WriteResult] = []
+        for start in range(0, len(writes), COMPOSITE_LIMIT):
+            results += self._write_batch(object_type, writes[start : start + COMPOSITE_LIMIT])
+        return results
+
+    def _write_batch(self, object_type: str, batch: Sequence[FieldWrite]) -> list[WriteResult]:
+        op = _Operation("composite update", object_type)
+        results: list[WriteResult | None] = [None] * len(batch)
+        pending = list(range(len(batch)))
+
+        def attempt() -> None:
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": object_type}, "id": w.record_id, **w.values}
+                    for w in (batch[i] for i in pending)
+                ],
+            }
+            answer = self._once(
+                op, lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body)
+            )
+            if not isinstance(answer, list):
+                raise TransientError(
+                    "composite update: answer is not a list of results",
+                    system=self.name,
+                    object_type=object_type,
+                )
+            outcomes = write_results([batch[i] for i in pending], answer)
+            for index, outcome in zip(pending, outcomes, strict=True):
+                results[index] = outcome
+            pending[:] = [i for i, o in zip(pending, outcomes, strict=True) if o.retryable]
+            if pending:
+                raise TransientError(
+                    f"composite update: {len(pending)} records locked or unanswered",
+                    system=self.name,
+                    object_type=object_type,
+                )
+
+        unanswered = "not written"
+        try:
+            call_with_retry(attempt, self.settings.retry)
+        except TransientError as exc:
+            unanswered = f"not written: {exc}"
+            log.warning("write batch left retryable", system=self.name, error=str(exc))
+        return [
+            r or WriteResult(w.record_id, False, unanswered, retryable=True)
+            for w, r in zip(batch, results, strict=True)
+        ]
+
+    def describe(self, object_type: str) -> list[FieldInfo]:
+        """Fields of the object as `/sobjects/<type>/describe` reports them."""
+        if not _FIELD_NAME.match(object_type):  # it becomes part of the URL path
+            raise PermanentError(f"not a Salesforce API name: {object_type!r}", system=self.name)
+        described = self._call(
+            "describe", lambda sf: sf.restful(f"sobjects/{object_type}/describe"), object_type
+        )
+        return [
+            FieldInfo(
+                f["name"],
+                f["type"],
+                bool(f.get("updateable")),
+                tuple(p["value"] for p in f.get("picklistValues") or () if p.get("active", True)),
+            )
+            for f in (described or {}).get("fields", [])
+        ]
+
+    def quota(self) -> Quota:
+        """Daily API requests used and allowed, from the latest `Sforce-Limit-Info` header."""
+        return self._quota
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _page(self, object_type: str, rows: Sequence[dict[str, Any]]) -> Page:
+        records = []
+        for row in rows:
+            row.pop("attributes", None)  # each row is a fresh dict this page owns
+            records.append(
+                Record(
+                    object_type,
+                    str(row["Id"]),
+                    row,
+                    parse_sf_datetime(str(row["SystemModstamp"])),
+                    deleted=bool(row.get("IsDeleted")),
+                )
+            )
+        watermark = max((r.modified_at for r in records), default=None)
+        return Page(records, watermark)

@@ -1,0 +1,96 @@
+"""Reading Salesforce answers: timestamps, error codes and per-record save results."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from consent_sync.connectors.protocol import FieldWrite, Quota, WriteResult
+
+#: Per-record or request-level codes worth trying again: another transaction holds the row.
+TRANSIENT_CODES = frozenset(
+    {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
+)
+#: The record is no longer there (deleted, or never was): its link ends.
+GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
+_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_LIMIT_INFO = re.compile(r"(?<![\w-])api-usage=(\d+)/(\d+)")
+
+
+def is_record_id(value: str) -> bool:
+    """Whether `value` is a well-formed 15- or 18-character id (with a matching checksum).
+
+    One malformed id in `Id IN (...)` fails the whole query (INVALID_QUERY_FILTER_OPERATOR),
+    so reads drop such ids: no record can have them.
+    """
+    if not _ID.match(value):
+        return False
+    if len(value) == 15:
+        return True
+    suffix = ""
+    for start in (0, 5, 10):
+        flags = sum(1 << bit for bit, c in enumerate(value[start : start + 5]) if "A" <= c <= "Z")
+        suffix += _CHECKSUM[flags]
+    return value[15:] == suffix
+
+
+def parse_sf_datetime(value: str) -> datetime:
+    """Salesforce's `2024-01-02T03:04:05.000+0000` as an aware UTC datetime."""
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def parse_limit_info(header: str | None) -> Quota | None:
+    """The org's daily usage from `Sforce-Limit-Info` (`api-usage=N/M; per-app-api-usage=...`).
+
+    The per-app figure is a connected app's own cap, not the org's quota, and is ignored.
+    """
+    match = _LIMIT_INFO.search(header or "")
+    return Quota(int(match.group(1)), int(match.group(2))) if match else None
+
+
+def error_details(content: Any) -> tuple[list[str], str]:
+    """The error codes and the first message of a REST error body (`[{errorCode, message}]`)."""
+    items = content if isinstance(content, list) else [content]
+    errors = [e for e in items if isinstance(e, dict) and "errorCode" in e]
+    codes = [str(e["errorCode"]) for e in errors]
+    message = str(errors[0].get("message", "")) if errors else ""
+    return codes, message
+
+
+def write_results(batch: Sequence[FieldWrite], answer: Sequence[Any]) -> list[WriteResult]:
+    """One result per write from a collection answer (SaveResults in request order).
+
+    A write the answer has no readable entry for is reported retryable: sending it again is
+    harmless.
+    """
+    results: list[WriteResult] = []
+    for write, outcome in zip(batch, answer, strict=False):
+        if not isinstance(outcome, Mapping):
+            results.append(WriteResult(write.record_id, False, "unreadable result", retryable=True))
+            continue
+        if outcome.get("success") is True:
+            results.append(WriteResult(write.record_id, True))
+            continue
+        errors = [e for e in outcome.get("errors") or [] if isinstance(e, dict)]
+        codes = {str(e.get("statusCode")) for e in errors}
+        results.append(
+            WriteResult(
+                write.record_id,
+                False,
+                "; ".join(_describe_error(e) for e in errors) or "unknown error",
+                retryable=bool(codes & TRANSIENT_CODES),
+                gone=bool(codes & GONE_CODES),
+            )
+        )
+    for write in batch[len(answer) :]:
+        results.append(WriteResult(write.record_id, False, "no result returned", retryable=True))
+    return results
+
+
+def _describe_error(error: Mapping[str, Any]) -> str:
+    fields = error.get("fields") or []
+    where = f" ({', '.join(str(f) for f in fields)})" if fields else ""
+    return f"{error.get('statusCode')}: {error.get('message')}{where}"

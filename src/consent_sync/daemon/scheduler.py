@@ -1,0 +1,330 @@
+"""The daemon's schedule: per-system pull, push and sweep jobs, each unit of work under a lease.
+
+One lease per system (`system:<name>`) covers its pull, push and sweep, so two replicas never
+work on one system at once, and within this process a lock per system does the same for its
+three jobs. A pull that queued writes wakes every system's pusher at once; pushers also run on a
+short interval for retries. Records a webhook named are read by a one-system read job, also
+under the lease (`read_now`). A failing unit (a CRM down, the database restarting) is logged and
+recorded; the next run tries again and the process carries on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
+
+from consent_sync.config import DeploymentConfig
+from consent_sync.connectors.protocol import Connector
+from consent_sync.daemon.leases import Leases
+from consent_sync.daemon.metrics import SyncMetrics
+from consent_sync.store import Store
+from consent_sync.sync.engine import CycleReport, SyncEngine
+from consent_sync.sync.targeted_read import NamedReads, read_named
+
+log = structlog.get_logger(__name__)
+
+PUSH_INTERVAL_S = 5.0
+NAMED_READ_INTERVAL_S = 5.0  # backstop: a webhook's ids queued while its read job was finishing
+JITTER = 0.3  # share of an interval
+HOUSEKEEPING_INTERVAL_S = 3600.0
+HOUSEKEEPING_LEASE = "housekeeping"
+MISFIRE_GRACE_S = 3600  # a pull that overran its interval still runs once, late
+Work = Callable[[CycleReport], None]
+
+
+class ShutdownRequested(Exception):
+    """Raised between pages when the daemon is stopping: the current page is already committed."""
+
+
+def lease_name(system: str) -> str:
+    """The lease covering every unit of work (pull, push, sweep) of one system."""
+    return f"system:{system}"
+
+
+class SyncScheduler:
+    """Runs each enabled system's pull, push and sweep on schedule, one unit at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: DeploymentConfig,
+        connectors: Mapping[str, Connector],
+        leases: Leases,
+        metrics: SyncMetrics,
+        *,
+        pull_interval: float | None = None,
+        push_interval: float = PUSH_INTERVAL_S,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.systems = tuple(connectors)
+        self.leases = leases
+        self.metrics = metrics
+        self.engine = SyncEngine(store, config, connectors, progress=self._checkpoint)
+        self._connectors = connectors
+        self._pull_interval = pull_interval
+        self._push_interval = push_interval
+        self._stopping = threading.Event()
+        self._locks = {system: threading.Lock() for system in self.systems}
+        self._wake = {system: threading.Event() for system in self.systems}
+        self._named = NamedReads()
+        self._active = 0
+        self._idle = threading.Condition()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max(4 * len(self.systems), 1))},
+            job_defaults={
+                "max_instances": 1,
+                "coalesce": True,
+                "misfire_grace_time": MISFIRE_GRACE_S,
+            },
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Schedule every job (the first pulls at once) and start the heartbeat."""
+        now = datetime.now(UTC)
+        for system in self.systems:
+            schedule = self.config.connectors[system].schedule
+            interval = self._pull_interval or float(schedule.pull_interval)
+            self.scheduler.add_job(
+                self._pull_job,
+                # Jitter keeps replicas from locking into one phase where one always wins.
+                IntervalTrigger(seconds=interval, timezone=UTC, jitter=interval * JITTER),
+                args=[system],
+                id=f"pull:{system}",
+                next_run_time=now,
+            )
+            self.scheduler.add_job(
+                self._push_job,
+                IntervalTrigger(
+                    seconds=self._push_interval, timezone=UTC, jitter=self._push_interval * JITTER
+                ),
+                args=[system],
+                id=f"push:{system}",
+            )
+            self.scheduler.add_job(
+                self._sweep_job,
+                CronTrigger.from_crontab(schedule.sweep_cron, timezone=UTC),
+                args=[system],
+                id=f"sweep:{system}",
+            )
+            self.scheduler.add_job(
+                self._named_read_job,
+                IntervalTrigger(seconds=NAMED_READ_INTERVAL_S, timezone=UTC),
+                args=[system],
+                id=f"read:{system}",
+            )
+        self.scheduler.add_job(
+            self._housekeeping_job,
+            IntervalTrigger(seconds=HOUSEKEEPING_INTERVAL_S, timezone=UTC),
+            id="housekeeping",
+        )
+        self.leases.start_heartbeat()
+        self.scheduler.start()
+        log.info("scheduler started", systems=list(self.systems), holder=self.leases.holder)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.scheduler.running) and not self._stopping.is_set()
+
+    def stop(self, grace: float) -> bool:
+        """Take no more work, let running units finish (at most `grace` seconds), release leases.
+
+        Returns whether every unit finished in time.
+        """
+        self._stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + grace
+        with self._idle:
+            while self._active and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            finished = self._active == 0
+        if not finished:
+            log.warning("units still running at the shutdown deadline", running=self._active)
+        self.leases.stop()
+        return finished
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _pull_job(self, system: str) -> None:
+        report = self._unit(system, "pull", self._pull_and_push)
+        if report is not None and report.queued:
+            for other in self.systems:
+                self.wake_push(other)
+
+    def _pull_and_push(self, report: CycleReport) -> None:
+        self.engine.pull(report.system, report)
+        self.engine.push(report.system, report)
+
+    def _sweep_job(self, system: str) -> None:
+        def sweep(report: CycleReport) -> None:
+            self.engine.pull(system, report, full=True)
+            self.engine.push(system, report)
+
+        report = self._unit(system, "sweep", sweep)
+        if report is not None and report.queued:
+            for other in self.systems:
+                self.wake_push(other)
+
+    def _housekeeping_job(self) -> None:
+        """Prune old run history and long-expired leases; one replica at a time."""
+        if self._stopping.is_set() or not self.leases.acquire(HOUSEKEEPING_LEASE):
+            return
+        try:
+            removed = self.store.housekeep(datetime.now(UTC))
+            log.info("housekeeping", **removed)
+        except SQLAlchemyError as exc:
+            log.error("housekeeping failed", error=_brief(exc))
+        finally:
+            self.leases.release(HOUSEKEEPING_LEASE)
+
+    def _push_job(self, system: str) -> None:
+        # A wake that arrives while this push runs makes it go round once more, never lost.
+        while not self._stopping.is_set():
+            self._wake[system].clear()
+            self._unit(system, "push", lambda report: self.engine.push(system, report))
+            if not self._wake[system].is_set():
+                return
+
+    def wake_push(self, system: str) -> None:
+        """Run `system`'s pusher now (or once more, if it is running)."""
+        self._wake[system].set()
+        if self._stopping.is_set():
+            return
+        job = self.scheduler.get_job(f"push:{system}")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    def read_now(self, system: str, named: Mapping[tuple[str, str], bool]) -> None:
+        """Read these records of `system` now (a webhook named them); returns at once."""
+        self._named.add(system, named)
+        if self._stopping.is_set():
+            return
+        job = self.scheduler.get_job(f"read:{system}")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    def _named_read_job(self, system: str) -> None:
+        # Ids named while a read runs are taken by the next round of this loop.
+        while not self._stopping.is_set() and (named := self._named.take(system)):
+            report = self._unit(system, "webhook", partial(read_named, self.engine, system, named))
+            if report is None or report.error:
+                self._named.add(system, named)  # the interval tries again
+                return
+            if report.queued:
+                for other in self.systems:
+                    self.wake_push(other)
+
+    # -- one unit of work ---------------------------------------------------------------------
+
+    def _unit(self, system: str, kind: str, work: Work) -> CycleReport | None:
+        """Run `work` for `system` under its lock and lease; None when it did not run."""
+        if not self._enter():
+            return None
+        lock = self._locks[system]
+        try:
+            while not lock.acquire(timeout=0.5):
+                if self._stopping.is_set():
+                    return None
+            try:
+                return self._leased(system, kind, work)
+            finally:
+                lock.release()
+        except SQLAlchemyError as exc:
+            # The database is away (restarting, unreachable): this run is lost, the next retries.
+            self.metrics.unit_failed(system, kind)
+            log.warning(
+                "database unavailable; will retry", system=system, kind=kind, error=_brief(exc)
+            )
+            return None
+        except Exception as exc:
+            self.metrics.unit_failed(system, kind)
+            log.error("unit of work failed", system=system, kind=kind, error=_brief(exc))
+            return None
+        finally:
+            self._leave()
+
+    def _leased(self, system: str, kind: str, work: Work) -> CycleReport | None:
+        name = lease_name(system)
+        if self._stopping.is_set() or not self.leases.acquire(name):
+            return None
+        try:
+            return self._recorded(system, kind, work)
+        finally:
+            self.leases.release(name)
+
+    def _recorded(self, system: str, kind: str, work: Work) -> CycleReport:
+        """Run `work` as one sync run: recorded in sync_runs, logged with its run_id, measured."""
+        report = CycleReport(system)
+        connector = self._connectors[system]
+        calls_before = int(getattr(connector, "api_calls", 0))
+        started = time.monotonic()
+        run_id = self.store.start_run(system, kind, datetime.now(UTC))
+        with structlog.contextvars.bound_contextvars(run_id=str(run_id), system=system):
+            try:
+                work(report)
+            except ShutdownRequested:
+                report.error = "stopped by shutdown after a committed page"
+            except SQLAlchemyError as exc:
+                report.error = f"database error: {_brief(exc)}"
+                raise
+            except Exception as exc:
+                report.error = f"{type(exc).__name__}: {exc}"
+                log.error("run failed", kind=kind, error=report.error)
+            finally:
+                report.api_calls = int(getattr(connector, "api_calls", 0)) - calls_before
+                report.duration_s = time.monotonic() - started
+                self.metrics.observe(kind, report)
+                self._finish(run_id, report)
+            if _did_something(report):
+                log.info("run finished", kind=kind, **report.counts())
+        return report
+
+    def _finish(self, run_id: uuid.UUID, report: CycleReport) -> None:
+        try:
+            self.store.finish_run(run_id, report.counts(), report.error, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            log.warning("run not recorded as finished", error=_brief(exc))
+
+    def _checkpoint(self, _label: str, _records: int) -> None:
+        # Called by the engine after each committed page: the place to stop on shutdown.
+        if self._stopping.is_set():
+            raise ShutdownRequested
+
+    def _enter(self) -> bool:
+        with self._idle:
+            if self._stopping.is_set():
+                return False
+            self._active += 1
+            return True
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
+
+
+def _did_something(report: CycleReport) -> bool:
+    # A quiet pull re-reads its lookback window every time; that alone is not worth a line.
+    quiet = {"records_read", "observations", "api_calls"}
+    return bool(report.error) or any(v for k, v in report.counts().items() if k not in quiet)
+
+
+def _brief(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0] if text else ''}"

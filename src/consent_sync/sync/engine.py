@@ -1,0 +1,354 @@
+"""One sync cycle for one system: pull → map → reconcile → commit, then push the outbox.
+
+Data flows one way: the connector returns records, the mapping turns them into observations,
+the store reconciles and commits them (one transaction per page) and queues writes, and the
+pusher drains the queue back through the connector. The cursor advances only after a page's
+decisions are committed, so a crash re-reads rather than skips.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from consent_sync.config import DeploymentConfig, ObjectMapping
+from consent_sync.connectors.protocol import (
+    Connector,
+    FieldWrite,
+    QuotaExhausted,
+    Record,
+    TransientError,
+    WriteResult,
+)
+from consent_sync.domain.identity import MatchKeys
+from consent_sync.domain.mapping import observe, render, targets
+from consent_sync.domain.model import Conflict, Evidence, LinkKey, Observation, Status
+from consent_sync.store import Store
+from consent_sync.store.outbox import OutboxItem
+
+log = structlog.get_logger(__name__)
+
+PUSH_BATCH = 200
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CEILING = timedelta(hours=1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleReport:
+    """What one cycle for one system did; printed by `sync` and recorded as a sync run."""
+
+    system: str
+    records_read: int = 0
+    observations: int = 0
+    unmatched: int = 0
+    decisions: int = 0
+    queued: int = 0
+    conflicts: Counter[str] = field(default_factory=Counter)
+    links_ended: int = 0
+    writes_ok: int = 0
+    writes_retry: int = 0
+    writes_dead: int = 0
+    writes_withheld: int = 0
+    api_calls: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+
+    def merged(self, other: CycleReport) -> CycleReport:
+        """This report plus another of the same system (a pull and its later push)."""
+        out = CycleReport(self.system)
+        for name in (
+            "records_read",
+            "observations",
+            "unmatched",
+            "decisions",
+            "queued",
+            "links_ended",
+            "writes_ok",
+            "writes_retry",
+            "writes_dead",
+            "writes_withheld",
+            "api_calls",
+            "duration_s",
+        ):
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        out.conflicts = self.conflicts + other.conflicts
+        out.error = self.error or other.error
+        return out
+
+    def counts(self) -> dict[str, int]:
+        out = {
+            "records_read": self.records_read,
+            "observations": self.observations,
+            "unmatched": self.unmatched,
+            "decisions": self.decisions,
+            "queued": self.queued,
+            "links_ended": self.links_ended,
+            "writes_ok": self.writes_ok,
+            "writes_retry": self.writes_retry,
+            "writes_dead": self.writes_dead,
+            "writes_withheld": self.writes_withheld,
+            "api_calls": self.api_calls,
+        }
+        out.update({f"conflicts.{k}": v for k, v in sorted(self.conflicts.items())})
+        return out
+
+
+Progress = Callable[[str, int], None]
+
+
+class SyncEngine:
+    """Runs pull and push cycles for the configured systems against one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: DeploymentConfig,
+        connectors: Mapping[str, Connector],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.connectors = connectors
+        self.clock = clock
+        self.progress = progress
+        self.targets = targets(config.mappings)
+
+    def cycle(
+        self, system: str, *, full: bool = False, pull: bool = True, push: bool = True
+    ) -> CycleReport:
+        """Pull every mapped object of `system`, then drain its outbox (either may be off)."""
+        report = CycleReport(system)
+        started = time.monotonic()
+        connector = self.connectors[system]
+        calls_before = _api_calls(connector)
+        kind = "cycle" if pull and push else "pull" if pull else "push"
+        run_id = None if self.store.dry_run else self.store.start_run(system, kind, self.clock())
+        try:
+            if pull:
+                self.pull(system, report, full=full)
+            if push and not self.store.dry_run:
+                self.push(system, report)
+        except Exception as exc:
+            report.error = f"{type(exc).__name__}: {exc}"
+            log.error("cycle failed", system=system, error=report.error)
+            raise
+        finally:
+            report.api_calls = _api_calls(connector) - calls_before
+            report.duration_s = time.monotonic() - started
+            if run_id is not None:
+                self.store.finish_run(run_id, report.counts(), report.error, self.clock())
+        return report
+
+    # -- pull -----------------------------------------------------------------------------
+
+    def pull(self, system: str, report: CycleReport, *, full: bool = False) -> None:
+        """Read records changed since each object's cursor (minus lookback) and reconcile them."""
+        connector = self.connectors[system]
+        lookback = timedelta(seconds=self.config.connectors[system].limits.lookback_seconds)
+        for object_type, mapping in self.config.mappings[system].objects.items():
+            cursor = None if full else self.store.cursor(system, object_type)
+            since = cursor - lookback if cursor is not None else None
+            log.info("pull", system=system, object=object_type, since=since, full=full)
+            for page in connector.pull(object_type, since):
+                self.ingest(system, mapping, page.records, report, read_back=full)
+                if page.watermark is not None and not self.store.dry_run:
+                    self.store.advance_cursor(system, object_type, page.watermark, self.clock())
+                if self.progress is not None:
+                    self.progress(f"{system} {object_type}", report.records_read)
+
+    def ingest(
+        self,
+        system: str,
+        mapping: ObjectMapping,
+        records: Sequence[Record],
+        report: CycleReport,
+        *,
+        read_back: bool = False,
+    ) -> None:
+        """Map records to observations and commit their reconciliation.
+
+        `read_back` (a sweep or `--full`): whatever still differs from the canonical value after
+        the rule, with no pending write to explain it, is drift and is queued again.
+        """
+        now = self.clock()
+        observations: list[Observation] = []
+        keys: dict[LinkKey, MatchKeys] = {}
+        unmappable: list[Conflict] = []
+        for record in records:
+            mapped = observe(system, mapping, record, now)
+            if mapped.deleted:
+                if not self.store.dry_run and self.store.end_link(mapped.link, now):
+                    report.links_ended += 1
+                continue
+            observations.extend(mapped.observations)
+            keys[mapped.link] = mapped.keys
+            unmappable.extend(mapped.unmappable)
+        report.records_read += len(records)
+        if unmappable:
+            report.conflicts["unmappable_value"] += self.store.record_conflicts(unmappable, now)
+        if not observations:
+            return
+        ingested = self.store.ingest(observations, keys, self.config.purposes, now, self.targets)
+        report.observations += ingested.observations
+        report.unmatched += ingested.unmatched
+        report.decisions += ingested.decisions
+        report.queued += ingested.queued
+        for kind, count in ingested.conflict_kinds.items():
+            report.conflicts[kind] += count
+        if read_back:
+            held = [(o.link, o.purpose, o.status) for o in observations if o.link is not None]
+            drifted = self.store.repair_drift(held, now, self.targets)
+            if drifted:
+                report.conflicts["drift"] += drifted
+                report.queued += drifted
+
+    # -- push -----------------------------------------------------------------------------
+
+    def push(self, system: str, report: CycleReport) -> None:
+        """Drain the system's due writes in batches, reading each batch back first."""
+        connector = self.connectors[system]
+        objects = self.config.mappings[system].objects
+        seen: set[int] = set()
+        while True:
+            now = self.clock()
+            pending = [i for i in self.store.pending(system, PUSH_BATCH, now) if i.id not in seen]
+            if not pending:
+                return
+            seen.update(i.id for i in pending)
+            for object_type, items in _group(pending).items():
+                mapping = objects.get(object_type)
+                if mapping is None:
+                    for item in items:
+                        self._dead(item, f"no mapping for object {object_type}", report)
+                    continue
+                # Read before write: a change made in the CRM since the last pull is reconciled
+                # first, so a push never overwrites a revocation nobody has seen yet.
+                ids = sorted({i.link.record_id for i in items})
+                try:
+                    self.ingest(system, mapping, connector.read(object_type, ids), report)
+                except QuotaExhausted:
+                    log.warning("quota exhausted; writes wait", system=system)
+                    return
+            claimed = self.store.due(system, PUSH_BATCH, self.clock())
+            claimed = [i for i in claimed if i.id in seen]
+            for object_type, items in _group(claimed).items():
+                if not self._write(system, objects[object_type], object_type, items, report):
+                    return
+
+    def _write(
+        self,
+        system: str,
+        mapping: ObjectMapping,
+        object_type: str,
+        items: list[OutboxItem],
+        report: CycleReport,
+    ) -> bool:
+        """Write one object's items; False when the system is out of quota (stop pushing)."""
+        connector = self.connectors[system]
+        evidence = self.store.evidence(
+            [i.decision_seq for i in items if i.status is Status.GRANTED and i.decision_seq]
+        )
+        writes: dict[str, dict[str, object]] = {}
+        grants: dict[str, Evidence | None] = {}
+        per_record: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            rendered = render(mapping, item.purpose, item.status)
+            if rendered is None:
+                self._dead(
+                    item, f"the mapping cannot write {item.status} for {item.purpose}", report
+                )
+                continue
+            record_id = item.link.record_id
+            if item.status is Status.GRANTED:
+                # A grant travels with its own decision's evidence; one record write carries
+                # one set of it, so a second grant decided differently waits for the next batch.
+                proof = evidence.get(item.decision_seq) if item.decision_seq else None
+                if record_id in grants and grants[record_id] != proof:
+                    self._retry(item, "waits for a grant with other evidence", report)
+                    continue
+                grants[record_id] = proof
+            name, raw = rendered
+            writes.setdefault(record_id, {})[name] = raw
+            per_record.setdefault(record_id, []).append(item)
+        batch = [_field_write(record_id, values, grants) for record_id, values in writes.items()]
+        if not batch:
+            return True
+        now = self.clock()
+        try:
+            results = connector.write(object_type, batch)
+        except QuotaExhausted as exc:
+            for item in items:
+                self._retry(item, str(exc), report)
+            return False
+        except TransientError as exc:
+            for item in items:
+                self._retry(item, str(exc), report)
+            return True
+        for result in results:
+            for item in per_record.get(result.record_id, []):
+                self._settle(item, result, report, now)
+        return True
+
+    def _settle(
+        self, item: OutboxItem, result: WriteResult, report: CycleReport, now: datetime
+    ) -> None:
+        if result.ok:
+            self.store.mark_written(item, now, self.targets)
+            report.writes_ok += 1
+        elif result.unrepresentable:
+            if item.status is Status.GRANTED:
+                self.store.mark_withheld(item, result.error or "not representable", now)
+                report.writes_withheld += 1
+                report.conflicts["grant_not_representable"] += 1
+            else:  # the other values of the record: not written, so tried again
+                self._retry(item, result.error or "not written", report)
+        elif result.gone:
+            self.store.end_link(item.link, now)
+            report.links_ended += 1
+        elif result.retryable:
+            self._retry(item, result.error or "transient failure", report)
+        else:
+            self._dead(item, result.error or "rejected", report)
+
+    def _retry(self, item: OutboxItem, error: str, report: CycleReport) -> None:
+        now = self.clock()
+        wait = min(RETRY_CEILING, RETRY_BASE * (2 ** min(item.attempts, 10)))
+        self.store.mark_retry(item, error, now + wait, now)
+        report.writes_retry += 1
+
+    def _dead(self, item: OutboxItem, error: str, report: CycleReport) -> None:
+        self.store.mark_dead(item, error, self.clock())
+        report.writes_dead += 1
+        report.conflicts["push_rejected"] += 1
+
+
+def _group(items: Sequence[OutboxItem]) -> dict[str, list[OutboxItem]]:
+    grouped: dict[str, list[OutboxItem]] = {}
+    for item in items:
+        grouped.setdefault(item.link.object_type, []).append(item)
+    return grouped
+
+
+def _field_write(
+    record_id: str, values: Mapping[str, object], grants: Mapping[str, Evidence | None]
+) -> FieldWrite:
+    """One record's values, with the evidence its grant was decided with (none is invented)."""
+    proof = grants.get(record_id)
+    if proof is None:
+        return FieldWrite(record_id, values)
+    return FieldWrite(record_id, values, legal_basis=proof.legal_basis, explanation=proof.note)
+
+
+def _api_calls(connector: Connector) -> int:
+    return int(getattr(connector, "api_calls", 0))

@@ -1,0 +1,315 @@
+"""The demo: both CRM sandboxes, the repository's config, a SQLite store, and a real scenario.
+
+1. Backfill both CRMs, seeded as real portals are (most people never asked); disagreements are
+   resolved by the policy (a denial wins), and an unticked opt-out box is read as "not opted out",
+   never as consent: the only opt-ins written are explicit grants with their legal basis.
+2. A person who opted in clicks unsubscribe in a HubSpot email footer; the revocation reaches
+   Salesforce, and the time it took is measured on the poll path.
+3. A sales rep unticks "Email Opt Out" in Salesforce. That is not an opt-in: the denial stands,
+   the attempt is shown as on-call sees it, and the box is ticked again.
+4. `subject show` for that person: state per purpose and the ledger timeline with evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from consent_sync.config import DeploymentConfig, load_config
+from consent_sync.connectors.factory import build_connector
+from consent_sync.connectors.protocol import Connector
+from consent_sync.daemon.leases import Leases
+from consent_sync.daemon.metrics import SyncMetrics
+from consent_sync.daemon.scheduler import SyncScheduler
+from consent_sync.store import Store
+from consent_sync.store.db import create_store_engine
+from consent_sync.store.schema import upgrade
+from consent_sync.store.tables import ConflictRow, SyncRunRow
+from consent_sync.sync.engine import SyncEngine
+from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from consent_sync_sandbox.seed import iter_people
+
+MARKETING_SUBSCRIPTION = 1001  # the sandbox portal's "Marketing Information"
+SYSTEMS = ("salesforce", "hubspot")
+DEMO_SEED = 2026
+
+Say = Callable[[str], None]
+
+
+class DemoError(RuntimeError):
+    """The scenario did not go as the product promises."""
+
+
+@dataclass
+class DemoResult:
+    """What the demo measured, for the summary and for tests."""
+
+    person: str
+    backfill: dict[str, dict[str, int]]
+    propagation_s: float
+    conflict_id: int
+    pushed_back: bool
+
+
+@dataclass
+class _Stage:
+    sandbox: RunningSandbox
+    config: DeploymentConfig
+    connectors: dict[str, Connector]
+    store: Store
+    engine: SyncEngine
+    contacts: int
+
+    def control(self, system: str) -> httpx.Client:
+        trust = ssl.create_default_context(cafile=str(self.sandbox.tls.ca_pem))
+        return httpx.Client(base_url=self.sandbox.base_url(system), verify=trust, timeout=30)
+
+    def salesforce_opted_out(self, email: str) -> bool:
+        with self.control("salesforce") as sf:
+            records: list[dict[str, Any]] = sf.get(
+                "/_sandbox/records", params={"email": email}
+            ).json()
+        live = [r for r in records if not r.get("IsDeleted")]
+        return bool(live) and all(r["HasOptedOutOfEmail"] is True for r in live)
+
+
+@contextmanager
+def staged(
+    work_dir: Path, contacts: int, config_dir: Path, *, rate: float | None = None
+) -> Iterator[_Stage]:
+    """Sandboxes, config, connectors, a fresh SQLite store and an engine; all torn down after.
+
+    `rate` overrides every connector's client-side request budget (the benchmark measures the
+    software, not the quota; it lifts the sandboxes' limits to match).
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    db = work_dir / "consent-sync.db"
+    for stale in work_dir.glob("consent-sync.db*"):
+        stale.unlink()
+    sandbox = start_sandbox(work_dir / "sandbox", contacts=contacts, seed=DEMO_SEED)
+    connectors: dict[str, Connector] = {}
+    try:
+        database = create_store_engine(f"sqlite:///{db}")
+        upgrade(database)
+        database.dispose()
+        config = load_config(config_dir, env=sandbox.env)
+        for name in SYSTEMS:
+            settings = config.connectors[name]
+            if rate is not None:
+                limits = settings.limits.model_copy(update={"requests_per_second": rate})
+                settings = settings.model_copy(update={"limits": limits})
+            connectors[name] = build_connector(settings, config.mappings[name])
+        with Store.open(f"sqlite:///{db}") as store:
+            engine = SyncEngine(store, config, connectors)
+            yield _Stage(sandbox, config, connectors, store, engine, contacts)
+    finally:
+        for connector in connectors.values():
+            connector.close()
+        sandbox.stop()
+
+
+def run_demo(stage: _Stage, say: Say, *, pull_interval: float = 1.0) -> DemoResult:
+    """Play the scenario with the daemon's scheduler running in-process, narrating via `say`."""
+    leases = Leases(stage.store)
+    metrics = SyncMetrics(stage.store, SYSTEMS)
+    scheduler = SyncScheduler(
+        stage.store,
+        stage.config,
+        stage.connectors,
+        leases,
+        metrics,
+        pull_interval=pull_interval,
+        push_interval=pull_interval,
+    )
+    say(f"   the daemon runs in-process: pull every {pull_interval:g} s per CRM, push when woken")
+    scheduler.start()
+    try:
+        backfill = _backfill(stage, say)
+        person = _pick_person(stage)
+        propagation = _unsubscribe_in_hubspot(stage, person, say)
+        conflict_id, pushed_back = _rep_reticks_in_salesforce(stage, person, say)
+    finally:
+        scheduler.stop(grace=15)
+    return DemoResult(person, backfill, propagation, conflict_id, pushed_back)
+
+
+def _wait(what: str, done: Callable[[], bool], timeout: float = 120.0) -> float:
+    """Seconds until `done()` holds, polling; DemoError after `timeout`."""
+    started = time.monotonic()
+    while not done():
+        if time.monotonic() - started > timeout:
+            raise DemoError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _pull_runs(stage: _Stage) -> dict[str, list[SyncRunRow]]:
+    runs: dict[str, list[SyncRunRow]] = {system: [] for system in SYSTEMS}
+    for run in stage.store.recent_runs(limit=500):
+        if run.kind == "pull" and run.finished_at is not None and run.system in runs:
+            runs[run.system].append(run)
+    return runs
+
+
+def _quiet(stage: _Stage) -> bool:
+    """Every CRM's last two pulls decided and wrote nothing, and no write is pending."""
+    runs = _pull_runs(stage)
+    for system, pulls in runs.items():
+        if len(pulls) < 2 or any(
+            r.error or r.counts.get("decisions") or r.counts.get("writes_ok") for r in pulls[:2]
+        ):
+            return False
+        if stage.store.pending(system, 1, datetime.now(UTC)):
+            return False
+    return True
+
+
+def _backfill(stage: _Stage, say: Say) -> dict[str, dict[str, int]]:
+    say("1. Backfill: the daemon reads every contact of both CRMs and reconciles them")
+    seconds = _wait("the backfill to settle", lambda: _quiet(stage), timeout=600)
+    totals: dict[str, dict[str, int]] = {}
+    for system, pulls in _pull_runs(stage).items():
+        total: dict[str, int] = {}
+        for run in pulls:
+            for key, value in run.counts.items():
+                total[key] = total.get(key, 0) + value
+        total["records_read"] = pulls[-1].counts.get("records_read", 0) if pulls else 0
+        totals[system] = total
+        say(
+            f"   {system}: {total['records_read']} records in the first pass, "
+            f"{total.get('decisions', 0)} decisions, {total.get('writes_ok', 0)} writes, "
+            f"{total.get('api_calls', 0)} API calls in {len(pulls)} pulls"
+        )
+    disagreements = sum(t.get("conflicts.initial_disagreement", 0) for t in totals.values())
+    say(
+        f"   settled in {seconds:.1f} s. {disagreements} people disagreed between the CRMs at "
+        "first sight; for each the denial was adopted and pushed to the other CRM "
+        "(initial_disagreement, info)"
+    )
+    counts = _email_states(stage)
+    say(
+        f"   marketing email: {counts.get('granted', 0)} explicit grants (HubSpot SUBSCRIBED "
+        f"with a legal basis), {counts.get('not_opted_out', 0)} only 'not opted out' (an "
+        f"unticked box: no consent), {counts.get('denied', 0)} opted out; "
+        f"{_optins_written(stage)} opt-ins written, each with its decision's legal basis"
+    )
+    return totals
+
+
+def _email_states(stage: _Stage) -> dict[str, int]:
+    with stage.store.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT status, COUNT(*) FROM consent_state "
+                "WHERE purpose = 'email_marketing' GROUP BY status"
+            )
+        ).all()
+    return {str(status): int(count) for status, count in rows}
+
+
+def _optins_written(stage: _Stage) -> int:
+    with stage.store.engine.connect() as connection:
+        return int(
+            connection.execute(
+                text("SELECT COUNT(*) FROM deliveries WHERE status = 'granted'")
+            ).scalar_one()
+        )
+
+
+def _pick_person(stage: _Stage) -> str:
+    """A person both CRMs hold who opted in to marketing email (explicitly, in HubSpot)."""
+    for person in iter_people("salesforce", stage.contacts, DEMO_SEED, 0.8):
+        if not person.shared or not person.email_ok or person.disagrees:
+            continue
+        view = stage.store.subject(person.email)
+        state = {s.purpose: s.status for s in view.states}
+        if state.get("email_marketing") == "granted" and not stage.salesforce_opted_out(
+            person.email
+        ):
+            return view.subject.email
+    raise DemoError("no person is subscribed to marketing email in both CRMs")
+
+
+def _unsubscribe_in_hubspot(stage: _Stage, person: str, say: Say) -> float:
+    say(f"2. {person} clicks 'unsubscribe' in a HubSpot marketing email footer")
+    with stage.control("hubspot") as hs:
+        response = hs.post(
+            "/_sandbox/act",
+            json={
+                "action": "unsubscribe",
+                "email": person,
+                "subscription_id": MARKETING_SUBSCRIPTION,
+            },
+        )
+        response.raise_for_status()
+    elapsed = _wait(
+        "the revocation to reach Salesforce", lambda: stage.salesforce_opted_out(person)
+    )
+    say(
+        f"   Salesforce shows HasOptedOutOfEmail = true for {person} {elapsed:.2f} s after the "
+        "click (poll path: HubSpot's next pull decided it, the pusher wrote it to Salesforce)"
+    )
+    return elapsed
+
+
+def _rep_reticks_in_salesforce(stage: _Stage, person: str, say: Say) -> tuple[int, bool]:
+    say("3. A sales rep unticks 'Email Opt Out' for that person in Salesforce")
+    say(
+        "   An unticked box only says nobody objects: it is not an opt-in, so it cannot lift "
+        "the person's unsubscribe"
+    )
+    with stage.control("salesforce") as sf:
+        response = sf.post(
+            "/_sandbox/act",
+            json={"action": "update", "email": person, "fields": {"HasOptedOutOfEmail": False}},
+        )
+        response.raise_for_status()
+    subject = stage.store.subject(person)
+
+    def blocked() -> list[ConflictRow]:
+        return [
+            c
+            for c in stage.store.conflicts(open_only=True)
+            if c.kind == "grant_blocked" and c.subject_id == subject.subject.id
+        ]
+
+    _wait("the attempt to be judged", lambda: bool(blocked()))
+    conflict = blocked()[-1]
+    say(
+        "   The unsubscribe stands (grant_blocked: not a grant). On-call sees "
+        f"(consent-sync conflicts show {conflict.id}):"
+    )
+    shown = {
+        "id": conflict.id,
+        "kind": conflict.kind,
+        "severity": conflict.severity,
+        "purpose": conflict.purpose,
+        "link": conflict.link,
+        "rule": conflict.rule,
+        "message": conflict.message,
+        "sides": conflict.sides,
+    }
+    for line in json.dumps(shown, indent=2, ensure_ascii=False).splitlines():
+        say(f"     {line}")
+    try:
+        _wait("the denial to be pushed back", lambda: stage.salesforce_opted_out(person), 60)
+        pushed_back = True
+    except DemoError:
+        pushed_back = False
+    say(
+        "   ...and the denial was pushed back: Salesforce shows HasOptedOutOfEmail = "
+        f"{str(pushed_back).lower()}"
+    )
+    if conflict.id is None:
+        raise DemoError("the conflict has no id")
+    return conflict.id, pushed_back
