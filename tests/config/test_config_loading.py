@@ -17,6 +17,7 @@ from consent_sync.config import (
     load_config,
     load_purposes,
 )
+from consent_sync.domain.mapping import held, raw_for, status_for
 from consent_sync.domain.model import Policy, Status
 from consent_sync_sandbox.runner import available_emulators
 
@@ -79,14 +80,14 @@ def test_repository_mappings_read_and_write_the_documented_values() -> None:
     config = load_config(REPO, resolve_env=False, env={})
     contact = config.mappings["salesforce"].objects["Contact"]
     opted_out = contact.fields["HasOptedOutOfEmail"]
-    assert opted_out.status_for(True) is Status.DENIED
-    assert opted_out.raw_for(Status.GRANTED) is False
-    assert contact.fields["SMS_Consent__c"].status_for(None) is Status.UNKNOWN
+    assert status_for(opted_out, True) is Status.DENIED
+    assert raw_for(opted_out, Status.GRANTED) is False
+    assert status_for(contact.fields["SMS_Consent__c"], None) is Status.UNKNOWN
     contacts = config.mappings["hubspot"].objects["contacts"]
     marketing = contacts.fields["marketing_email"]
     assert (marketing.kind, marketing.subscription) == ("subscription", "Marketing Information")
-    assert contacts.fields["sms_consent"].raw_for(Status.DENIED) == "opted_out"
-    assert contacts.fields["phone_consent"].status_for(False) is Status.DENIED
+    assert raw_for(contacts.fields["sms_consent"], Status.DENIED) == "opted_out"
+    assert status_for(contacts.fields["phone_consent"], False) is Status.DENIED
 
 
 def test_value_tables_keep_yaml_types(make_config: MakeConfig) -> None:
@@ -109,11 +110,11 @@ def test_value_tables_keep_yaml_types(make_config: MakeConfig) -> None:
     field = (
         load_config(root, resolve_env=False).mappings["crm"].objects["Contact"].fields["Flag__c"]
     )
-    assert field.status_for(True) is Status.DENIED
-    assert field.status_for("true") is Status.GRANTED
-    assert field.status_for(None) is Status.UNKNOWN
-    assert field.status_for(1) is None
-    assert field.raw_for(Status.GRANTED) is False
+    assert status_for(field, True) is Status.DENIED
+    assert status_for(field, "true") is Status.GRANTED
+    assert status_for(field, None) is Status.UNKNOWN
+    assert status_for(field, 1) is None
+    assert raw_for(field, Status.GRANTED) is False
 
 
 def test_aliases_and_merge_keys_are_followed(make_config: MakeConfig) -> None:
@@ -140,7 +141,7 @@ def test_aliases_and_merge_keys_are_followed(make_config: MakeConfig) -> None:
     )
     lead = load_config(root, resolve_env=False).mappings["crm"].objects["Lead"]
     assert lead.fields["HasOptedOutOfEmail"].purpose == "sms_marketing"
-    assert lead.fields["HasOptedOutOfEmail"].status_for(True) is Status.DENIED
+    assert status_for(lead.fields["HasOptedOutOfEmail"], True) is Status.DENIED
 
 
 def test_purposes_become_domain_purposes(make_config: MakeConfig) -> None:
@@ -322,6 +323,6 @@ def test_opt_out_box_read_as_not_opted_out_loads_without_warning(make_config: Ma
     config = load_config(make_config(), resolve_env=False)
     assert not [w for w in config.warnings if "opt-in" in w.message]
     field = config.mappings["crm"].objects["Contact"].fields["HasOptedOutOfEmail"]
-    assert field.raw_for(Status.GRANTED) is False  # a grant unticks the box
-    assert field.held(Status.GRANTED) is Status.NOT_OPTED_OUT
-    assert field.held(Status.DENIED) is Status.DENIED
+    assert raw_for(field, Status.GRANTED) is False  # a grant unticks the box
+    assert held(field, Status.GRANTED) is Status.NOT_OPTED_OUT
+    assert held(field, Status.DENIED) is Status.DENIED

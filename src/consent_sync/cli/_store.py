@@ -1,18 +1,21 @@
-"""What the store commands share: opening the store, loading purposes, parsing, exit codes."""
+"""What the store commands share: opening the store and loading the configuration's purposes.
+
+Command modules import this inside their command functions: it loads the store (SQLAlchemy)
+and the configuration package, which starting the CLI or printing help does not need.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from consent_sync.config import CONFIG_ENV, ConfigError, default_config_dir, load_purposes
-from consent_sync.domain.identity import IdentityError, normalize_email
+from consent_sync.cli._common import EXIT_USAGE, fail
+from consent_sync.config import ConfigError, default_config_dir, load_purposes
 from consent_sync.domain.model import Purpose
 from consent_sync.store import (
     URL_ENV,
@@ -25,22 +28,6 @@ from consent_sync.store import (
 )
 from consent_sync.store.db import create_store_engine
 from consent_sync.store.schema import ensure_current
-
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-
-CONFIG_OPTION = typer.Option(
-    None,
-    "--config",
-    envvar=CONFIG_ENV,
-    help="Configuration directory (mappings/purposes.yaml). Default: the current directory.",
-)
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
-    """Print `message` to stderr and return the exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def store_engine(url: str) -> Engine:
@@ -101,34 +88,3 @@ def purposes_from(config: Path | None) -> dict[str, Purpose]:
         return load_purposes(config_dir)
     except ConfigError as exc:
         raise invalid_config(exc, config_dir) from None
-
-
-def purpose_named(purposes: dict[str, Purpose], name: str) -> Purpose:
-    """The purpose called `name`; exits 2 naming the defined ones otherwise."""
-    purpose = purposes.get(name)
-    if purpose is None:
-        defined = ", ".join(sorted(purposes)) or "none"
-        raise fail(f"unknown purpose {name!r} (defined: {defined})", EXIT_USAGE)
-    return purpose
-
-
-def email_argument(raw: str) -> str:
-    """A normalized email; exits 2 saying why when it is not one."""
-    try:
-        return normalize_email(raw)
-    except IdentityError as exc:
-        raise fail(f"{raw!r} is not an email address: {exc}", EXIT_USAGE) from None
-
-
-def timestamp_option(raw: str, name: str) -> datetime:
-    """An ISO 8601 time; a time without an offset is read as UTC. Exits 2 if unparseable."""
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise fail(f"{name} {raw!r} is not an ISO 8601 date or time", EXIT_USAGE) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from consent_sync.cli._common import CONFIG_OPTION, EXIT_USAGE, fail, now
 from consent_sync.cli._render import iso, table
-from consent_sync.cli._store import (
-    CONFIG_OPTION,
-    EXIT_USAGE,
-    fail,
-    now,
-    opened_store,
-    purposes_from,
-)
 from consent_sync.cli.consent import Decided, deployment_targets, describe
 from consent_sync.domain.model import ConflictKind, Status
-from consent_sync.store.errors import DecisionRefusedError
-from consent_sync.store.tables import ConflictRow
+
+if TYPE_CHECKING:
+    from consent_sync.store.tables import ConflictRow
 
 conflicts = typer.Typer(help="Recorded conflicts and failures.", no_args_is_help=True)
 
@@ -32,6 +26,8 @@ def list_conflicts(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
 ) -> None:
     """List conflicts, oldest first."""
+    from consent_sync.cli._store import opened_store
+
     with opened_store() as store:
         rows = store.conflicts(open_only=open_only, kind=kind)
         if as_json:
@@ -60,6 +56,8 @@ def list_conflicts(
 @conflicts.command("show")
 def show(conflict_id: int = typer.Argument(..., help="The conflict's id.")) -> None:
     """Everything recorded about one conflict: both sides, the rule, the resolution."""
+    from consent_sync.cli._store import opened_store
+
     with opened_store() as store:
         row = store.conflict(conflict_id)
     typer.echo(json.dumps(as_data(row), indent=2, ensure_ascii=False))
@@ -74,6 +72,9 @@ def resolve(
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Resolve a conflict with a manual decision that is ledgered and pushed everywhere."""
+    from consent_sync.cli._store import opened_store, purposes_from
+    from consent_sync.store.errors import DecisionRefusedError
+
     purposes = purposes_from(config)
     with opened_store() as store:
         try:

@@ -7,23 +7,19 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from consent_sync.cli._store import (
+from consent_sync.cli._common import (
     CONFIG_OPTION,
     EXIT_USAGE,
     email_argument,
     fail,
     now,
-    opened_store,
     purpose_named,
-    purposes_from,
     timestamp_option,
 )
-from consent_sync.config import ConfigError, default_config_dir, load_config
-from consent_sync.domain.mapping import targets
 from consent_sync.domain.model import (
     LEGAL_BASES,
     MANUAL_PREFIX,
@@ -33,8 +29,9 @@ from consent_sync.domain.model import (
     Targets,
     TimeKind,
 )
-from consent_sync.store import Applied
-from consent_sync.store.errors import DecisionRefusedError
+
+if TYPE_CHECKING:
+    from consent_sync.store import Applied
 
 consent = typer.Typer(help="Consent decisions.", no_args_is_help=True)
 
@@ -69,6 +66,9 @@ def record(
     notice_ref=..., note=...): a grant over a denial for a purpose that requires evidence is
     refused without it (exit 2), and a HubSpot subscription is only written with a legal basis.
     """
+    from consent_sync.cli._store import opened_store, purposes_from
+    from consent_sync.store.errors import DecisionRefusedError
+
     address = email_argument(email)
     named = purpose_named(purposes_from(config), purpose)
     decided_by = source if ":" in source else f"{MANUAL_PREFIX}{source}"
@@ -89,6 +89,9 @@ def record(
 
 def deployment_targets(config: Path | None) -> Targets | None:
     """What each mapped field holds for a status, when the whole configuration loads."""
+    from consent_sync.config import ConfigError, default_config_dir, load_config
+    from consent_sync.domain.mapping import targets
+
     try:
         return targets(load_config(default_config_dir(config)).mappings)
     except ConfigError:

@@ -5,25 +5,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
+from consent_sync.cli._common import CONFIG_OPTION, fail, now
 from consent_sync.cli._render import iso, table
-from consent_sync.cli._store import (
-    CONFIG_OPTION,
-    fail,
-    invalid_config,
-    now,
-    opened_store,
-    store_engine,
-    unreachable,
-)
-from consent_sync.config import ConfigError, default_config_dir, load_config
-from consent_sync.store import Store, database_url, redact_url
-from consent_sync.store.reclassify import PushedOptIn, Rules
-from consent_sync.store.schema import UPGRADE_HINT, current_revision, head_revision, upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from consent_sync.store.reclassify import PushedOptIn
 
 db = typer.Typer(help="The database schema.", no_args_is_help=True)
 
@@ -40,6 +32,12 @@ def upgrade_command(config: Path | None = CONFIG_OPTION) -> None:
     With a loadable configuration directory, it then says how many grants an earlier version
     read from opt-out boxes (see `db reclassify`).
     """
+    from sqlalchemy.exc import DBAPIError
+
+    from consent_sync.cli._store import store_engine, unreachable
+    from consent_sync.store import database_url, redact_url
+    from consent_sync.store.schema import current_revision, upgrade
+
     url = database_url()
     engine = store_engine(url)
     try:
@@ -62,6 +60,10 @@ def upgrade_command(config: Path | None = CONFIG_OPTION) -> None:
 
 def _reclassify_hint(engine: Engine, config: Path | None) -> str | None:
     """The `db reclassify` hint if the configuration loads and there is work; never raises."""
+    from consent_sync.config import default_config_dir, load_config
+    from consent_sync.store import Store
+    from consent_sync.store.reclassify import Rules
+
     try:
         mappings = load_config(default_config_dir(config), resolve_env=False).mappings
         found = Store(engine).count_reclassifiable(Rules.from_mappings(mappings))
@@ -73,6 +75,12 @@ def _reclassify_hint(engine: Engine, config: Path | None) -> str | None:
 @db.command("current")
 def current_command() -> None:
     """Print the schema revision of the database; exit 1 if it is not the newest."""
+    from sqlalchemy.exc import DBAPIError
+
+    from consent_sync.cli._store import store_engine, unreachable
+    from consent_sync.store import database_url
+    from consent_sync.store.schema import UPGRADE_HINT, current_revision, head_revision
+
     url = database_url()
     engine = store_engine(url)
     try:
@@ -112,6 +120,10 @@ def reclassify_command(
     records and subject ids only, never email addresses, so it can be pasted into a ticket
     without personal data. Best run while sync is stopped.
     """
+    from consent_sync.cli._store import invalid_config, opened_store
+    from consent_sync.config import ConfigError, default_config_dir, load_config
+    from consent_sync.store.reclassify import Rules
+
     config_dir = default_config_dir(config)
     try:
         mappings = load_config(config_dir, resolve_env=False).mappings

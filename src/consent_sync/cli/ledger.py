@@ -6,12 +6,14 @@ import csv
 import json
 import sys
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from consent_sync.cli._store import opened_store, timestamp_option
-from consent_sync.store.tables import LedgerRow
+from consent_sync.cli._common import timestamp_option
+
+if TYPE_CHECKING:
+    from consent_sync.store.tables import LedgerRow
 
 ledger = typer.Typer(help="The append-only, hash-chained decision ledger.", no_args_is_help=True)
 
@@ -43,6 +45,8 @@ class ExportFormat(StrEnum):
 @ledger.command("verify")
 def verify() -> None:
     """Recompute the chain; exit 1 naming the first altered, unlinked or missing row."""
+    from consent_sync.cli._store import opened_store
+
     with opened_store() as store:
         check = store.verify_ledger()
     if check.problem is not None:
@@ -62,6 +66,8 @@ def export(
     output_format: ExportFormat = typer.Option(ExportFormat.JSONL, "--format"),
 ) -> None:
     """Stream the ledger to stdout in sequence order, as JSON lines or CSV."""
+    from consent_sync.cli._store import opened_store
+
     start = timestamp_option(since, "--since") if since is not None else None
     out = sys.stdout
     writer = csv.writer(out) if output_format is ExportFormat.CSV else None

@@ -16,23 +16,16 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-import structlog
 import typer
 
-from consent_sync.cli._store import CONFIG_OPTION, EXIT_USAGE, fail, opened_store
-from consent_sync.cli.sync import load_deployment
-from consent_sync.connectors.factory import build_connector
-from consent_sync.connectors.protocol import Connector
-from consent_sync.daemon.http.health import HttpServer, health_app
-from consent_sync.daemon.http.webhooks import webhook_router, webhook_secrets
-from consent_sync.daemon.leases import Leases
-from consent_sync.daemon.metrics import SyncMetrics
-from consent_sync.daemon.scheduler import SyncScheduler
-from consent_sync.logs import configure
-from consent_sync.store import Store, redact_url
+from consent_sync.cli._common import CONFIG_OPTION, EXIT_USAGE, fail
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from consent_sync.connectors.protocol import Connector
+    from consent_sync.daemon.leases import Leases
+    from consent_sync.store import Store
 
 #: Process-wide lease on SQLite, which supports one replica.
 REPLICA_LEASE = "replica"
@@ -63,6 +56,20 @@ def run(
     ),
 ) -> None:
     """Run the sync daemon until SIGTERM or Ctrl-C."""
+    # The daemon's stack (FastAPI, uvicorn, APScheduler, the CRM SDKs) loads only when it runs.
+    import structlog
+
+    from consent_sync.cli._store import opened_store
+    from consent_sync.cli.sync import load_deployment
+    from consent_sync.connectors.factory import build_connector
+    from consent_sync.daemon.http.health import HttpServer, health_app
+    from consent_sync.daemon.http.webhooks import webhook_router, webhook_secrets
+    from consent_sync.daemon.leases import Leases
+    from consent_sync.daemon.metrics import SyncMetrics
+    from consent_sync.daemon.scheduler import SyncScheduler
+    from consent_sync.logs import configure
+
+    log = structlog.get_logger(__name__)
     configure(log_level)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -120,6 +127,8 @@ def run(
 
 
 def _claim_sqlite_replica(store: Store, leases: Leases) -> None:
+    from consent_sync.store import redact_url
+
     if store.engine.dialect.name != "sqlite":
         return
     if leases.acquire(REPLICA_LEASE):

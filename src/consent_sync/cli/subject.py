@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from consent_sync.cli._common import CONFIG_OPTION, email_argument
 from consent_sync.cli._render import iso, table
-from consent_sync.cli._store import CONFIG_OPTION, email_argument, opened_store, purposes_from
-from consent_sync.config import default_config_dir
 from consent_sync.domain.model import Purpose, Status
-from consent_sync.store import SubjectView
+
+if TYPE_CHECKING:
+    from consent_sync.store import SubjectView
 
 subject = typer.Typer(help="People and their consent.", no_args_is_help=True)
 
@@ -29,6 +30,9 @@ def show(
     With the configuration's purposes at hand, each state also says what it means under its
     purpose's regime (an explicit grant, or only "not opted out").
     """
+    from consent_sync.cli._store import opened_store, purposes_from
+    from consent_sync.config import default_config_dir
+
     address = email_argument(email)
     has_purposes = (default_config_dir(config) / "mappings" / "purposes.yaml").is_file()
     purposes = purposes_from(config) if config is not None or has_purposes else {}

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from consent_sync.cli._store import (
-    CONFIG_OPTION,
-    EXIT_USAGE,
-    fail,
-    invalid_config,
-    opened_store,
-)
-from consent_sync.config import ConfigError, DeploymentConfig, default_config_dir, load_config
-from consent_sync.connectors.factory import build_connector
-from consent_sync.connectors.protocol import Connector, ConnectorError
-from consent_sync.sync.engine import CycleReport, Progress, SyncEngine
+from consent_sync.cli._common import CONFIG_OPTION, EXIT_USAGE, fail
+
+if TYPE_CHECKING:
+    from consent_sync.config import DeploymentConfig
+    from consent_sync.connectors.protocol import Connector
+    from consent_sync.sync.engine import CycleReport, Progress
 
 
 def load_deployment(config: Path | None) -> DeploymentConfig:
     """The whole configuration with secrets resolved; exits 2 listing every error."""
+    from consent_sync.cli._store import invalid_config
+    from consent_sync.config import ConfigError, default_config_dir, load_config
+
     config_dir = default_config_dir(config)
     try:
         return load_config(config_dir)
@@ -40,6 +39,11 @@ def sync(
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Run one sync cycle now and print what it did."""
+    from consent_sync.cli._store import opened_store
+    from consent_sync.connectors.factory import build_connector
+    from consent_sync.connectors.protocol import ConnectorError
+    from consent_sync.sync.engine import SyncEngine
+
     deployment = load_deployment(config)
     enabled = [name for name, c in deployment.connectors.items() if c.enabled]
     unknown = sorted(set(system) - set(deployment.connectors))

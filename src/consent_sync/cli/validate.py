@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from consent_sync.config import (
-    CONFIG_ENV,
-    ConfigError,
-    ConfigIssue,
-    DeploymentConfig,
-    default_config_dir,
-    load_config,
-)
-from consent_sync.config.live_check import live_issues
-from consent_sync.connectors.factory import build_connector
+from consent_sync.cli._common import CONFIG_ENV
+
+if TYPE_CHECKING:
+    from consent_sync.config import ConfigIssue, DeploymentConfig
 
 #: Exit code for a usage or configuration error (docs/design.md, "Processes").
 EXIT_CONFIG = 2
@@ -36,6 +30,8 @@ def validate(
     ),
 ) -> None:
     """Check connectors/ and mappings/; print every error as file:line: message (exit 2)."""
+    from consent_sync.config import ConfigError, default_config_dir, load_config
+
     config_dir = default_config_dir(config)
     try:
         loaded = load_config(config_dir, resolve_env=live)
@@ -58,6 +54,9 @@ def _fail(errors: list[ConfigIssue], config_dir: Path) -> NoReturn:
 
 def _check_live(loaded: DeploymentConfig) -> None:
     """Describe each enabled system's objects and compare them with the mappings."""
+    from consent_sync.config.live_check import live_issues
+    from consent_sync.connectors.factory import build_connector
+
     connectors = {
         name: build_connector(connector, loaded.mappings[name])
         for name, connector in loaded.connectors.items()
@@ -91,5 +90,7 @@ def summary(config: DeploymentConfig) -> str:
 
 
 def _print_warnings(warnings: list[ConfigIssue] | tuple[ConfigIssue, ...]) -> None:
+    from consent_sync.config import ConfigIssue
+
     for issue in warnings:
         typer.echo(str(ConfigIssue(issue.path, issue.line, f"warning: {issue.message}")), err=True)

@@ -4,7 +4,7 @@
     config = load_config(Path("/etc/consent-sync"))      # raises ConfigError listing every error
     config.purposes["email_marketing"].policy
     config.connectors["salesforce"].auth.client_secret   # SecretStr, resolved from ${ENV}
-    config.mappings["salesforce"].objects["Contact"].fields["HasOptedOutOfEmail"].status_for(True)
+    config.mappings["salesforce"].objects["Contact"].fields["HasOptedOutOfEmail"].values[True]
 """
 
 from consent_sync.config.connector_settings import (
@@ -29,9 +29,9 @@ from consent_sync.config.mappings import (
     FieldMapping,
     MatchKeys,
     ObjectMapping,
-    RawValue,
     SystemMapping,
 )
+from consent_sync.domain.mapping import RawValue
 
 __all__ = [
     "CONFIG_ENV",

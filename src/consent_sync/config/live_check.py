@@ -11,7 +11,8 @@ from pathlib import Path
 
 from consent_sync.config import ConfigIssue, DeploymentConfig, FieldMapping
 from consent_sync.config.yaml_source import YamlDocument, load_yaml
-from consent_sync.connectors.protocol import Connector, ConnectorError, FieldInfo
+from consent_sync.connectors.protocol import Connector, ConnectorError
+from consent_sync.domain.records import FieldInfo
 
 _BOOLEAN_TYPES = frozenset({"boolean", "bool"})
 _OPTION_TYPES = frozenset({"picklist", "multipicklist", "enumeration", "subscription"})

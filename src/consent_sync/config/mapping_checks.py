@@ -11,6 +11,7 @@ from consent_sync.config.mappings import (
     SystemMapping,
 )
 from consent_sync.config.yaml_source import Loc, YamlDocument, show_key
+from consent_sync.domain.mapping import raw_values_for, status_for
 from consent_sync.domain.model import Status
 
 _WRITTEN = (Status.GRANTED, Status.DENIED)
@@ -27,9 +28,9 @@ def mapping_warnings(doc: YamlDocument, mapping: SystemMapping) -> list[ConfigIs
     for object_name, obj in mapping.objects.items():
         for field_name, field in obj.fields.items():
             at: Loc = ("objects", object_name, "fields", field_name, "values")
-            opt_out_box = field.status_for(True) is Status.DENIED
+            opt_out_box = status_for(field, True) is Status.DENIED
             for raw in (False, None):
-                if field.status_for(raw) is not Status.GRANTED:
+                if status_for(field, raw) is not Status.GRANTED:
                     continue
                 if raw is None:
                     what = "an empty field"
@@ -167,7 +168,7 @@ def _check_push(doc: YamlDocument, at: Loc, field: FieldMapping) -> list[ConfigI
                 )
             )
     for status, raw in chosen.items():
-        if status is Status.NOT_OPTED_OUT and field.status_for(raw) is Status.GRANTED:
+        if status is Status.NOT_OPTED_OUT and status_for(field, raw) is Status.GRANTED:
             issues.append(
                 doc.issue(
                     (*at, "push_value", status.value),
@@ -192,7 +193,7 @@ def _check_push(doc: YamlDocument, at: Loc, field: FieldMapping) -> list[ConfigI
 def _writable(field: FieldMapping, status: Status) -> list[object]:
     """The raw values a push may write for `status` (a grant may be written as "not opted out",
     as an opt-out checkbox left unticked)."""
-    candidates: list[object] = list(field.raw_values_for(status))
+    candidates: list[object] = list(raw_values_for(field, status))
     if not candidates and status is Status.GRANTED:
-        candidates = list(field.raw_values_for(Status.NOT_OPTED_OUT))
+        candidates = list(raw_values_for(field, Status.NOT_OPTED_OUT))
     return candidates

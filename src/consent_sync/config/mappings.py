@@ -2,7 +2,8 @@
 
 Each field maps to exactly one purpose through a value table (raw CRM value -> status). Pulling
 reads the table forwards; pushing reads it backwards, so every status written must have exactly one
-raw value, or an explicit `push_value` choosing among several.
+raw value, or an explicit `push_value` choosing among several. These models only validate what the
+YAML says; reading and writing through a table is the domain's (`consent_sync.domain.mapping`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from consent_sync.config.validation import StrictModel, context_of
+from consent_sync.domain.mapping import RawValue
 from consent_sync.domain.model import Status
 
 Direction = Literal["pull", "push", "both"]
 FieldKind = Literal["property", "subscription"]
-#: A CRM value as YAML typed it: `true` (a checkbox) and `"true"` (a string) are different values.
-RawValue = bool | int | float | str | None
 
 #: The statuses of HubSpot Communication Preferences v4, as a subscription field's raw values.
 SUBSCRIPTION_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED"})
@@ -91,43 +91,6 @@ class FieldMapping(StrictModel):
     def pushes(self) -> bool:
         return self.direction in ("push", "both")
 
-    def raw_values_for(self, status: Status) -> list[RawValue]:
-        """Every raw value the table reads as `status`, in the order written."""
-        return [raw for raw, mapped in self.values.items() if mapped is status]
-
-    def status_for(self, raw: RawValue) -> Status | None:
-        """The status a raw CRM value means, or None when the table cannot read it.
-
-        Compares type as well as value, so a checkbox `True` never matches a picklist `1`.
-        """
-        for key, status in self.values.items():
-            if type(key) is type(raw) and key == raw:
-                return status
-        return None
-
-    def raw_for(self, status: Status) -> RawValue:
-        """The raw value to write for `status`; KeyError if this field cannot represent it.
-
-        A field with no value for an explicit grant (an opt-out checkbox) writes a grant as its
-        "not opted out" value: a grant implies no objection. The reverse never holds: "not opted
-        out" is never written as an opt-in.
-        """
-        if self.push_value is not None and status in self.push_value:
-            return self.push_value[status]
-        candidates = self.raw_values_for(status)
-        if not candidates and status is Status.GRANTED:
-            return self.raw_for(Status.NOT_OPTED_OUT)
-        if not candidates or status is Status.UNKNOWN:
-            raise KeyError(status)
-        return candidates[0]
-
-    def held(self, status: Status) -> Status | None:
-        """What this field reads as once `status` is written to it; None if it cannot be."""
-        try:
-            return self.status_for(self.raw_for(status))
-        except KeyError:
-            return None
-
 
 class MatchKeys(StrictModel):
     """The record fields identity resolution matches on."""
@@ -152,13 +115,6 @@ class ObjectMapping(StrictModel):
     match: MatchKeys
     fields: Annotated[dict[CrmName, FieldMapping], Field(min_length=1)]
     unsubscribe_all: UnsubscribeAll | None = None
-
-    def pushed_field(self, purpose: str) -> tuple[str, FieldMapping] | None:
-        """The field a purpose is written to on this object, if any."""
-        for name, mapping in self.fields.items():
-            if mapping.purpose == purpose and mapping.pushes:
-                return name, mapping
-        return None
 
 
 class SystemMapping(StrictModel):

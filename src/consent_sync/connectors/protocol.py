@@ -1,4 +1,7 @@
-"""The protocol every connector implements, and the plain data it exchanges with the engine.
+"""The protocol every connector implements, and the errors it raises.
+
+The plain data it exchanges with the engine (records, pages, writes) lives in the domain
+(`consent_sync.domain.records`).
 
 A connector knows its CRM — paths, paging, auth, quotas — and nothing about consent policy:
 it returns records as the CRM holds them and writes raw field values it is given.
@@ -6,11 +9,11 @@ it returns records as the CRM holds them and writes raw field values it is given
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
+
+from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
 
 
 class ConnectorError(Exception):
@@ -55,90 +58,6 @@ class AuthError(PermanentError):
 
 class QuotaExhausted(ConnectorError):
     """The CRM's daily quota is spent: not retried now; the work waits for the next cycle."""
-
-
-#: The empty read-only mapping every record without per-field data shares (pulls build many).
-_NOTHING: Mapping[str, Any] = MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One CRM record as pulled: raw field values and the best timestamps available.
-
-    `field_times` holds a per-field decision time where the CRM keeps one (a subscription's own
-    timestamp); otherwise `modified_at` (the record's modification stamp) is the upper bound.
-    """
-
-    object_type: str
-    record_id: str
-    fields: Mapping[str, Any]
-    modified_at: datetime
-    deleted: bool = False
-    field_times: Mapping[str, datetime] = field(default_factory=lambda: _NOTHING)
-    field_evidence: Mapping[str, Mapping[str, str]] = field(
-        default_factory=lambda: _NOTHING
-    )  # what the CRM stores with a value: legal basis, explanation, source
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a pull; the engine commits its decisions before asking for the next."""
-
-    records: Sequence[Record]
-    watermark: datetime | None  # highest modification stamp in the page
-
-
-@dataclass(frozen=True, slots=True)
-class FieldWrite:
-    """Raw values to write to one record, with the evidence the CRM can store alongside.
-
-    `legal_basis` and `explanation` are the decision's own recorded evidence, set only when a
-    grant is written; a connector never fills them in (a grant the target cannot store without
-    a basis is answered with `WriteResult.unrepresentable`).
-    """
-
-    record_id: str
-    values: Mapping[str, Any]
-    legal_basis: str | None = None
-    explanation: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """The outcome of writing one record in a batch."""
-
-    record_id: str
-    ok: bool
-    error: str | None = None
-    retryable: bool = False
-    gone: bool = False  # the record no longer exists: its link ends
-    # The target cannot store this value with the evidence it was given (HubSpot's SUBSCRIBED
-    # without a legal basis): nothing was written, and nothing should be retried.
-    unrepresentable: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FieldInfo:
-    """A CRM field as its describe endpoint tells it (for `validate --live`)."""
-
-    name: str
-    type: str
-    writable: bool
-    options: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """API quota as last reported by the CRM."""
-
-    used: int | None = None
-    limit: int | None = None
-
-    @property
-    def share_used(self) -> float | None:
-        if self.used is None or not self.limit:
-            return None
-        return self.used / self.limit
 
 
 @runtime_checkable

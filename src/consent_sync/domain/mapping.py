@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from consent_sync.connectors.protocol import Record
 from consent_sync.domain.identity import MatchKeys, normalize_phone, try_normalize_email
 from consent_sync.domain.model import (
     Conflict,
@@ -24,9 +23,107 @@ from consent_sync.domain.model import (
     Targets,
     TimeKind,
 )
+from consent_sync.domain.records import Record
 
-if TYPE_CHECKING:
-    from consent_sync.config import FieldMapping, ObjectMapping, SystemMapping
+#: A CRM value as YAML typed it: `true` (a checkbox) and `"true"` (a string) are different values.
+RawValue = bool | int | float | str | None
+
+
+class FieldRule(Protocol):
+    """One mapped field, as configuration describes it (`mappings/<system>.yaml`)."""
+
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def values(self) -> Mapping[RawValue, Status]: ...
+    @property
+    def push_value(self) -> Mapping[Status, RawValue] | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def pulls(self) -> bool: ...
+    @property
+    def pushes(self) -> bool: ...
+
+
+class MatchRule(Protocol):
+    """The record fields identity resolution matches on."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+
+
+class ObjectRule(Protocol):
+    """One mapped CRM object: its match keys and consent fields."""
+
+    @property
+    def match(self) -> MatchRule: ...
+    @property
+    def fields(self) -> Mapping[str, FieldRule]: ...
+
+
+class SystemRule(Protocol):
+    """Every mapped object of one system."""
+
+    @property
+    def objects(self) -> Mapping[str, ObjectRule]: ...
+
+
+# -- value tables ------------------------------------------------------------------------------
+
+
+def raw_values_for(field: FieldRule, status: Status) -> list[RawValue]:
+    """Every raw value the table reads as `status`, in the order written."""
+    return [raw for raw, mapped in field.values.items() if mapped is status]
+
+
+def status_for(field: FieldRule, raw: RawValue) -> Status | None:
+    """The status a raw CRM value means, or None when the table cannot read it.
+
+    Compares type as well as value, so a checkbox `True` never matches a picklist `1`.
+    """
+    for key, status in field.values.items():
+        if type(key) is type(raw) and key == raw:
+            return status
+    return None
+
+
+def raw_for(field: FieldRule, status: Status) -> RawValue:
+    """The raw value to write for `status`; KeyError if this field cannot represent it.
+
+    A field with no value for an explicit grant (an opt-out checkbox) writes a grant as its
+    "not opted out" value: a grant implies no objection. The reverse never holds: "not opted
+    out" is never written as an opt-in (docs/design.md, "What a grant is").
+    """
+    if field.push_value is not None and status in field.push_value:
+        return field.push_value[status]
+    candidates = raw_values_for(field, status)
+    if not candidates and status is Status.GRANTED:
+        return raw_for(field, Status.NOT_OPTED_OUT)
+    if not candidates or status is Status.UNKNOWN:
+        raise KeyError(status)
+    return candidates[0]
+
+
+def held(field: FieldRule, status: Status) -> Status | None:
+    """What this field reads as once `status` is written to it; None if it cannot be."""
+    try:
+        return status_for(field, raw_for(field, status))
+    except KeyError:
+        return None
+
+
+def pushed_field(obj: ObjectRule, purpose: str) -> tuple[str, FieldRule] | None:
+    """The field a purpose is written to on this object, if any."""
+    for name, field in obj.fields.items():
+        if field.purpose == purpose and field.pushes:
+            return name, field
+    return None
+
+
+# -- records <-> observations ------------------------------------------------------------------
 
 _EVIDENCE_KEYS = ("legal_basis", "collection_method", "notice_ref", "actor", "note")
 
@@ -42,7 +139,7 @@ class MappedRecord:
     deleted: bool
 
 
-def pulled_fields(mapping: ObjectMapping) -> list[str]:
+def pulled_fields(mapping: ObjectRule) -> list[str]:
     """Every CRM field a pull must read for this object: match keys and pulled consent fields."""
     names = [mapping.match.email]
     if mapping.match.phone:
@@ -51,7 +148,7 @@ def pulled_fields(mapping: ObjectMapping) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def match_keys(mapping: ObjectMapping, fields: Mapping[str, Any]) -> MatchKeys:
+def match_keys(mapping: ObjectRule, fields: Mapping[str, Any]) -> MatchKeys:
     """The record's normalized email and phone (None where missing or malformed)."""
     email = try_normalize_email(fields.get(mapping.match.email))
     phone = None
@@ -65,7 +162,7 @@ def match_keys(mapping: ObjectMapping, fields: Mapping[str, Any]) -> MatchKeys:
 
 
 def observe(
-    system: str, mapping: ObjectMapping, record: Record, observed_at: datetime
+    system: str, mapping: ObjectRule, record: Record, observed_at: datetime
 ) -> MappedRecord:
     """Map one record to observations, one per pulled consent field present in the record."""
     link = LinkKey(system, record.object_type, record.record_id)
@@ -75,7 +172,7 @@ def observe(
         if not field_mapping.pulls or name not in record.fields:
             continue
         raw = record.fields[name]
-        status = field_mapping.status_for(raw)
+        status = status_for(field_mapping, raw)
         if status is None:
             unmappable.append(_unmappable(link, name, field_mapping, raw))
             continue
@@ -100,7 +197,7 @@ def observe(
     )
 
 
-def targets(mappings: Mapping[str, SystemMapping]) -> Targets:
+def targets(mappings: Mapping[str, SystemRule]) -> Targets:
     """What every pushed field holds for each canonical status it can be written.
 
     An opt-out checkbox holds `not_opted_out` for a grant (unticked); a HubSpot subscription
@@ -110,11 +207,11 @@ def targets(mappings: Mapping[str, SystemMapping]) -> Targets:
     for system, system_mapping in mappings.items():
         for object_type, obj in system_mapping.objects.items():
             for purpose in {f.purpose for f in obj.fields.values()}:
-                found = obj.pushed_field(purpose)
+                found = pushed_field(obj, purpose)
                 if found is None:
                     continue
                 held = {
-                    s: found[1].held(s)
+                    s: held(found[1], s)
                     for s in (Status.GRANTED, Status.NOT_OPTED_OUT, Status.DENIED)
                 }
                 out[(system, object_type, purpose)] = {
@@ -123,14 +220,14 @@ def targets(mappings: Mapping[str, SystemMapping]) -> Targets:
     return out
 
 
-def render(mapping: ObjectMapping, purpose: str, status: Status) -> tuple[str, Any] | None:
+def render(mapping: ObjectRule, purpose: str, status: Status) -> tuple[str, Any] | None:
     """The (field, raw value) that writes `status` for `purpose`, or None if not representable."""
-    found = mapping.pushed_field(purpose)
+    found = pushed_field(mapping, purpose)
     if found is None:
         return None
     name, field_mapping = found
     try:
-        return name, field_mapping.raw_for(status)
+        return name, raw_for(field_mapping, status)
     except KeyError:
         return None
 
@@ -158,7 +255,7 @@ def _evidence(
     )
 
 
-def _unmappable(link: LinkKey, name: str, field_mapping: FieldMapping, raw: Any) -> Conflict:
+def _unmappable(link: LinkKey, name: str, field_mapping: FieldRule, raw: Any) -> Conflict:
     readable = ", ".join(repr(k) for k in field_mapping.values)
     return Conflict(
         ConflictKind.UNMAPPABLE_VALUE,

@@ -26,19 +26,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, false, func, or_, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.sql.selectable import Join
 from sqlmodel import Session
 
+from consent_sync.domain.mapping import SystemRule, pushed_field, raw_values_for
 from consent_sync.domain.model import Decision, Evidence, Status, TimeKind
 from consent_sync.store import ledger, outbox, snapshot
 from consent_sync.store.tables import CONSENT_STATE, LEDGER, LINKS, OUTBOX, SHADOWS, metadata
-
-if TYPE_CHECKING:
-    from consent_sync.config import SystemMapping
 
 #: The ledger source and evidence source of a reclassification.
 SOURCE = "consent-sync:reclassify"
@@ -81,22 +79,22 @@ class Rules:
     no_opt_in: frozenset[tuple[str, str, str]]
 
     @classmethod
-    def from_mappings(cls, mappings: Mapping[str, SystemMapping]) -> Rules:
+    def from_mappings(cls, mappings: Mapping[str, SystemRule]) -> Rules:
         """The rules of a configuration's mappings (keyed by system name)."""
         fields: dict[tuple[str, str, str], GrantlessField] = {}
         no_opt_in: set[tuple[str, str, str]] = set()
         for system, system_mapping in mappings.items():
             for object_type, obj in system_mapping.objects.items():
                 for name, mapping in obj.fields.items():
-                    if mapping.raw_values_for(Status.GRANTED):
+                    if raw_values_for(mapping, Status.GRANTED):
                         continue
-                    checkbox = False in mapping.raw_values_for(Status.NOT_OPTED_OUT)
+                    checkbox = False in raw_values_for(mapping, Status.NOT_OPTED_OUT)
                     fields[(system, object_type, name)] = GrantlessField(
                         system, object_type, name, mapping.purpose, checkbox
                     )
                 for purpose in {m.purpose for m in obj.fields.values()}:
-                    pushed = obj.pushed_field(purpose)
-                    if pushed is not None and not pushed[1].raw_values_for(Status.GRANTED):
+                    pushed = pushed_field(obj, purpose)
+                    if pushed is not None and not raw_values_for(pushed[1], Status.GRANTED):
                         no_opt_in.add((system, object_type, purpose))
         return cls(MappingProxyType(fields), frozenset(no_opt_in))
 

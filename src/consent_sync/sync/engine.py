@@ -17,17 +17,11 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from consent_sync.config import DeploymentConfig, ObjectMapping
-from consent_sync.connectors.protocol import (
-    Connector,
-    FieldWrite,
-    QuotaExhausted,
-    Record,
-    TransientError,
-    WriteResult,
-)
+from consent_sync.connectors.protocol import Connector, QuotaExhausted, TransientError
 from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.mapping import observe, render, targets
 from consent_sync.domain.model import Conflict, Evidence, LinkKey, Observation, Status
+from consent_sync.domain.records import FieldWrite, Record, WriteResult
 from consent_sync.store import Store
 from consent_sync.store.outbox import OutboxItem
 

@@ -38,16 +38,9 @@ from consent_sync.connectors.hubspot.preferences import (
     withheld_reason,
 )
 from consent_sync.connectors.hubspot.transport import Endpoint, HubSpotTransport
-from consent_sync.connectors.protocol import (
-    FieldInfo,
-    FieldWrite,
-    Page,
-    PermanentError,
-    Quota,
-    Record,
-    WriteResult,
-)
+from consent_sync.connectors.protocol import PermanentError
 from consent_sync.connectors.retry import RetryPolicy
+from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
 
 OBJECT_TYPE = "contacts"
 SEARCH_LIMIT = 200  # results per search page

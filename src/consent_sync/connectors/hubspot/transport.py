@@ -27,12 +27,12 @@ from consent_sync.connectors.protocol import (
     AuthError,
     ConnectorError,
     PermanentError,
-    Quota,
     QuotaExhausted,
     TransientError,
 )
 from consent_sync.connectors.ratelimit import TokenBucket
 from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
+from consent_sync.domain.records import Quota
 
 T = TypeVar("T")
 

@@ -19,15 +19,9 @@ from consent_sync.connectors.http import TimeoutSession
 from consent_sync.connectors.protocol import (
     AuthError,
     ConnectorError,
-    FieldInfo,
-    FieldWrite,
-    Page,
     PermanentError,
-    Quota,
     QuotaExhausted,
-    Record,
     TransientError,
-    WriteResult,
 )
 from consent_sync.connectors.ratelimit import TokenBucket
 from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
@@ -40,6 +34,7 @@ from consent_sync.connectors.salesforce.results import (
     parse_sf_datetime,
     write_results,
 )
+from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from consent_sync.connectors.protocol import FieldWrite, Quota, WriteResult
+from consent_sync.domain.records import FieldWrite, Quota, WriteResult
 
 #: Per-record or request-level codes worth trying again: another transaction holds the row.
 TRANSIENT_CODES = frozenset(
