@@ -210,12 +210,12 @@ def targets(mappings: Mapping[str, SystemRule]) -> Targets:
                 found = pushed_field(obj, purpose)
                 if found is None:
                     continue
-                held = {
+                holds = {
                     s: held(found[1], s)
                     for s in (Status.GRANTED, Status.NOT_OPTED_OUT, Status.DENIED)
                 }
                 out[(system, object_type, purpose)] = {
-                    s: h for s, h in held.items() if h is not None
+                    s: h for s, h in holds.items() if h is not None
                 }
     return out
 
