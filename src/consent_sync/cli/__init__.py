@@ -1,9 +1,15 @@
-"""The `consent-sync` command line: thin commands that parse, call the core and store, print."""
+"""The `consent-sync` command line: thin commands that parse, call the core and store, print.
+
+Starting it loads typer and the pure domain only: each command imports the store, the
+configuration, the connectors and the daemon inside its function, and `sandbox`, `demo` and
+`bench` come from a plugin imported when one of them is named (tests/cli/test_startup.py).
+"""
 
 from __future__ import annotations
 
 import typer
 
+from consent_sync.cli._sandbox_plugin import WithSandboxPlugin
 from consent_sync.cli.conflicts import conflicts
 from consent_sync.cli.consent import consent
 from consent_sync.cli.db import db
@@ -12,23 +18,17 @@ from consent_sync.cli.run import run
 from consent_sync.cli.subject import subject
 from consent_sync.cli.sync import sync
 from consent_sync.cli.validate import validate
-from consent_sync.logs import configure as configure_logging
-from consent_sync_sandbox.cli_bench import bench
-from consent_sync_sandbox.cli_demo import demo
-from consent_sync_sandbox.cli_sandbox import sandbox
 
 app = typer.Typer(
     name="consent-sync",
     help="Keep consent and opt-out state consistent across CRMs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=WithSandboxPlugin,
 )
 app.command()(validate)
-app.command("sandbox")(sandbox)
 app.command("sync")(sync)
 app.command("run")(run)
-app.command("demo")(demo)
-app.command("bench")(bench)
 app.add_typer(db, name="db")
 app.add_typer(consent, name="consent")
 app.add_typer(subject, name="subject")
@@ -43,6 +43,8 @@ def root(
     ),
 ) -> None:
     """Keep consent and opt-out state consistent across CRMs."""
+    from consent_sync.logs import configure as configure_logging
+
     configure_logging(log_level)
 
 
