@@ -14,6 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
+# The product only: package discovery leaves the CRM emulators (consent_sync_sandbox) out of
+# the install, and .dockerignore keeps their sources out of the build context.
 RUN pip install . \
     && useradd --system --uid 10001 --create-home --home-dir /var/lib/consent-sync consent \
     && rm -rf /src

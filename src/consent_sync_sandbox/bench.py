@@ -26,12 +26,12 @@ from hubspot import HubSpot
 from simple_salesforce.api import Salesforce
 
 from consent_sync.sync.engine import CycleReport
-from consent_sync_sandbox.demo import DEMO_SEED, MARKETING_SUBSCRIPTION, SYSTEMS, staged
-from consent_sync_sandbox.seed import iter_people
+from consent_sync_sandbox.stage import SYSTEMS, Stage, staged
 
 SF_PAGE, SF_WRITE = 2000, 200
 HS_PAGE, HS_BATCH = 100, 100
 UNTHROTTLED = 10_000.0  # requests per second: no client-side budget to speak of
+CONTROL_TIMEOUT = 60.0  # seconds per sandbox control call; the bench seeds 20,000 contacts a CRM
 
 Say = Callable[[str], None]
 
@@ -105,7 +105,7 @@ def run_bench(
         env = stage.sandbox.env
         # The figures are about the software: quotas off on both sides (in production the
         # HubSpot portal's 100-190 calls per 10 s bound a backfill, whoever makes the calls).
-        with _control(stage, "hubspot") as hs:
+        with stage.control("hubspot", timeout=CONTROL_TIMEOUT) as hs:
             hs.put(
                 "/_sandbox/limits",
                 json={"max_per_interval": 10**9, "search_per_second": 10**6, "daily": 10**9},
@@ -146,7 +146,7 @@ def run_bench(
             result.idle_writes += report.writes_ok
             result.idle_calls[name] = _api_calls(stage, name)
         say(f"propagation: {samples} HubSpot unsubscribes, each polled to Salesforce ...")
-        result.latencies = _propagation(stage, contacts, samples)
+        result.latencies = _propagation(stage, samples)
     result.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
@@ -160,18 +160,13 @@ def _minimum_calls(system: str, contacts: int, writes: int) -> int:
     return 2 * math.ceil(contacts / HS_PAGE) + math.ceil(writes / HS_BATCH)
 
 
-def _control(stage: Any, system: str) -> httpx.Client:
-    trust = ssl.create_default_context(cafile=str(stage.sandbox.tls.ca_pem))
-    return httpx.Client(base_url=stage.sandbox.base_url(system), verify=trust, timeout=60)
-
-
-def _reset_stats(stage: Any, system: str) -> None:
-    with _control(stage, system) as client:
+def _reset_stats(stage: Stage, system: str) -> None:
+    with stage.control(system, timeout=CONTROL_TIMEOUT) as client:
         client.delete("/_sandbox/stats").raise_for_status()
 
 
-def _api_calls(stage: Any, system: str) -> int:
-    with _control(stage, system) as client:
+def _api_calls(stage: Stage, system: str) -> int:
+    with stage.control(system, timeout=CONTROL_TIMEOUT) as client:
         return int(client.get("/_sandbox/stats").json()["total"])
 
 
@@ -234,28 +229,15 @@ def _bare_hubspot(env: dict[str, str]) -> float:
     return time.monotonic() - started
 
 
-def _propagation(stage: Any, contacts: int, samples: int) -> list[float]:
+def _propagation(stage: Stage, samples: int) -> list[float]:
     """Unsubscribe people in HubSpot one at a time; time until Salesforce holds the denial."""
     latencies: list[float] = []
-    candidates = (
-        p.email
-        for p in iter_people("salesforce", contacts, DEMO_SEED, 0.8)
-        if p.shared and p.email_ok and not p.disagrees
-    )
-    for email in candidates:
+    for email in stage.shared_agreeing_emails():
         if len(latencies) >= samples:
             break
         if stage.salesforce_opted_out(email):
             continue
-        with _control(stage, "hubspot") as hs:
-            hs.post(
-                "/_sandbox/act",
-                json={
-                    "action": "unsubscribe",
-                    "email": email,
-                    "subscription_id": MARKETING_SUBSCRIPTION,
-                },
-            ).raise_for_status()
+        stage.unsubscribe_in_hubspot(email)
         started = time.monotonic()
         for _ in range(5):
             stage.engine.cycle("hubspot")

@@ -13,35 +13,18 @@
 from __future__ import annotations
 
 import json
-import ssl
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-import httpx
 from sqlalchemy import text
 
-from consent_sync.config import DeploymentConfig, load_config
-from consent_sync.connectors.factory import build_connector
-from consent_sync.connectors.protocol import Connector
 from consent_sync.daemon.leases import Leases
 from consent_sync.daemon.metrics import SyncMetrics
 from consent_sync.daemon.scheduler import SyncScheduler
-from consent_sync.store import Store
-from consent_sync.store.db import create_store_engine
-from consent_sync.store.schema import upgrade
 from consent_sync.store.tables import ConflictRow, SyncRunRow
-from consent_sync.sync.engine import SyncEngine
-from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
-from consent_sync_sandbox.seed import iter_people
-
-MARKETING_SUBSCRIPTION = 1001  # the sandbox portal's "Marketing Information"
-SYSTEMS = ("salesforce", "hubspot")
-DEMO_SEED = 2026
+from consent_sync_sandbox.stage import SYSTEMS, Stage
 
 Say = Callable[[str], None]
 
@@ -61,64 +44,7 @@ class DemoResult:
     pushed_back: bool
 
 
-@dataclass
-class _Stage:
-    sandbox: RunningSandbox
-    config: DeploymentConfig
-    connectors: dict[str, Connector]
-    store: Store
-    engine: SyncEngine
-    contacts: int
-
-    def control(self, system: str) -> httpx.Client:
-        trust = ssl.create_default_context(cafile=str(self.sandbox.tls.ca_pem))
-        return httpx.Client(base_url=self.sandbox.base_url(system), verify=trust, timeout=30)
-
-    def salesforce_opted_out(self, email: str) -> bool:
-        with self.control("salesforce") as sf:
-            records: list[dict[str, Any]] = sf.get(
-                "/_sandbox/records", params={"email": email}
-            ).json()
-        live = [r for r in records if not r.get("IsDeleted")]
-        return bool(live) and all(r["HasOptedOutOfEmail"] is True for r in live)
-
-
-@contextmanager
-def staged(
-    work_dir: Path, contacts: int, config_dir: Path, *, rate: float | None = None
-) -> Iterator[_Stage]:
-    """Sandboxes, config, connectors, a fresh SQLite store and an engine; all torn down after.
-
-    `rate` overrides every connector's client-side request budget (the benchmark measures the
-    software, not the quota; it lifts the sandboxes' limits to match).
-    """
-    work_dir.mkdir(parents=True, exist_ok=True)
-    db = work_dir / "consent-sync.db"
-    for stale in work_dir.glob("consent-sync.db*"):
-        stale.unlink()
-    sandbox = start_sandbox(work_dir / "sandbox", contacts=contacts, seed=DEMO_SEED)
-    connectors: dict[str, Connector] = {}
-    try:
-        database = create_store_engine(f"sqlite:///{db}")
-        upgrade(database)
-        database.dispose()
-        config = load_config(config_dir, env=sandbox.env)
-        for name in SYSTEMS:
-            settings = config.connectors[name]
-            if rate is not None:
-                limits = settings.limits.model_copy(update={"requests_per_second": rate})
-                settings = settings.model_copy(update={"limits": limits})
-            connectors[name] = build_connector(settings, config.mappings[name])
-        with Store.open(f"sqlite:///{db}") as store:
-            engine = SyncEngine(store, config, connectors)
-            yield _Stage(sandbox, config, connectors, store, engine, contacts)
-    finally:
-        for connector in connectors.values():
-            connector.close()
-        sandbox.stop()
-
-
-def run_demo(stage: _Stage, say: Say, *, pull_interval: float = 1.0) -> DemoResult:
+def run_demo(stage: Stage, say: Say, *, pull_interval: float = 1.0) -> DemoResult:
     """Play the scenario with the daemon's scheduler running in-process, narrating via `say`."""
     leases = Leases(stage.store)
     metrics = SyncMetrics(stage.store, SYSTEMS)
@@ -153,7 +79,7 @@ def _wait(what: str, done: Callable[[], bool], timeout: float = 120.0) -> float:
     return time.monotonic() - started
 
 
-def _pull_runs(stage: _Stage) -> dict[str, list[SyncRunRow]]:
+def _pull_runs(stage: Stage) -> dict[str, list[SyncRunRow]]:
     runs: dict[str, list[SyncRunRow]] = {system: [] for system in SYSTEMS}
     for run in stage.store.recent_runs(limit=500):
         if run.kind == "pull" and run.finished_at is not None and run.system in runs:
@@ -161,7 +87,7 @@ def _pull_runs(stage: _Stage) -> dict[str, list[SyncRunRow]]:
     return runs
 
 
-def _quiet(stage: _Stage) -> bool:
+def _quiet(stage: Stage) -> bool:
     """Every CRM's last two pulls decided and wrote nothing, and no write is pending."""
     runs = _pull_runs(stage)
     for system, pulls in runs.items():
@@ -174,7 +100,7 @@ def _quiet(stage: _Stage) -> bool:
     return True
 
 
-def _backfill(stage: _Stage, say: Say) -> dict[str, dict[str, int]]:
+def _backfill(stage: Stage, say: Say) -> dict[str, dict[str, int]]:
     say("1. Backfill: the daemon reads every contact of both CRMs and reconciles them")
     seconds = _wait("the backfill to settle", lambda: _quiet(stage), timeout=600)
     totals: dict[str, dict[str, int]] = {}
@@ -206,7 +132,7 @@ def _backfill(stage: _Stage, say: Say) -> dict[str, dict[str, int]]:
     return totals
 
 
-def _email_states(stage: _Stage) -> dict[str, int]:
+def _email_states(stage: Stage) -> dict[str, int]:
     with stage.store.engine.connect() as connection:
         rows = connection.execute(
             text(
@@ -217,7 +143,7 @@ def _email_states(stage: _Stage) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
-def _optins_written(stage: _Stage) -> int:
+def _optins_written(stage: Stage) -> int:
     with stage.store.engine.connect() as connection:
         return int(
             connection.execute(
@@ -226,32 +152,19 @@ def _optins_written(stage: _Stage) -> int:
         )
 
 
-def _pick_person(stage: _Stage) -> str:
+def _pick_person(stage: Stage) -> str:
     """A person both CRMs hold who opted in to marketing email (explicitly, in HubSpot)."""
-    for person in iter_people("salesforce", stage.contacts, DEMO_SEED, 0.8):
-        if not person.shared or not person.email_ok or person.disagrees:
-            continue
-        view = stage.store.subject(person.email)
+    for email in stage.shared_agreeing_emails():
+        view = stage.store.subject(email)
         state = {s.purpose: s.status for s in view.states}
-        if state.get("email_marketing") == "granted" and not stage.salesforce_opted_out(
-            person.email
-        ):
+        if state.get("email_marketing") == "granted" and not stage.salesforce_opted_out(email):
             return view.subject.email
     raise DemoError("no person is subscribed to marketing email in both CRMs")
 
 
-def _unsubscribe_in_hubspot(stage: _Stage, person: str, say: Say) -> float:
+def _unsubscribe_in_hubspot(stage: Stage, person: str, say: Say) -> float:
     say(f"2. {person} clicks 'unsubscribe' in a HubSpot marketing email footer")
-    with stage.control("hubspot") as hs:
-        response = hs.post(
-            "/_sandbox/act",
-            json={
-                "action": "unsubscribe",
-                "email": person,
-                "subscription_id": MARKETING_SUBSCRIPTION,
-            },
-        )
-        response.raise_for_status()
+    stage.unsubscribe_in_hubspot(person)
     elapsed = _wait(
         "the revocation to reach Salesforce", lambda: stage.salesforce_opted_out(person)
     )
@@ -262,7 +175,7 @@ def _unsubscribe_in_hubspot(stage: _Stage, person: str, say: Say) -> float:
     return elapsed
 
 
-def _rep_reticks_in_salesforce(stage: _Stage, person: str, say: Say) -> tuple[int, bool]:
+def _rep_reticks_in_salesforce(stage: Stage, person: str, say: Say) -> tuple[int, bool]:
     say("3. A sales rep unticks 'Email Opt Out' for that person in Salesforce")
     say(
         "   An unticked box only says nobody objects: it is not an opt-in, so it cannot lift "

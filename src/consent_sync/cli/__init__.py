@@ -24,6 +24,7 @@ app = typer.Typer(
     help="Keep consent and opt-out state consistent across CRMs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # `sandbox`, `demo`, `bench`: a plugin, imported by name when named (see _sandbox_plugin).
     cls=WithSandboxPlugin,
 )
 app.command()(validate)

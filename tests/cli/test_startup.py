@@ -1,0 +1,115 @@
+"""What starting the CLI loads: typer and the pure domain, never the daemon's or sandbox's stack.
+
+Each check runs in a fresh interpreter, so modules an earlier test imported cannot hide a leak.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+#: A web server, a CRM SDK, the scheduler or the emulators: only the commands that use them
+#: may import them.
+FORBIDDEN = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "simple_salesforce",
+    "hubspot",
+    "apscheduler",
+    "trustme",
+    "consent_sync_sandbox",
+)
+
+# Runs `consent_sync.cli:main` in-process with ARGV, then reports the exit code, what it printed
+# and every module loaded by then.
+_RUN_MAIN = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+    {prelude}
+    from consent_sync.cli import main
+
+    sys.argv = ["consent-sync", *json.loads(sys.argv[1])]
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as stop:
+            code = stop.code
+    print(json.dumps({{"code": code, "out": out.getvalue(), "err": err.getvalue(),
+                       "modules": sorted(sys.modules)}}))
+    """
+)
+
+
+def _fresh(code: str, *args: str) -> Any:
+    """What `code`, run by a new interpreter, printed as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(done.stdout)
+
+
+def _main(*argv: str, prelude: str = "") -> dict[str, Any]:
+    result: dict[str, Any] = _fresh(_RUN_MAIN.format(prelude=prelude), json.dumps(argv))
+    return result
+
+
+def _forbidden(modules: list[str]) -> list[str]:
+    return sorted({name.partition(".")[0] for name in modules} & set(FORBIDDEN))
+
+
+def test_importing_the_cli_loads_no_web_server_sdk_or_sandbox() -> None:
+    """`import consent_sync.cli` loads no web server, CRM SDK, scheduler or sandbox module."""
+    modules = _fresh("import json, sys, consent_sync.cli; print(json.dumps(sorted(sys.modules)))")
+    assert _forbidden(modules) == []
+    assert "consent_sync.cli" in modules
+
+
+@pytest.mark.parametrize(
+    "argv", [("ledger", "verify", "--help"), ("ledger", "--help"), ("run", "--help")]
+)
+def test_help_of_a_product_command_loads_no_web_server_sdk_or_sandbox(
+    argv: tuple[str, ...],
+) -> None:
+    """`--help` of a command prints its usage without importing the stack that command runs."""
+    result = _main(*argv)
+    assert (result["code"], result["err"]) == (0, "")
+    assert "Usage: consent-sync" in result["out"]
+    assert _forbidden(result["modules"]) == []
+
+
+def test_top_level_help_lists_the_sandbox_plugin_commands_in_a_checkout() -> None:
+    """In a checkout `consent-sync --help` lists sandbox, demo and bench next to the product's."""
+    result = _main("--help")
+    assert result["code"] == 0
+    listed = {line.strip("│ ").split(" ")[0] for line in result["out"].splitlines()}
+    assert {"validate", "sync", "run", "ledger", "sandbox", "demo", "bench"} <= listed
+    assert "consent_sync_sandbox.cli" in result["modules"]
+
+
+@pytest.mark.parametrize("command", ["sandbox", "demo", "bench"])
+def test_sandbox_commands_without_the_sandbox_exit_2_saying_how_to_get_it(command: str) -> None:
+    """Where consent_sync_sandbox cannot be imported, its commands exit 2 with a one-line hint."""
+    blocked = "sys.modules['consent_sync_sandbox'] = None  # as if not installed"
+    result = _main(command, "--contacts", "300", prelude=blocked)
+    assert result["code"] == 2
+    assert result["out"] == ""
+    lines = result["err"].splitlines()
+    assert len(lines) == 1, result["err"]
+    assert f"consent-sync {command}" in lines[0]
+    assert "pip install -e '.[sandbox]'" in lines[0]
+
+
+def test_cli_names_the_config_directory_variable_as_the_config_package_does() -> None:
+    """The CLI's own copy of CONFIG_ENV (kept to start without the config package) agrees."""
+    from consent_sync.cli._common import CONFIG_ENV as CLI_CONFIG_ENV
+    from consent_sync.config import CONFIG_ENV
+
+    assert CLI_CONFIG_ENV == CONFIG_ENV
