@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -24,6 +25,10 @@ SANDBOX_COMMANDS = ("sandbox", "demo", "bench")
 NOT_INSTALLED = (
     "`consent-sync {name}` is not in this installation: the CRM emulators ship with the source "
     "checkout, not the package; from a checkout: pip install -e '.[sandbox]'"
+)
+MISSING_DEPENDENCY = (
+    "`consent-sync {{name}}` needs the Python package {missing!r}, which the sandbox extra "
+    "installs: pip install -e '.[sandbox]'"
 )
 NOT_INSTALLED_HELP = (
     "Not in this installation: from a source checkout, pip install -e '.[sandbox]'."
@@ -54,18 +59,25 @@ def sandbox_commands() -> dict[str, Any]:
     try:
         plugin = importlib.import_module(SANDBOX_PLUGIN)
     except ModuleNotFoundError as exc:
-        if exc.name not in (SANDBOX_PLUGIN, SANDBOX_PLUGIN.partition(".")[0]):
-            raise  # the plugin is there but needs something missing: show what
+        absent = exc.name in (SANDBOX_PLUGIN, SANDBOX_PLUGIN.partition(".")[0])
+        # Either the plugin is not here (an installed package), or it is and needs a dependency
+        # of the sandbox extra that is not installed: say which.
+        message = NOT_INSTALLED if absent else MISSING_DEPENDENCY.format(missing=exc.name)
         for name in SANDBOX_COMMANDS:
             commands.command(
                 name,
                 help=NOT_INSTALLED_HELP,
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-            )(_not_installed)
+            )(_not_installed(message))
     else:
         plugin.register(commands)
     return dict(get_group(commands).commands)
 
 
-def _not_installed(ctx: typer.Context) -> None:
-    raise fail(NOT_INSTALLED.format(name=ctx.info_name), EXIT_USAGE)
+def _not_installed(message: str) -> Callable[[typer.Context], None]:
+    """A stand-in command that exits 2 with `message` (naming the command run)."""
+
+    def stand_in(ctx: typer.Context) -> None:
+        raise fail(message.format(name=ctx.info_name), EXIT_USAGE)
+
+    return stand_in
