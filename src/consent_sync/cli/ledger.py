@@ -6,11 +6,13 @@ import csv
 import json
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from consent_sync.cli._common import timestamp_option
+from consent_sync.cli._common import CONFIG_OPTION, timestamp_option
+from consent_sync.domain import Purpose, Status
 
 if TYPE_CHECKING:
     from consent_sync.store.tables import LedgerRow
@@ -26,6 +28,9 @@ COLUMNS = (
     "purpose",
     "previous",
     "status",
+    "explicit",
+    "regime",
+    "permitted",
     "source",
     "link",
     "rule",
@@ -64,9 +69,19 @@ def export(
         help="Only rows recorded at or after this ISO 8601 time (UTC if no offset).",
     ),
     output_format: ExportFormat = typer.Option(ExportFormat.JSONL, "--format"),
+    config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Stream the ledger to stdout in sequence order, as JSON lines or CSV."""
-    from consent_sync.cli._store import opened_store
+    """Stream the ledger to stdout in sequence order, as JSON lines or CSV.
+
+    Each row says whether it is an explicit decision (a grant or a denial a person made) or
+    only "not opted out", and, with the configuration's purposes, what its purpose's regime
+    makes of it (`permitted`: may the person be contacted on this row's status).
+    """
+    from consent_sync.cli._store import opened_store, purposes_from
+    from consent_sync.config import default_config_dir
+
+    has_purposes = (default_config_dir(config) / "mappings" / "purposes.yaml").is_file()
+    purposes = purposes_from(config) if config is not None or has_purposes else {}
 
     start = timestamp_option(since, "--since") if since is not None else None
     out = sys.stdout
@@ -75,7 +90,7 @@ def export(
         writer.writerow(COLUMNS)
     with opened_store() as store:
         for row in store.ledger(since=start):
-            record = as_record(row)
+            record = as_record(row, purposes.get(row.purpose))
             if writer is None:
                 out.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
             else:
@@ -84,8 +99,9 @@ def export(
     out.flush()
 
 
-def as_record(row: LedgerRow) -> dict[str, Any]:
+def as_record(row: LedgerRow, purpose: Purpose | None = None) -> dict[str, Any]:
     """A ledger row as plain JSON-ready data, in export column order."""
+    status = Status(row.status)
     return {
         "seq": row.seq,
         "recorded_at": row.recorded_at.isoformat(),
@@ -95,6 +111,9 @@ def as_record(row: LedgerRow) -> dict[str, Any]:
         "purpose": row.purpose,
         "previous": row.previous,
         "status": row.status,
+        "explicit": status.explicit,
+        "regime": purpose.regime.value if purpose else None,
+        "permitted": purpose.permits(status) if purpose else None,
         "source": row.source,
         "link": row.link,
         "rule": row.rule,
