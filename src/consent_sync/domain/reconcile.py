@@ -207,15 +207,7 @@ def _settle(purpose: Purpose, c: Canonical, candidate: _Candidate) -> tuple[Cano
         if blocked == "first_sight" and c.imported
         else ConflictKind.GRANT_BLOCKED
     )
-    conflict = Conflict(
-        kind,
-        purpose.name,
-        (candidate.side, _canonical_side(c)),
-        f"{rule}:{blocked}",
-        _BLOCK_REASONS[blocked],
-        link=o.link,
-    )
-    return c, Verdict(o, "blocked", None, (conflict,))
+    return _blocked(purpose, c, candidate, kind, rule, blocked)
 
 
 def _no_objection(
@@ -236,12 +228,25 @@ def _no_objection(
         kind, blocked = ConflictKind.INITIAL_DISAGREEMENT, "first_sight"
     else:
         kind, blocked = ConflictKind.GRANT_BLOCKED, "not_a_grant"
+    return _blocked(purpose, c, candidate, kind, purpose.policy.value, blocked)
+
+
+def _blocked(
+    purpose: Purpose,
+    c: Canonical,
+    candidate: _Candidate,
+    kind: ConflictKind,
+    rule: str,
+    reason: str,
+) -> tuple[Canonical, Verdict]:
+    """The canonical state stands against `candidate`; one conflict says which rule and why."""
+    o = candidate.observation
     conflict = Conflict(
         kind,
         purpose.name,
         (candidate.side, _canonical_side(c)),
-        f"{purpose.policy.value}:{blocked}",
-        _BLOCK_REASONS[blocked],
+        f"{rule}:{reason}",
+        _BLOCK_REASONS[reason],
         link=o.link,
     )
     return c, Verdict(o, "blocked", None, (conflict,))
