@@ -22,8 +22,8 @@ from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.model import Evidence, LinkKey, Observation, Status, TimeKind
 from consent_sync.store import Store
 from consent_sync.store.tables import LedgerRow, OutboxRow
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 APPLIED = T0 + timedelta(minutes=3)  # when ada's fabricated opt-in reached HubSpot
 ADA_SF = LinkKey("salesforce", "Contact", "003A")

@@ -16,9 +16,8 @@ from typer.testing import CliRunner, Result
 from consent_sync.cli import app
 from consent_sync.domain.model import Status
 from consent_sync.store import Store
-from store_builders import EMAIL, HS, SF, ingest, seen
-
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import REPO
+from support.store_builders import EMAIL, HS, SF, ingest, seen
 
 
 class Invoke(Protocol):
@@ -275,6 +274,10 @@ def test_ledger_export_jsonl_csv_and_since(run: Invoke, store: Store) -> None:
         (2, "denied", str(SF)),
     ]
     assert rows[1]["prev_hash"] == rows[0]["hash"]
+    assert [(r["explicit"], r["regime"], r["permitted"]) for r in rows] == [
+        (True, "opt_in", True),
+        (True, "opt_in", False),
+    ]
     table = list(csv.DictReader(io.StringIO(_ok(run("ledger", "export", "--format", "csv")))))
     assert [r["seq"] for r in table] == ["1", "2"]
     assert json.loads(table[0]["evidence"])["source_record"] == str(SF)

@@ -5,30 +5,25 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from consent_sync_sandbox.runner import RunningSandbox
+from support.paths import CONSENT_SYNC, REPO
 
-from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
-
-REPO = Path(__file__).resolve().parents[2]
-CLI = str(Path(sys.executable).parent / "consent-sync")
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    running = start_sandbox(tmp_path_factory.mktemp("sync-cli"), contacts=600, seed=3)
-    yield running
-    running.stop()
+CONTACTS = 600
+SANDBOX_SEED = 3
 
 
 def _sync(sandbox: RunningSandbox, database: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **sandbox.env, "CONSENT_SYNC_DATABASE_URL": database}
     env["CONSENT_SYNC_CONFIG"] = str(REPO)
     return subprocess.run(
-        [CLI, "sync", *args], env=env, capture_output=True, text=True, timeout=300, check=False
+        [CONSENT_SYNC, "sync", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -44,7 +39,7 @@ def test_one_sync_converges_and_the_next_writes_nothing(
     """The first sync pulls both CRMs, then pushes to both; a second sync writes nothing."""
     database = f"sqlite:///{tmp_path / 'store.db'}"
     env = {**os.environ, "CONSENT_SYNC_DATABASE_URL": database}
-    subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([CONSENT_SYNC, "db", "upgrade"], env=env, check=True, capture_output=True)
     first = _sync(sandbox, database)
     assert first.returncode == 0, first.stderr
     assert _written(first.stdout, "salesforce") + _written(first.stdout, "hubspot") > 0
@@ -59,13 +54,13 @@ def test_dry_run_writes_nothing_anywhere(sandbox: RunningSandbox, tmp_path: Path
     """--dry-run reports decisions but leaves the store and both CRMs untouched."""
     database = f"sqlite:///{tmp_path / 'store.db'}"
     env = {**os.environ, "CONSENT_SYNC_DATABASE_URL": database}
-    subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([CONSENT_SYNC, "db", "upgrade"], env=env, check=True, capture_output=True)
     dry = _sync(sandbox, database, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "[dry run] salesforce:" in dry.stdout
     assert re.search(r"\[dry run\] salesforce: \d+ records read, [1-9]\d* decisions", dry.stdout)
     ledger = subprocess.run(
-        [CLI, "ledger", "verify"], env=env, capture_output=True, text=True, check=False
+        [CONSENT_SYNC, "ledger", "verify"], env=env, capture_output=True, text=True, check=False
     )
     assert ledger.returncode == 0
     assert "0 row(s) verified" in ledger.stdout

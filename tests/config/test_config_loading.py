@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ from consent_sync.config import (
 from consent_sync.domain.mapping import held, raw_for, status_for
 from consent_sync.domain.model import Policy, Status
 from consent_sync_sandbox.runner import available_emulators
-
-REPO = Path(__file__).resolve().parents[2]
-MakeConfig = Callable[..., Path]
+from support.config_files import MakeConfig
+from support.paths import REPO
 
 SANDBOX_ENV = {
     "SALESFORCE_LOGIN_URL": "https://127.0.0.1:8701",

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from consent_sync.cli import app
+from support.config_files import MakeConfig
+from support.paths import CONSENT_SYNC, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-MakeConfig = Callable[..., Path]
 BROKEN = {
     "mappings/purposes.yaml": "purposes:\n  email_marketing:\n    title: T\n    channel: fax2\n"
 }
@@ -54,10 +52,9 @@ def test_unset_variables_are_warnings_offline(make_config: MakeConfig) -> None:
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("consent-sync")
     env = {key: value for key, value in os.environ.items() if key != "CONSENT_SYNC_CONFIG"}
     return subprocess.run(
-        [str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+        [str(CONSENT_SYNC), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )
 
 

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from consent_sync.cli import app
-from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from consent_sync_sandbox.runner import RunningSandbox
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    running = start_sandbox(tmp_path_factory.mktemp("live"), contacts=5)
-    yield running
-    running.stop()
+CONTACTS = 5
 
 
 def _run(config: Path, sandbox: RunningSandbox) -> tuple[int, str]:

@@ -6,21 +6,23 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from daemon_harness import MARKETING, Harness, canonical, mismatches, quiescent, statuses, wait_for
 
 from consent_sync.domain.model import Status
 from consent_sync.store import Store
-from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from support.convergence import canonical, mismatches, quiescent, statuses
+from support.daemon import Harness
+from support.sandboxes import MARKETING
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 CONTACTS = 3000
+SANDBOX_SEED = 17
+DATABASE = "pg_url"
 KILLS = 20
 SEED = 20261129
 
@@ -94,15 +96,6 @@ class People:
                 self.done.append(Revocation(system, email, act.purpose))
 
 
-@pytest.fixture
-def harness(tmp_path: Path, pg_url: str) -> Iterator[Harness]:
-    sandbox: RunningSandbox = start_sandbox(tmp_path / "sandbox", contacts=CONTACTS, seed=17)
-    world = Harness(sandbox, pg_url, tmp_path)
-    yield world
-    world.stop_all()
-    sandbox.stop()
-
-
 def test_kill_9_at_random_moments_keeps_i1_to_i4(harness: Harness) -> None:
     """20 kill -9s across backfill and propagation: ledger verifies, every revocation holds
     in the store and both CRMs, and both CRMs hold the canonical value for shared people."""
@@ -116,7 +109,7 @@ def test_kill_9_at_random_moments_keeps_i1_to_i4(harness: Harness) -> None:
     with People(harness, emails, SEED + 1) as people:
         for _ in range(KILLS):
             daemon = harness.daemon()
-            time.sleep(rng.uniform(0.8, 3.5))
+            time.sleep(rng.uniform(0.8, 3.5))  # the scenario: kill at a random moment of work
             assert daemon.process is not None and daemon.process.poll() is None, daemon.tail()
             daemon.kill()
             kill_moments.append(time.monotonic() - started)

@@ -9,16 +9,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from daemon_harness import MARKETING, Harness, quiescent, shared_granted_people, wait_for
 
 from consent_sync.store import Store
-from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from support.convergence import quiescent, shared_granted_people
+from support.daemon import Harness
+from support.databases import postgres_up
+from support.sandboxes import MARKETING
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
 
 CONTACTS = 500
+SANDBOX_SEED = 3
+DATABASE = "pg_url"
 
 
 def restart_postgres() -> None:
@@ -31,21 +35,10 @@ def restart_postgres() -> None:
     )
 
 
-def postgres_up() -> bool:
-    try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-@pytest.fixture
-def harness(tmp_path: Path, pg_url: str) -> Iterator[Harness]:
-    sandbox: RunningSandbox = start_sandbox(tmp_path / "sandbox", contacts=CONTACTS, seed=3)
-    world = Harness(sandbox, pg_url, tmp_path)
-    yield world
-    world.stop_all()
-    sandbox.stop()
+@pytest.fixture(autouse=True)
+def _postgres_back_afterwards(pg_url: str) -> Iterator[None]:
+    """However the test ends, PostgreSQL is up again before its database is dropped."""
+    yield
     wait_for(postgres_up, 60, "PostgreSQL to be back for the next tests")
 
 

@@ -6,43 +6,23 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from daemon_harness import (
-    MARKETING,
-    SYSTEMS,
-    Daemon,
-    Harness,
-    quiescent,
-    shared_granted_people,
-    wait_for,
-)
 
 from consent_sync.store import Store
 from consent_sync.store.tables import SyncRunRow
-from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from support.convergence import SYSTEMS, quiescent, shared_granted_people
+from support.daemon import Daemon, Harness
+from support.sandboxes import MARKETING
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
 
 CONTACTS = 3000
+SANDBOX_SEED = 7
+DATABASE = "pg_url"
 LEASE_TTL = 10.0
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    running = start_sandbox(tmp_path_factory.mktemp("sandbox"), contacts=CONTACTS, seed=7)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def harness(sandbox: RunningSandbox, pg_url: str, tmp_path: Path) -> Iterator[Harness]:
-    world = Harness(sandbox, pg_url, tmp_path)
-    yield world
-    world.stop_all()
 
 
 def holder_of(daemon: Daemon) -> str:

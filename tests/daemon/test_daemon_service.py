@@ -5,40 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-from daemon_harness import (
-    CONSENT_SYNC,
-    MARKETING,
-    Harness,
-    quiescent,
-    shared_granted_people,
-    wait_for,
-)
-
 from consent_sync.store import Store
-from consent_sync.store.db import create_store_engine
-from consent_sync.store.schema import upgrade
-from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from support.convergence import quiescent, shared_granted_people
+from support.daemon import Harness
+from support.databases import migrate
+from support.paths import CONSENT_SYNC
+from support.sandboxes import MARKETING
+from support.waiting import wait_for
 
 CONTACTS = 300
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    running = start_sandbox(tmp_path_factory.mktemp("sandbox"), contacts=CONTACTS, seed=5)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def harness(sandbox: RunningSandbox, sqlite_url: str, tmp_path: Path) -> Iterator[Harness]:
-    world = Harness(sandbox, sqlite_url, tmp_path)
-    yield world
-    world.stop_all()
+SANDBOX_SEED = 5
 
 
 def test_endpoints_answer_as_specified(harness: Harness) -> None:
@@ -127,11 +106,15 @@ def test_sigterm_exits_0_within_the_grace_when_a_crm_call_hangs(harness: Harness
         with Store.open(harness.database_url) as store:
 
             def stuck() -> bool:
+                """A Salesforce run unfinished for half a second: it waits in its slow call."""
                 runs = store.recent_runs("salesforce", 1)
-                return bool(runs) and runs[0].finished_at is None
+                return (
+                    bool(runs)
+                    and runs[0].finished_at is None
+                    and datetime.now(UTC) - runs[0].started_at >= timedelta(seconds=0.5)
+                )
 
             wait_for(stuck, 10, "a Salesforce run in its slow call")
-            time.sleep(0.5)
             signalled = time.monotonic()
             assert daemon.terminate(timeout=15) == 0
             assert time.monotonic() - signalled < 6
@@ -146,10 +129,7 @@ def test_invalid_config_is_refused_with_the_errors(harness: Harness, tmp_path: P
     (tmp_path / "mappings").mkdir()
     (tmp_path / "connectors" / "hubspot.yaml").write_text("type: hubspot\nenabled: maybe\n")
     (tmp_path / "mappings" / "purposes.yaml").write_text("purposes: {}\n")
-    env = harness.env() | {"CONSENT_SYNC_CONFIG": str(tmp_path)}
-    done = subprocess.run(
-        [CONSENT_SYNC, "run"], env=env, capture_output=True, text=True, timeout=30
-    )
+    done = _run(harness.env() | {"CONSENT_SYNC_CONFIG": str(tmp_path)})
     assert done.returncode == 2, done.stderr
     assert "hubspot.yaml:2" in done.stderr
     assert "invalid configuration" in done.stderr
@@ -157,19 +137,14 @@ def test_invalid_config_is_refused_with_the_errors(harness: Harness, tmp_path: P
 
 def test_outdated_schema_is_refused_naming_db_upgrade(harness: Harness, tmp_path: Path) -> None:
     """A database without the current schema: exit 2, naming `consent-sync db upgrade`."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine, "base")
-    engine.dispose()
-    env = harness.env() | {"CONSENT_SYNC_DATABASE_URL": url}
-    done = subprocess.run(
-        [CONSENT_SYNC, "run"], env=env, capture_output=True, text=True, timeout=30
-    )
+    url = migrate(f"sqlite:///{tmp_path / 'old.db'}", "base")
+    done = _run(harness.env() | {"CONSENT_SYNC_DATABASE_URL": url})
     assert done.returncode == 2, done.stderr
     assert "consent-sync db upgrade" in done.stderr
 
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`consent-sync run` in the foreground with `env`, for startup refusals."""
     return subprocess.run(
         [CONSENT_SYNC, "run"], env=env, capture_output=True, text=True, timeout=30
     )

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from daemon_harness import REPO, Harness, quiescent, shared_granted_people, wait_for
 
 from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
@@ -19,6 +18,10 @@ from consent_sync.daemon.metrics import SyncMetrics
 from consent_sync.daemon.scheduler import SyncScheduler
 from consent_sync.store import Store
 from consent_sync_sandbox.runner import start_sandbox
+from support.convergence import quiescent, shared_granted_people
+from support.daemon import Harness
+from support.paths import REPO
+from support.waiting import wait_for
 
 CONTACTS = 200
 

@@ -5,34 +5,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from daemon_harness import MARKETING, Harness, shared_granted_people, wait_for
 from sqlalchemy import text
 
 from consent_sync.store import Store
-from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from support.convergence import shared_granted_people
+from support.daemon import Harness
+from support.sandboxes import MARKETING
+from support.waiting import wait_for
 
 CONTACTS = 120
+SANDBOX_SEED = 11
 PULL_INTERVAL = "300"  # polling cannot explain anything these tests see
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    running = start_sandbox(tmp_path_factory.mktemp("sandbox"), contacts=CONTACTS, seed=11)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def harness(sandbox: RunningSandbox, sqlite_url: str, tmp_path: Path) -> Iterator[Harness]:
-    world = Harness(sandbox, sqlite_url, tmp_path)
-    yield world
-    with world.control("hubspot") as hubspot:
+@pytest.fixture(autouse=True)
+def _no_webhook_target_afterwards(harness: Harness) -> Iterator[None]:
+    """The sandbox stops posting webhooks when a test ends, before its daemons are stopped."""
+    yield
+    with harness.control("hubspot") as hubspot:
         hubspot.delete("/_sandbox/webhooks")
-    world.stop_all()
 
 
 def backfilled(store: Store) -> bool:

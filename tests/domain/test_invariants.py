@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -35,7 +34,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from psycopg import sql
 
 from consent_sync.domain.identity import MatchKeys, normalize_email
 from consent_sync.domain.model import (
@@ -49,9 +47,14 @@ from consent_sync.domain.model import (
     TimeKind,
 )
 from consent_sync.store import Store, SubjectNotFoundError
-from consent_sync.store.db import create_store_engine
 from consent_sync.store.errors import DecisionRefusedError
-from consent_sync.store.schema import upgrade
+from support.databases import (
+    create_database,
+    drop_database,
+    fresh_database,
+    migrate,
+    postgres_url,
+)
 
 G, D, U, N = Status.GRANTED, Status.DENIED, Status.UNKNOWN, Status.NOT_OPTED_OUT
 SYSTEMS = ("alpha", "beta", "gamma")
@@ -81,7 +84,6 @@ PURPOSES = {
 }
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EXAMPLES = int(os.environ.get("CONSENT_SYNC_INVARIANT_EXAMPLES", "500"))
-PG_ADDRESS = "postgres@127.0.0.1:5432"
 
 
 @dataclass
@@ -448,24 +450,18 @@ class ConsentWorld(RuleBasedStateMachine):
 
 @pytest.fixture(scope="module")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file each example starts from a copy of."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    engine = create_store_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
+    migrate(f"sqlite:///{path}")
     return path
 
 
 @pytest.fixture(scope="module")
 def pg_template() -> Iterator[str]:
-    name = f"consent_sync_tmpl_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"postgresql://{PG_ADDRESS}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    engine = create_store_engine(f"postgresql+psycopg://{PG_ADDRESS}/{name}")
-    upgrade(engine)
-    engine.dispose()
-    yield name
-    with psycopg.connect(f"postgresql://{PG_ADDRESS}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    """A migrated PostgreSQL database each example's database is created from."""
+    with fresh_database("consent_sync_tmpl") as name:
+        migrate(postgres_url(name))
+        yield name
 
 
 def _run(factory: Callable[[], tuple[str, Callable[[], None]]], examples: int) -> None:
@@ -498,17 +494,7 @@ def test_invariants_hold_on_postgresql(pg_template: str) -> None:
 
     def new_database() -> tuple[str, Callable[[], None]]:
         name = f"consent_sync_ex_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(f"postgresql://{PG_ADDRESS}/postgres", autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(pg_template)
-                )
-            )
-
-        def drop() -> None:
-            with psycopg.connect(f"postgresql://{PG_ADDRESS}/postgres", autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-        return f"postgresql+psycopg://{PG_ADDRESS}/{name}", drop
+        create_database(name, template=pg_template)
+        return postgres_url(name), lambda: drop_database(name)
 
     _run(new_database, max(20, EXAMPLES // 10))

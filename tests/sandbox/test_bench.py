@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import CONSENT_SYNC, REPO
 
 
 def test_bench_reports_every_figure(tmp_path: Path) -> None:
     """Ratios to the bare clients and the call minimum, idle cost, latency and memory, as JSON."""
     done = subprocess.run(
         [
-            str(Path(sys.executable).parent / "consent-sync"),
+            str(CONSENT_SYNC),
             "bench",
             "--contacts",
             "300",

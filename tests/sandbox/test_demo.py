@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import CONSENT_SYNC, REPO
 
 
 def test_demo_plays_the_revocation_scenario(tmp_path: Path) -> None:
     """Backfill, a HubSpot unsubscribe reaching Salesforce, a blocked re-grant, a clean ledger."""
     done = subprocess.run(
         [
-            str(Path(sys.executable).parent / "consent-sync"),
+            str(CONSENT_SYNC),
             "demo",
             "--contacts",
             "300",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consent_sync.store import Store, SyncRunNotFoundError
-from store_builders import at
+from support.store_builders import at
 
 
 def test_cursor_only_moves_forward(store: Store) -> None:

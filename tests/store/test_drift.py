@@ -8,7 +8,7 @@ from consent_sync.domain.model import Status
 from consent_sync.store import Store
 from consent_sync.store.db import write_session
 from consent_sync.store.tables import OutboxRow
-from store_builders import EMAIL, HS, SF, at, ingest, seen
+from support.store_builders import EMAIL, HS, SF, at, ingest, seen
 
 
 def _lose_pending_writes(store: Store) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from consent_sync.store import Store
-from store_builders import at
+from support.store_builders import at
 
 
 def test_old_runs_and_long_expired_leases_are_pruned(store: Store) -> None:

@@ -7,7 +7,7 @@ import pytest
 from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.model import LinkKey, Status
 from consent_sync.store import Store, SubjectNotFoundError
-from store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
+from support.store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
 
 LEAD = LinkKey("salesforce", "Lead", "00QB")
 

@@ -27,7 +27,7 @@ from consent_sync.store.tables import (
     ShadowRow,
     SubjectRow,
 )
-from store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
+from support.store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
 
 
 def _count(store: Store, table: type) -> int:

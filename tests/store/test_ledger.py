@@ -16,7 +16,7 @@ from consent_sync.domain.model import LinkKey, Resolution, Status
 from consent_sync.store import Store, decide
 from consent_sync.store.ledger import row_hash
 from consent_sync.store.tables import GENESIS_HASH
-from store_builders import EMAIL, HS, SF, at, ingest, seen
+from support.store_builders import EMAIL, HS, SF, at, ingest, seen
 
 
 def _three_decisions(store: Store) -> None:

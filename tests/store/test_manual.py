@@ -6,7 +6,7 @@ import pytest
 
 from consent_sync.domain.model import Evidence, Observation, Status, TimeKind
 from consent_sync.store import ConflictNotResolvableError, Store
-from store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
+from support.store_builders import EMAIL, HS, PURPOSES, SF, at, ingest, seen
 
 
 def _manual(status: Status, minutes: float, who: str = "alice") -> Observation:

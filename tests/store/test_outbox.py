@@ -6,7 +6,7 @@ import pytest
 
 from consent_sync.domain.model import LinkKey, Status
 from consent_sync.store import OutboxItem, OutboxItemNotFoundError, Store
-from store_builders import EMAIL, HS, SF, at, ingest, seen
+from support.store_builders import EMAIL, HS, SF, at, ingest, seen
 
 
 def _revoked(store: Store) -> OutboxItem:

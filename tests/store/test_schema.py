@@ -14,7 +14,7 @@ from consent_sync.store import SchemaOutdatedError, Store, UnsupportedDatabaseEr
 from consent_sync.store.db import create_store_engine, database_url
 from consent_sync.store.schema import current_revision, head_revision
 from consent_sync.store.types import NaiveTimestampError
-from store_builders import EMAIL, SF, at, ingest, seen
+from support.store_builders import EMAIL, SF, at, ingest, seen
 
 
 def test_missing_schema_is_refused_with_the_upgrade_command(db_url: str) -> None:

@@ -9,14 +9,10 @@ them, and every SUBSCRIBED that consent-sync wrote carries the legal basis its d
 from __future__ import annotations
 
 import os
-import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -24,17 +20,13 @@ from consent_sync.connectors.hubspot.preferences import hubspot_basis
 from consent_sync.domain.model import ConflictKind
 from consent_sync.store import Store
 from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from support.paths import CONSENT_SYNC, REPO
+from support.sandboxes import MARKETING, sandbox_control
 
-REPO = Path(__file__).resolve().parents[2]
 PERSON = "new.person@example.com"
 SIGNED_UP = "signed.up@example.com"  # opts in on a web form, with a legal basis and a note
 TOLD_REP = "told.rep@example.com"  # "said yes" to a rep: recorded without a legal basis
-MARKETING = "1001"  # the sandbox portal's "Marketing Information"
-
-
-def _client(sandbox: RunningSandbox, system: str) -> httpx.Client:
-    trust = ssl.create_default_context(cafile=str(sandbox.tls.ca_pem))
-    return httpx.Client(base_url=sandbox.base_url(system), verify=trust, timeout=30)
+MARKETING_KEY = str(MARKETING)  # how a contact's subscriptions are keyed
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +35,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSa
     sandbox = start_sandbox(root / "sandbox", contacts=300, seed=5)
     try:
         for email in (PERSON, SIGNED_UP, TOLD_REP):
-            with _client(sandbox, "salesforce") as sf:
+            with sandbox_control(sandbox, "salesforce") as sf:
                 sf.post(
                     "/_sandbox/act",
                     json={
@@ -52,13 +44,13 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSa
                         "fields": {"LastName": "Person", "Email": email},
                     },
                 ).raise_for_status()
-            with _client(sandbox, "hubspot") as hs:
+            with sandbox_control(sandbox, "hubspot") as hs:
                 hs.post(
                     "/_sandbox/act", json={"action": "create", "email": email}
                 ).raise_for_status()
         url = f"sqlite:///{root / 'consent-sync.db'}"
         env = {**os.environ, **sandbox.env, "CONSENT_SYNC_DATABASE_URL": url}
-        cli = [str(Path(sys.executable).parent / "consent-sync")]
+        cli = [str(CONSENT_SYNC)]
         run = {"cwd": REPO, "env": env, "check": True, "capture_output": True, "text": True}
         subprocess.run([*cli, "db", "upgrade"], **run)  # type: ignore[call-overload]
         subprocess.run([*cli, "sync"], **run)  # type: ignore[call-overload]
@@ -81,7 +73,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSa
 
 
 def _hubspot_contact(sandbox: RunningSandbox, email: str) -> dict[str, Any]:
-    with _client(sandbox, "hubspot") as hs:
+    with sandbox_control(sandbox, "hubspot") as hs:
         found: list[dict[str, Any]] = hs.get("/_sandbox/contacts", params={"email": email}).json()
     return found[0] if isinstance(found, list) else found
 
@@ -92,9 +84,9 @@ def test_a_person_nobody_asked_holds_no_opt_in_after_two_syncs(
     """Unticked boxes and no HubSpot status stay what they are: nobody is subscribed."""
     sandbox, url = synced
     contact = _hubspot_contact(sandbox, PERSON)
-    status = contact["subscriptions"].get(MARKETING, {}).get("status", "NOT_SPECIFIED")
+    status = contact["subscriptions"].get(MARKETING_KEY, {}).get("status", "NOT_SPECIFIED")
     assert status != "SUBSCRIBED"
-    with _client(sandbox, "salesforce") as sf:
+    with sandbox_control(sandbox, "salesforce") as sf:
         (record,) = sf.get("/_sandbox/records", params={"email": PERSON}).json()
     assert record["HasOptedOutOfEmail"] is False and record["DoNotCall"] is False
     with Store.open(url) as store:
@@ -125,7 +117,7 @@ def test_every_subscribed_written_carries_its_decisions_legal_basis(
             assert seq is not None, f"opt-in to {email} without a decision"
             basis = proofs[seq].legal_basis
             assert basis is not None, f"opt-in to {email} from a decision without a basis"
-            held = _hubspot_contact(sandbox, email)["subscriptions"][MARKETING]
+            held = _hubspot_contact(sandbox, email)["subscriptions"][MARKETING_KEY]
             assert held["status"] == "SUBSCRIBED"
             assert held["legalBasis"] == hubspot_basis(basis)
             assert held["legalBasisExplanation"] == proofs[seq].note
@@ -138,7 +130,7 @@ def test_a_grant_without_a_legal_basis_is_withheld_with_a_conflict(
 ) -> None:
     """A grant recorded without a basis is not sent to HubSpot; an info conflict says why."""
     sandbox, url = synced
-    held = _hubspot_contact(sandbox, TOLD_REP)["subscriptions"].get(MARKETING, {})
+    held = _hubspot_contact(sandbox, TOLD_REP)["subscriptions"].get(MARKETING_KEY, {})
     assert held.get("status", "NOT_SPECIFIED") == "NOT_SPECIFIED"
     with Store.open(url) as store:
         subject = store.subject(TOLD_REP).subject.id
@@ -148,6 +140,6 @@ def test_a_grant_without_a_legal_basis_is_withheld_with_a_conflict(
             if c.subject_id == subject
         ]
         assert conflict.severity == "info" and "legal basis" in conflict.message
-        with _client(sandbox, "salesforce") as sf:
+        with sandbox_control(sandbox, "salesforce") as sf:
             (record,) = sf.get("/_sandbox/records", params={"email": TOLD_REP}).json()
         assert record["HasOptedOutOfEmail"] is False  # a grant leaves the opt-out box unticked

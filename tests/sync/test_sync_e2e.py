@@ -7,10 +7,8 @@ rep trying to tick consent back on in Salesforce.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,14 +19,13 @@ from consent_sync.connectors.protocol import Connector
 from consent_sync.domain.mapping import observe, targets
 from consent_sync.domain.model import Status
 from consent_sync.store import Store
-from consent_sync.store.db import create_store_engine
-from consent_sync.store.schema import upgrade
 from consent_sync.sync.engine import CycleReport, SyncEngine
 from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
+from support.databases import migrate
+from support.paths import REPO
+from support.sandboxes import MARKETING, sandbox_control
 
-REPO = Path(__file__).resolve().parents[2]
 CONTACTS = 800
-MARKETING = 1001  # the sandbox portal's "Marketing Information" subscription
 
 
 @dataclass
@@ -43,8 +40,8 @@ class World:
         return self.engine.cycle(system)
 
     def control(self, system: str) -> httpx.Client:
-        trust = ssl.create_default_context(cafile=str(self.sandbox.tls.ca_pem))
-        return httpx.Client(base_url=self.sandbox.base_url(system), verify=trust)
+        """An HTTP client for one of the sandbox's emulators (httpx's default 5 s timeout)."""
+        return sandbox_control(self.sandbox, system, timeout=5)
 
     def crm_statuses(self, system: str) -> dict[tuple[str, str], set[Status]]:
         """What each system holds, per (email, purpose), read through the connector."""
@@ -65,10 +62,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("e2e")
     sandbox = start_sandbox(root / "sandbox", contacts=CONTACTS, seed=11)
-    url = f"sqlite:///{root / 'consent-sync.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrate(f"sqlite:///{root / 'consent-sync.db'}")
     config = load_config(REPO, env=sandbox.env)
     connectors = {
         name: build_connector(config.connectors[name], config.mappings[name])

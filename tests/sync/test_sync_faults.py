@@ -3,7 +3,6 @@ retries stay bounded, and permanent rejections are dead-lettered with a conflict
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,13 +17,13 @@ from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.protocol import ConnectorError
 from consent_sync.connectors.retry import RetryPolicy
 from consent_sync.store import Store
-from consent_sync.store.db import create_store_engine
-from consent_sync.store.schema import upgrade
 from consent_sync.sync.engine import SyncEngine
 from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 from consent_sync_sandbox.seed import iter_people
+from support.databases import migrate
+from support.paths import REPO
+from support.sandboxes import MARKETING, sandbox_control
 
-REPO = Path(__file__).resolve().parents[2]
 FAST = RetryPolicy(attempts=4, max_elapsed=20, initial_wait=0.01, max_wait=0.05)
 COMPOSITE = r"/composite/sobjects"
 CONTACTS, SEED = 150, 5
@@ -48,8 +47,8 @@ class World:
     clock: Clock
 
     def control(self, system: str) -> httpx.Client:
-        trust = ssl.create_default_context(cafile=str(self.sandbox.tls.ca_pem))
-        return httpx.Client(base_url=self.sandbox.base_url(system), verify=trust, timeout=30)
+        """An HTTP client for one of the sandbox's emulators."""
+        return sandbox_control(self.sandbox, system)
 
     def sf_records(self, email: str) -> list[dict[str, Any]]:
         with self.control("salesforce") as sf:
@@ -77,7 +76,7 @@ class World:
         with self.control("hubspot") as hs:
             hs.post(
                 "/_sandbox/act",
-                json={"action": "unsubscribe", "email": email, "subscription_id": 1001},
+                json={"action": "unsubscribe", "email": email, "subscription_id": MARKETING},
             ).raise_for_status()
         return email
 
@@ -96,10 +95,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     sandbox = start_sandbox(tmp_path / "sandbox", contacts=CONTACTS, seed=SEED)
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrate(f"sqlite:///{tmp_path / 'store.db'}")
     config = load_config(REPO, env=sandbox.env)
     connectors = {
         name: build_connector(config.connectors[name], config.mappings[name], retry=FAST)

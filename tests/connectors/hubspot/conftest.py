@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hubspot_portal import CONTACTS, Portal, start_portal, stop_portal
+
+from support.hubspot_portal import CONTACTS, Portal, start_portal, stop_portal
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
-    """The module's emulator with CONTACTS seeded contacts."""
-    running = start_portal(tmp_path_factory.mktemp("hubspot"), CONTACTS)
+def portal(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Portal]:
+    """The module's emulator, seeded with the module's `CONTACTS` (3,000 unless it says)."""
+    contacts: int = getattr(request.module, "CONTACTS", CONTACTS)
+    running = start_portal(tmp_path_factory.mktemp("hubspot"), contacts)
     yield running
     stop_portal(running)
 

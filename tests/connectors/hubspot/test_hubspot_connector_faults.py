@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import trustme
-from hubspot_portal import FAST_RETRY, Portal, pulled_since, records
 
 from consent_sync.connectors.protocol import (
     AuthError,
@@ -16,6 +15,8 @@ from consent_sync.connectors.protocol import (
     QuotaExhausted,
     TransientError,
 )
+from support.hubspot_portal import FAST_RETRY, Portal, pulled_since, records
+from support.waiting import wait_for
 
 LIST = "GET /crm/v3/objects/contacts"
 SEARCH = "POST /crm/v3/objects/contacts/search"
@@ -25,10 +26,13 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 def _eventually(portal: Portal, endpoint: str, expected: int, within: float = 3.0) -> int:
     """Requests to `endpoint`, once `expected` have finished (a stalled one is counted late)."""
-    deadline = time.monotonic() + within
-    while (seen := portal.requests(endpoint)) < expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return seen
+    wait_for(
+        lambda: portal.requests(endpoint) >= expected,
+        within,
+        f"{expected} requests to {endpoint}",
+        every=0.05,
+    )
+    return portal.requests(endpoint)
 
 
 def _first_page(portal: Portal, **overrides: object) -> int:

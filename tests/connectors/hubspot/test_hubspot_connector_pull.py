@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from pathlib import Path
-
-from hubspot_portal import CONTACTS, Portal, pulled_since, records
 
 from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.protocol import FieldWrite
 from consent_sync.domain.mapping import observe
+from support.hubspot_portal import CONTACTS, Portal, pulled_since, records
+from support.paths import REPO
 
-REPOSITORY = Path(__file__).resolve().parents[3]
 #: The Salesforce connector file must resolve too; these tests never reach it.
 SALESFORCE_ENV = {
     "SALESFORCE_LOGIN_URL": "https://login.invalid",
@@ -26,7 +24,7 @@ SALESFORCE_ENV = {
 def _mark() -> datetime:
     """A stamp strictly before anything that happens next in the emulator."""
     moment = datetime.now(UTC)
-    time.sleep(0.005)
+    time.sleep(0.005)  # the emulator stamps whole milliseconds: its next stamp is after `moment`
     return moment
 
 
@@ -95,7 +93,7 @@ def test_unsubscribe_is_read_with_its_own_timestamp_and_source(portal: Portal):
 
 def test_shipped_configuration_builds_a_connector_whose_values_the_mapping_reads(portal: Portal):
     """The shipped HubSpot connector and mapping files pull records the mapping fully reads."""
-    config = load_config(REPOSITORY, env={**portal.env, **SALESFORCE_ENV})
+    config = load_config(REPO, env={**portal.env, **SALESFORCE_ENV})
     mapping = config.mappings["hubspot"]
     connector = build_connector(config.connectors["hubspot"], mapping)
     try:

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
-from hubspot_portal import Portal, start_portal, stop_portal
-
 from consent_sync.connectors.hubspot.connector import SEARCH_CAP, SEARCH_LIMIT, HubSpotConnector
+from support.hubspot_portal import Portal
 
 PAST_THE_CAP = 10_500
+CONTACTS = PAST_THE_CAP  # the portal holds more contacts than one search can page through
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 SEARCH = "POST /crm/v3/objects/contacts/search"
-
-
-@pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
-    """An emulator holding more contacts than one search can page through."""
-    running = start_portal(tmp_path_factory.mktemp("hubspot-cap"), PAST_THE_CAP)
-    yield running
-    stop_portal(running)
 
 
 def _plain(portal: Portal) -> HubSpotConnector:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hubspot_portal import Portal
 
 from consent_sync.connectors.hubspot.connector import HubSpotConnector
 from consent_sync.connectors.protocol import FieldWrite, WriteResult
+from support.hubspot_portal import Portal
 
 UNKNOWN_ID = "987654321"
 V4_WRITE = "POST /communication-preferences/v4/statuses/batch/write"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 import respx
-from hubspot_portal import Portal, records
 
 from consent_sync.config import load_config
 from consent_sync.config.mappings import UnsubscribeAll
@@ -19,8 +17,9 @@ from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.hubspot.connector import HubSpotConnector
 from consent_sync.connectors.hubspot.preferences import parse_hs_datetime
 from consent_sync.connectors.protocol import FieldWrite, WriteResult
+from support.hubspot_portal import Portal, records
+from support.paths import REPO
 
-REPOSITORY = Path(__file__).resolve().parents[3]
 SALESFORCE_ENV = {
     "SALESFORCE_LOGIN_URL": "https://login.invalid",
     "SALESFORCE_CLIENT_ID": "unused",
@@ -287,7 +286,7 @@ def test_unsubscribe_all_transient_failure_is_retried(portal: Portal):
 @pytest.mark.parametrize("push", [False, True])
 def test_factory_passes_the_mappings_unsubscribe_all_push(portal: Portal, push: bool):
     """`unsubscribe_all: {push: …}` on the contacts mapping reaches the connector's settings."""
-    config = load_config(REPOSITORY, env={**portal.env, **SALESFORCE_ENV})
+    config = load_config(REPO, env={**portal.env, **SALESFORCE_ENV})
     mapping = config.mappings["hubspot"]
     contacts = mapping.objects["contacts"].model_copy(
         update={"unsubscribe_all": UnsubscribeAll(push=push)}
@@ -304,7 +303,7 @@ def test_factory_passes_the_mappings_unsubscribe_all_push(portal: Portal, push: 
 
 def test_factory_without_unsubscribe_all_does_not_push_it(portal: Portal):
     """A contacts mapping without `unsubscribe_all` never sends an unsubscribe-all."""
-    config = load_config(REPOSITORY, env={**portal.env, **SALESFORCE_ENV})
+    config = load_config(REPO, env={**portal.env, **SALESFORCE_ENV})
     mapping = config.mappings["hubspot"]
     contacts = mapping.objects["contacts"].model_copy(update={"unsubscribe_all": None})
     changed = mapping.model_copy(update={"objects": {**mapping.objects, "contacts": contacts}})

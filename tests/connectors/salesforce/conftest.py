@@ -10,7 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sf_org import (
+
+from consent_sync.connectors.salesforce.auth import Grant, SalesforceCredentials
+from consent_sync.connectors.salesforce.connector import SalesforceConnector, SalesforceSettings
+from consent_sync_sandbox.common import ServerThread, make_tls
+from consent_sync_sandbox.salesforce import Credentials, build_salesforce
+from support.salesforce_org import (
     FAST_RETRY,
     FIELDS,
     SEEDED,
@@ -19,11 +24,6 @@ from sf_org import (
     self_signed_certificate,
     write_rsa_key,
 )
-
-from consent_sync.connectors.salesforce.auth import Grant, SalesforceCredentials
-from consent_sync.connectors.salesforce.connector import SalesforceConnector, SalesforceSettings
-from consent_sync_sandbox.common import ServerThread, make_tls
-from consent_sync_sandbox.salesforce import Credentials, build_salesforce
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from sf_org import MakeConnector, Org, requests_to, write_rsa_key
 
 from consent_sync.connectors.protocol import AuthError, PermanentError, TransientError
 from consent_sync.connectors.salesforce.auth import (
@@ -17,6 +16,7 @@ from consent_sync.connectors.salesforce.auth import (
     jwt_assertion,
     jwt_audience,
 )
+from support.salesforce_org import MakeConnector, Org, requests_to, write_rsa_key
 
 TOKEN = "POST /services/oauth2/token"
 

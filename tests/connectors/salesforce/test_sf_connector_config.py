@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
-from sf_org import Org
 
 from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.protocol import FieldWrite
 from consent_sync.connectors.salesforce.connector import SalesforceConnector
+from support.paths import REPO
+from support.salesforce_org import Org
 
-REPOSITORY = Path(__file__).resolve().parents[3]
 #: The HubSpot connector must resolve too; these values are never used here.
 HUBSPOT_ENV = {
     "HUBSPOT_BASE_URL": "https://127.0.0.1:9",
@@ -25,7 +23,7 @@ HUBSPOT_ENV = {
 def test_shipped_config_pulls_describes_and_writes(org: Org, control: httpx.Client) -> None:
     """connectors/salesforce.yaml + mappings/salesforce.yaml build a connector that reads every
     mapped field of Contact and Lead, finds them writable in describe, and writes."""
-    config = load_config(REPOSITORY, env={**org.env, **HUBSPOT_ENV})
+    config = load_config(REPO, env={**org.env, **HUBSPOT_ENV})
     connector = build_connector(config.connectors["salesforce"], config.mappings["salesforce"])
     assert isinstance(connector, SalesforceConnector)
     try:

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sf_org import FAST_RETRY, MakeConnector, requests_to
 
 from consent_sync.connectors.protocol import (
     AuthError,
@@ -17,6 +16,8 @@ from consent_sync.connectors.protocol import (
     TransientError,
 )
 from consent_sync.connectors.salesforce.connector import SalesforceConnector
+from support.salesforce_org import FAST_RETRY, MakeConnector, requests_to
+from support.waiting import wait_for
 
 DESCRIBE = "GET /services/data/v{version}/sobjects/{name}/describe"
 QUERY = "GET /services/data/v{version}/queryAll/"
@@ -90,7 +91,8 @@ def test_timeouts_are_retried(make_connector: MakeConnector, control: httpx.Clie
     started = time.monotonic()
     assert connector.describe("Lead")
     assert time.monotonic() - started < 0.6 + 0.5
-    time.sleep(0.5)  # the stalled request is counted when the server finishes it
+    # The stalled request is counted when the server finishes it.
+    wait_for(lambda: requests_to(control, DESCRIBE) >= 2, 5, "the stalled request to be counted")
     assert requests_to(control, DESCRIBE) == 2
 
 

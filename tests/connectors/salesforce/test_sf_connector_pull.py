@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sf_org import SEEDED, MakeConnector, act, requests_to, seeded_ids
 
 from consent_sync.connectors.protocol import Page
 from consent_sync.connectors.salesforce.connector import SalesforceConnector
+from support.salesforce_org import SEEDED, MakeConnector, act, requests_to, seeded_ids
 
 QUERY = "GET /services/data/v{version}/queryAll/"
 QUERY_MORE = "GET /services/data/v{version}/queryAll/{cursor}"
@@ -20,7 +20,7 @@ LOOKBACK = timedelta(seconds=300)
 def _next_second() -> datetime:
     """Wait for the next whole second: records stamped from here on are after the cursor."""
     now = time.time()
-    time.sleep(int(now) + 1 - now)
+    time.sleep(int(now) + 1 - now)  # a clock boundary, not an event: nothing to poll
     return datetime.fromtimestamp(int(time.time()), UTC)
 
 
@@ -78,7 +78,7 @@ def test_late_commit_inside_the_lookback_window_is_pulled(
     [page] = list(connector.pull("Contact", datetime.fromtimestamp(int(time.time()) - 1, UTC)))
     cursor = page.watermark
     assert cursor is not None and first == [page.records[-1].record_id]
-    time.sleep(1.1)
+    time.sleep(1.1)  # the scenario: a commit that lands over a second after the cursor was read
     late = act(
         control,
         action="create",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sf_org import FAST_RETRY, MakeConnector, act, requests_to, seeded_ids
 
 from consent_sync.connectors.protocol import FieldWrite, Quota
 from consent_sync.connectors.salesforce.connector import SalesforceConnector
 from consent_sync.connectors.salesforce.results import parse_limit_info, write_results
 from consent_sync_sandbox.salesforce.schema import make_id
+from support.salesforce_org import FAST_RETRY, MakeConnector, act, requests_to, seeded_ids
 
 QUERY = "GET /services/data/v{version}/queryAll/"
 PATCH = "PATCH /services/data/v{version}/composite/sobjects"

@@ -7,14 +7,18 @@ from typing import Any
 
 import httpx
 import pytest
-from hubspot_sandbox import SEEDED, Sandbox, start_sandbox
+
+from support.hubspot_emulator import SEEDED, Sandbox, start_emulator
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """A module's emulator with SEEDED contacts and limits high enough not to get in the way."""
-    running = start_sandbox(
-        tmp_path_factory.mktemp("hubspot"), SEEDED, rate_limit=100_000, search_rate=10_000
+def sandbox(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    """A module's emulator with its `CONTACTS` (else SEEDED) contacts and limits out of the way."""
+    contacts: int = getattr(request.module, "CONTACTS", SEEDED)
+    running = start_emulator(
+        tmp_path_factory.mktemp("hubspot"), contacts, rate_limit=100_000, search_rate=10_000
     )
     yield running
     running.stop()
@@ -39,5 +43,6 @@ def api(sandbox: Sandbox) -> Any:
 
 @pytest.fixture
 def http(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    """httpx against the module's sandbox, with its token."""
     with sandbox.http() as client:
         yield client

@@ -15,7 +15,8 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInputForCreate,
 )
 from hubspot.crm.contacts.exceptions import ApiException
-from hubspot_sandbox import SEEDED, Sandbox
+
+from support.hubspot_emulator import SEEDED, Sandbox
 
 
 def _update(api: Any, changes: dict[str, dict[str, str]]) -> Any:

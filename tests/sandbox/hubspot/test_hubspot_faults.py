@@ -9,8 +9,9 @@ import httpx
 import pytest
 from hubspot.crm.contacts import PublicObjectSearchRequest
 from hubspot.crm.contacts.exceptions import ApiException
-from hubspot_sandbox import Sandbox
 from urllib3.exceptions import HTTPError
+
+from support.hubspot_emulator import Sandbox
 
 LIST = "/crm/v3/objects/contacts$"
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from hubspot.crm.contacts import PublicObjectSearchRequest
 from hubspot.crm.contacts.exceptions import ApiException
-from hubspot_sandbox import Sandbox
+
+from support.hubspot_emulator import Sandbox
 
 
 @pytest.fixture
@@ -88,5 +89,5 @@ def test_window_rolls_so_capacity_returns(http: httpx.Client, limits: Any) -> No
         http.get("/crm/v3/objects/contacts", params={"limit": 1}).status_code for _ in "abc"
     ]
     assert statuses == [200, 200, 429]
-    time.sleep(0.45)
+    time.sleep(0.45)  # the scenario: the 400 ms window passes; nothing to poll without spending it
     assert http.get("/crm/v3/objects/contacts", params={"limit": 1}).status_code == 200

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from hubspot.crm.contacts import PublicObjectSearchRequest
 from hubspot.crm.contacts.exceptions import ApiException
-from hubspot_sandbox import Sandbox, start_sandbox
+
+from support.hubspot_emulator import Sandbox, start_emulator
 
 
 def _search(api: Any, *filters: dict[str, Any], **options: Any) -> Any:
@@ -89,7 +90,7 @@ def test_unknown_property_and_limit_over_200_are_400(api: Any) -> None:
 @pytest.fixture(scope="module")
 def large(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """An emulator with more contacts than one search may return."""
-    running = start_sandbox(tmp_path_factory.mktemp("large"), 10_050, search_rate=10_000)
+    running = start_emulator(tmp_path_factory.mktemp("large"), 10_050, search_rate=10_000)
     yield running
     running.stop()
 

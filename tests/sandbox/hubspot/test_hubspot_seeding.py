@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from hubspot.crm.contacts import PublicObjectSearchRequest
-from hubspot_sandbox import Sandbox, start_sandbox
 
 from consent_sync_sandbox.hubspot.props import LEGAL_BASES, SUBSCRIPTIONS, optout_property
 from consent_sync_sandbox.hubspot.seeding import FIRST_ID
 from consent_sync_sandbox.hubspot.store import ContactStore
 from consent_sync_sandbox.seed import iter_people
+from support.hubspot_emulator import Sandbox
 
-CONTACTS = 4000
+CONTACTS = 4000  # the module's sandbox: enough people for the seeded shares to show
 V4 = "/communication-preferences/v4/statuses"
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """This module's portal: a few thousand seeded contacts, limits out of the way."""
-    running = start_sandbox(
-        tmp_path_factory.mktemp("hubspot-seed"), CONTACTS, rate_limit=100_000, search_rate=10_000
-    )
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")

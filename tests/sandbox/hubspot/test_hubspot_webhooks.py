@@ -17,7 +17,9 @@ from hubspot.crm.contacts import (
     SimplePublicObjectBatchInput,
 )
 from hubspot.utils.signature import Signature
-from hubspot_sandbox import Sandbox
+
+from support.hubspot_emulator import Sandbox
+from support.waiting import wait_for
 
 SECRET = "webhook-test-secret"
 
@@ -43,12 +45,11 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     delay: float = 0.0
+    arrived: int = 0  # POSTs whose body has been read, answered or not
 
     def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate(self.received):
-            assert time.monotonic() < deadline, f"webhook not received: {self.received}"
-            time.sleep(0.02)
+        """Wait until `predicate` holds for what has been received so far."""
+        wait_for(lambda: predicate(self.received), timeout, "the expected webhooks", every=0.02)
 
 
 @pytest.fixture
@@ -59,7 +60,8 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-            time.sleep(box.delay)
+            box.arrived += 1
+            time.sleep(box.delay)  # the scenario: a slow target keeps the sender waiting
             box.received.append(Received(self.path, dict(self.headers.items()), body))
             self.send_response(box.statuses.pop(0) if box.statuses else 204)
             self.send_header("Content-Length", "0")
@@ -87,6 +89,11 @@ def _configure(http: httpx.Client, receiver: Receiver, **options: Any) -> None:
     }
     response = http.put("/_sandbox/webhooks", json=config)
     assert response.status_code == 200, response.text
+
+
+def _dropped(http: httpx.Client) -> int:
+    """Events the sandbox has given up delivering since the target was configured."""
+    return int(http.get("/_sandbox/webhooks").json()["dropped_events"])
 
 
 def _act(http: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -175,7 +182,7 @@ def test_4xx_answers_are_not_retried_and_attempts_are_bounded(
     _configure(http, receiver)
     _act(http, action="edit", id="135", properties={"firstname": "Once"})
     receiver.wait_for(lambda got: len(got) >= 1)
-    time.sleep(0.3)
+    wait_for(lambda: _dropped(http) == 1, 5, "the sandbox to drop the batch")
     assert len(receiver.received) == 1
     assert http.get("/_sandbox/webhooks").json()["dropped_events"] == 1
 
@@ -184,7 +191,7 @@ def test_4xx_answers_are_not_retried_and_attempts_are_bounded(
     _configure(http, receiver, max_attempts=3, retry_base_seconds=0.01)
     _act(http, action="edit", id="136", properties={"firstname": "Thrice"})
     receiver.wait_for(lambda got: len(got) >= 3)
-    time.sleep(0.3)
+    wait_for(lambda: _dropped(http) == 1, 5, "the sandbox to give the batch up")
     assert [r.events[0]["attemptNumber"] for r in receiver.received] == [0, 1, 2]
     assert http.get("/_sandbox/webhooks").json()["dropped_events"] == 1
 
@@ -194,7 +201,7 @@ def test_a_slow_target_never_blocks_the_api(http: httpx.Client, receiver: Receiv
     receiver.delay = 0.6
     _configure(http, receiver)
     _act(http, action="edit", id="137", properties={"firstname": "Slow"})
-    time.sleep(0.2)  # the sender is now inside the slow request
+    wait_for(lambda: receiver.arrived >= 1, 5, "the sender to be inside the slow request")
     started = time.monotonic()
     _act(http, action="edit", id="137", properties={"firstname": "Slower"})
     response = http.get("/crm/v3/objects/contacts/137")

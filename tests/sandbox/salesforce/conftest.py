@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sf_harness import SEEDED, Served, serve
 from simple_salesforce import Salesforce
 
 from consent_sync_sandbox.salesforce import build_salesforce
+from support.salesforce_emulator import SEEDED, Served, serve
 
 
 @pytest.fixture(scope="session")
@@ -32,10 +32,12 @@ def _clean_faults(served: Served) -> Iterator[None]:
 
 @pytest.fixture
 def sf(served: Served) -> Salesforce:
+    """simple-salesforce against the shared emulator."""
     return served.client()
 
 
 @pytest.fixture
 def control(served: Served) -> Iterator[httpx.Client]:
+    """httpx for the shared emulator's `/_sandbox` endpoints."""
     with served.control() as client:
         yield client

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sf_harness import Served, serve
 from simple_salesforce import SalesforceExpiredSession
 
 from consent_sync_sandbox.salesforce import build_salesforce
+from support.salesforce_emulator import Served, serve
 
 
 def _token(served: Served, **form: str) -> httpx.Response:
@@ -108,7 +108,7 @@ def test_tokens_expire_after_their_ttl(tmp_path: Path) -> None:
     sf = short.client()
     try:
         assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 5
-        time.sleep(0.5)
+        time.sleep(0.5)  # the scenario: the token outlives its 0.3 s TTL
         with pytest.raises(SalesforceExpiredSession):
             sf.query("SELECT COUNT() FROM Contact")
     finally:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sf_harness import SEEDED, Served
 from simple_salesforce import Salesforce, SalesforceMalformedRequest, format_soql
 
 from consent_sync_sandbox.salesforce.schema import make_id
+from support.salesforce_emulator import SEEDED, Served
 
 HOSTILE = [
     "o'brien@x.com",

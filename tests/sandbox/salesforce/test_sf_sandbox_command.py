@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import signal
-import socket
 import ssl
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,12 +12,9 @@ import requests
 from simple_salesforce import Salesforce
 
 from consent_sync_sandbox.runner import available_emulators, env_lines, start_sandbox
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from support.paths import CONSENT_SYNC
+from support.ports import free_port
+from support.waiting import wait_for
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -51,24 +45,28 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
     """The command writes ca.pem and env, serves HTTPS, and exits 0 on SIGTERM."""
     state = tmp_path / "state"
     command = [
-        str(Path(sys.executable).parent / "consent-sync"),
+        str(CONSENT_SYNC),
         "sandbox",
         "--contacts",
         "300",
         "--state-dir",
         str(state),
         "--salesforce-port",
-        str(_free_port()),
+        str(free_port()),
         "--hubspot-port",
-        str(_free_port()),
+        str(free_port()),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def env_written() -> bool:
+        """The env file exists; fails at once if the command has exited without writing it."""
+        if (state / "env").exists():
+            return True
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        return False
+
     try:
-        deadline = time.monotonic() + 30
-        while not (state / "env").exists():
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "sandbox did not write its env file"
-            time.sleep(0.1)
+        wait_for(env_written, 30, "the sandbox to write its env file")
         env = _read_env(state / "env")
         assert (state / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
         assert env["SALESFORCE_CA_FILE"] == str(state / "ca.pem")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sf_harness import SEEDED
 from simple_salesforce import Salesforce
+
+from support.salesforce_emulator import SEEDED
 
 
 def _share(sf: Salesforce, where: str) -> float:

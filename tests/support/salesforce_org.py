@@ -70,17 +70,21 @@ class Org:
 
     @property
     def base_url(self) -> str:
+        """Where the org listens (login and instance URL alike)."""
         return self.server.base_url
 
     @property
     def ca_file(self) -> str:
+        """The CA that signed the org's certificate."""
         return str(self.tls.ca_pem)
 
     @property
     def env(self) -> dict[str, str]:
+        """The client environment the org's credentials make."""
         return self.emulator.client_env(self.base_url, self.tls.ca_pem)
 
     def control(self) -> httpx.Client:
+        """An HTTP client for the org's API and `/_sandbox` endpoints."""
         return httpx.Client(
             base_url=self.base_url,
             verify=ssl.create_default_context(cafile=self.ca_file),
@@ -103,6 +107,7 @@ class Org:
         return SalesforceCredentials(**fields)
 
 
+#: The `make_connector` fixture: a grant, credentials and settings to a connector.
 MakeConnector = Callable[..., SalesforceConnector]
 
 

@@ -1,4 +1,5 @@
-"""Serving a Salesforce emulator in-process over local TLS, and the clients that reach it."""
+"""A Salesforce emulator served in-process over local TLS for the emulator's contract tests, and
+the clients that reach it."""
 
 from __future__ import annotations
 
@@ -27,13 +28,16 @@ class Served:
 
     @property
     def base_url(self) -> str:
+        """Where the emulator listens."""
         return self.server.base_url
 
     @property
     def env(self) -> dict[str, str]:
+        """The client environment the emulator's credentials make."""
         return self.emulator.client_env(self.base_url, self.tls.ca_pem)
 
     def ssl_context(self) -> ssl.SSLContext:
+        """Trust for the emulator's certificate."""
         return ssl.create_default_context(cafile=str(self.tls.ca_pem))
 
     def token(self) -> str:
@@ -68,6 +72,7 @@ class Served:
         self.server.stop()
 
     def control(self) -> httpx.Client:
+        """An HTTP client for the emulator's API and `/_sandbox` endpoints."""
         return httpx.Client(base_url=self.base_url, verify=self.ssl_context(), timeout=30)
 
 

@@ -1,4 +1,5 @@
-"""Start a HubSpot emulator over TLS in-process; reach it with the official client or httpx."""
+"""A HubSpot emulator served in-process over TLS for the emulator's contract tests, reached with
+the official client or httpx."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from urllib3.util.retry import Retry
 from consent_sync_sandbox.common import Emulator, ServerThread, make_tls
 from consent_sync_sandbox.hubspot import build_hubspot
 
+#: Contacts in a module's emulator unless the module sets `CONTACTS`.
 SEEDED = 250
 
 
@@ -29,6 +31,7 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
+        """Where the emulator listens."""
         return self.server.base_url
 
     def client(self, token: str | None = None) -> Any:
@@ -55,10 +58,12 @@ class Sandbox:
         self.server.stop()
 
     def ssl_context(self) -> ssl.SSLContext:
+        """Trust for the emulator's certificate."""
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
-def start_sandbox(tmp: Path, contacts: int, **options: Any) -> Sandbox:
+def start_emulator(tmp: Path, contacts: int, **options: Any) -> Sandbox:
+    """Seed `contacts` contacts (seed 7) and serve them over TLS with a fresh CA under `tmp`."""
     emulator = build_hubspot(contacts, seed=7, **options)
     tls = make_tls(tmp)
     server = ServerThread(emulator.app, tls).start()

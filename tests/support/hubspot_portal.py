@@ -1,4 +1,4 @@
-"""A HubSpot emulator over HTTPS for connector tests, and connectors pointed at it."""
+"""A HubSpot emulator over HTTPS for the HubSpot connector tests, and connectors pointed at it."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class Portal:
 
     @property
     def env(self) -> dict[str, str]:
+        """The client environment the sandbox exports (URL, token, CA file)."""
         return self.running.env
 
     def connector(self, **overrides: Any) -> HubSpotConnector:
@@ -65,12 +66,15 @@ class Portal:
         return result
 
     def faults(self, *rules: dict[str, Any], **config: Any) -> None:
+        """Inject fault `rules` (and other fault settings) until cleared."""
         self.control.put("/_sandbox/faults", json={"rules": list(rules), **config})
 
     def limits(self, **limits: int) -> None:
+        """Set rate limits: `limits` over limits too high to matter."""
         self.control.put("/_sandbox/limits", json={**UNLIMITED, **limits})
 
     def reset_stats(self) -> None:
+        """Start counting requests from zero."""
         self.control.delete("/_sandbox/stats")
 
     def requests(self, endpoint: str, status: int | None = None) -> int:
@@ -92,6 +96,7 @@ def start_portal(state_dir: Path, contacts: int) -> Portal:
 
 
 def stop_portal(portal: Portal) -> None:
+    """Close every connector made against the portal, then stop serving."""
     for made in portal.connectors:
         made.close()
     portal.control.close()
@@ -99,6 +104,7 @@ def stop_portal(portal: Portal) -> None:
 
 
 def records(pages: list[Page]) -> list[Record]:
+    """The records of `pages`, in order."""
     return [r for page in pages for r in page.records]
 
 
