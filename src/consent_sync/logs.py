@@ -1,29 +1,75 @@
-"""Logging: structlog to stderr, JSON when not on a TTY, emails and secrets redacted."""
+"""Logging: structlog to stderr, JSON when not on a TTY, emails and secrets redacted.
+
+Failures caught where a job or a thread ends are logged in one of two ways. An expected failure
+(a `ConsentSyncError`, or a database that is away) is one line: its message says what and
+where. Anything else is a bug and carries its traceback (`bug_traceback`): structured frames in
+JSON (`exception`: type, message, file, line and function of each frame; never the frames'
+local variables, which may hold emails and secrets), a plain traceback on a console. Either
+way the redaction reaches into it. Records of the standard library's `logging` (uvicorn,
+APScheduler) go through the same processors.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.typing import Processor
+
+from consent_sync.errors import ConsentSyncError
 
 # Local parts may hold apostrophes (o'brien@...): over-redacting a quote is the safe side.
 _EMAIL = re.compile(r"[^\s@\"<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]+")
 _SECRET_KEYS = frozenset(
     {"password", "client_secret", "access_token", "token", "authorization", "secret"}
 )
+#: Failures the product expects and explains in one line; anything else is a bug.
+EXPECTED_FAILURES: tuple[type[BaseException], ...] = (ConsentSyncError, SQLAlchemyError)
+# Frames only: a frame's locals may hold emails, tokens or a whole record.
+_DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    ExceptionDictTransformer(show_locals=False)
+)
+
+
+def brief(exc: BaseException) -> str:
+    """An error in one line: its type and first line (a database error's driver-level cause)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0] if text else ''}"
+
+
+def bug_traceback(exc: BaseException) -> dict[str, BaseException]:
+    """Log fields for a failure caught at a job or thread boundary: its traceback if it is a bug.
+
+    `log.error("...", error=brief(exc), **bug_traceback(exc))` logs an expected failure in one
+    line and anything else with its traceback.
+    """
+    return {} if isinstance(exc, EXPECTED_FAILURES) else {"exc_info": exc}
+
+
+def _scrub(key: str, value: Any) -> Any:
+    if key.lower() in _SECRET_KEYS:
+        return "***"
+    if isinstance(value, str):
+        return _EMAIL.sub("<email>", value)
+    if isinstance(value, Mapping):
+        return {k: _scrub(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub("", item) for item in value]
+    return value
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Replace secret-named values and anything shaped like an email address."""
+    """Replace secret-named values and anything shaped like an email address, at any depth
+    (a structured traceback's messages and frames included)."""
     for key, value in list(event.items()):
-        if key.lower() in _SECRET_KEYS:
-            event[key] = "***"
-        elif isinstance(value, str):
-            event[key] = _EMAIL.sub("<email>", value)
+        event[key] = _scrub(key, value)
     return event
 
 
@@ -44,26 +90,63 @@ def _stderr_logger(*_: Any) -> _StderrLogger:
     return _StderrLogger()
 
 
+class _StderrHandler(logging.Handler):
+    """The standard library's records, rendered like ours, to whatever `sys.stderr` is now."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     """Set up structlog for the CLI and the daemon (call once, early)."""
     # APScheduler says at WARNING that a coalesced run was skipped: by design, not news.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     as_json = not sys.stderr.isatty() if json is None else json
-    renderer: Any = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
+    # Tracebacks become data before redaction, so what they say is redacted too.
+    tracebacks = _DICT_TRACEBACKS if as_json else structlog.processors.format_exc_info
+    shared: list[Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        tracebacks,
+        _redact,
+    ]
     numeric = logging.getLevelName(level.upper())
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
-            renderer,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             numeric if isinstance(numeric, int) else logging.INFO
         ),
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+    _route_standard_logging(shared, renderer)
+
+
+def _route_standard_logging(shared: list[Processor], renderer: Processor) -> None:
+    """Send warnings and errors of the standard library's loggers through `shared`: uvicorn's
+    "Exception in ASGI application" and the like arrive as our lines, redacted, with their
+    traceback as data (instead of `logging`'s last-resort plain text)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    handler = _StderrHandler(logging.WARNING)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_logger_name,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *shared,
+                renderer,
+            ],
+        )
+    )
+    root.addHandler(handler)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
+from consent_sync.errors import ConsentSyncError
+
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class MissingVariableError(LookupError):
+class MissingVariableError(ConsentSyncError, LookupError):
     """A referenced environment variable is not set."""
 
     def __init__(self, variable: str) -> None:

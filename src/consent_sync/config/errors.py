@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from consent_sync.errors import ConsentSyncError
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
@@ -31,7 +33,7 @@ def sorted_issues(issues: Iterable[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(set(issues), key=ConfigIssue.sort_key)
 
 
-class ConfigError(Exception):
+class ConfigError(ConsentSyncError):
     """The configuration directory is invalid; `errors` holds every error found, not the first."""
 
     def __init__(self, errors: Iterable[ConfigIssue], warnings: Iterable[ConfigIssue] = ()) -> None:

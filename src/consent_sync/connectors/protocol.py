@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
+from consent_sync.errors import ConsentSyncError
 
 
-class ConnectorError(Exception):
+class ConnectorError(ConsentSyncError):
     """A failure talking to a CRM, with the context an on-call engineer needs."""
 
     def __init__(
@@ -65,6 +66,11 @@ class Connector(Protocol):
     """What the engine needs from a CRM."""
 
     name: str
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests sent to the CRM so far, retries included (runs count their share)."""
+        ...
 
     def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
         """Records changed at or after `since` (all when None), oldest first, page by page."""

@@ -16,6 +16,9 @@ from consent_sync.daemon.leases import (
 from consent_sync.daemon.metrics import (
     SyncMetrics,
 )
+from consent_sync.daemon.named_reads import (
+    NamedReads,
+)
 from consent_sync.daemon.scheduler import (
     SyncScheduler,
     lease_name,
@@ -24,6 +27,7 @@ from consent_sync.daemon.scheduler import (
 __all__ = [
     "HttpServer",
     "Leases",
+    "NamedReads",
     "SyncMetrics",
     "SyncScheduler",
     "health_app",

@@ -19,6 +19,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from consent_sync.logs import brief, bug_traceback
 from consent_sync.store import Store
 
 log = structlog.get_logger(__name__)
@@ -139,6 +140,10 @@ class Leases:
                 self.renew()
             except SQLAlchemyError as exc:
                 log.warning("lease heartbeat failed; retrying", error=type(exc).__name__)
+            except Exception as exc:
+                # A bug must not end the thread: leases unrenewed would pass to other replicas
+                # while this one still works under them.
+                log.error("lease heartbeat failed", error=brief(exc), **bug_traceback(exc))
 
     def stop(self) -> None:
         """Stop the heartbeat and release every lease still held (best effort)."""

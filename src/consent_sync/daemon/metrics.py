@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from consent_sync.store import Store
-from consent_sync.sync.engine import CycleReport
+from consent_sync.sync.report import CycleReport
 
 PREFIX = "consent_sync"
 

@@ -4,15 +4,15 @@ One lease per system (`system:<name>`) covers its pull, push and sweep, so two r
 work on one system at once, and within this process a lock per system does the same for its
 three jobs. A pull that queued writes wakes every system's pusher at once; pushers also run on a
 short interval for retries. Records a webhook named are read by a one-system read job, also
-under the lease (`read_now`). A failing unit (a CRM down, the database restarting) is logged and
-recorded; the next run tries again and the process carries on.
+under the lease (`read_now`). A failing unit (a CRM down, the database restarting) is logged in
+one line and recorded, a bug with its traceback; the next run tries again and the process
+carries on.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
@@ -28,9 +28,11 @@ from consent_sync.config import DeploymentConfig
 from consent_sync.connectors.protocol import Connector
 from consent_sync.daemon.leases import Leases
 from consent_sync.daemon.metrics import SyncMetrics
+from consent_sync.daemon.named_reads import NamedReads
+from consent_sync.logs import brief, bug_traceback
 from consent_sync.store import Store
-from consent_sync.sync.engine import CycleReport, SyncEngine
-from consent_sync.sync.targeted_read import NamedReads, read_named
+from consent_sync.sync import CycleReport, SyncEngine
+from consent_sync.sync.runs import recorded_run, run_error
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +46,11 @@ Work = Callable[[CycleReport], None]
 
 
 class ShutdownRequested(Exception):
-    """Raised between pages when the daemon is stopping: the current page is already committed."""
+    """Raised between pages when the daemon is stopping: the current page is already committed.
+
+    Control flow, not an error: it unwinds a unit of work and never leaves the scheduler, so it
+    is not a `ConsentSyncError` (see `consent_sync.errors`).
+    """
 
 
 def lease_name(system: str) -> str:
@@ -182,15 +188,16 @@ class SyncScheduler:
 
     def _housekeeping_job(self) -> None:
         """Prune old run history and long-expired leases; one replica at a time."""
-        if self._stopping.is_set() or not self.leases.acquire(HOUSEKEEPING_LEASE):
-            return
         try:
-            removed = self.store.housekeep(datetime.now(UTC))
-            log.info("housekeeping", **removed)
-        except SQLAlchemyError as exc:
-            log.error("housekeeping failed", error=_brief(exc))
-        finally:
-            self.leases.release(HOUSEKEEPING_LEASE)
+            if self._stopping.is_set() or not self.leases.acquire(HOUSEKEEPING_LEASE):
+                return
+            try:
+                removed = self.store.housekeep(datetime.now(UTC))
+                log.info("housekeeping", **removed)
+            finally:
+                self.leases.release(HOUSEKEEPING_LEASE)
+        except Exception as exc:
+            log.error("housekeeping failed", error=brief(exc), **bug_traceback(exc))
 
     def _push_job(self, system: str) -> None:
         # A wake that arrives while this push runs makes it go round once more, never lost.
@@ -221,7 +228,7 @@ class SyncScheduler:
     def _named_read_job(self, system: str) -> None:
         # Ids named while a read runs are taken by the next round of this loop.
         while not self._stopping.is_set() and (named := self._named.take(system)):
-            report = self._unit(system, "webhook", partial(read_named, self.engine, system, named))
+            report = self._unit(system, "webhook", partial(self.engine.read_named, system, named))
             if report is None or report.error:
                 self._named.add(system, named)  # the interval tries again
                 return
@@ -248,12 +255,18 @@ class SyncScheduler:
             # The database is away (restarting, unreachable): this run is lost, the next retries.
             self.metrics.unit_failed(system, kind)
             log.warning(
-                "database unavailable; will retry", system=system, kind=kind, error=_brief(exc)
+                "database unavailable; will retry", system=system, kind=kind, error=brief(exc)
             )
             return None
         except Exception as exc:
             self.metrics.unit_failed(system, kind)
-            log.error("unit of work failed", system=system, kind=kind, error=_brief(exc))
+            log.error(
+                "unit of work failed",
+                system=system,
+                kind=kind,
+                error=brief(exc),
+                **bug_traceback(exc),
+            )
             return None
         finally:
             self._leave()
@@ -268,37 +281,30 @@ class SyncScheduler:
             self.leases.release(name)
 
     def _recorded(self, system: str, kind: str, work: Work) -> CycleReport:
-        """Run `work` as one sync run: recorded in sync_runs, logged with its run_id, measured."""
-        report = CycleReport(system)
-        connector = self._connectors[system]
-        calls_before = int(getattr(connector, "api_calls", 0))
-        started = time.monotonic()
-        run_id = self.store.start_run(system, kind, datetime.now(UTC))
-        with structlog.contextvars.bound_contextvars(run_id=str(run_id), system=system):
+        """Run `work` as one sync run (recorded, logged with its run_id, measured, counted).
+
+        A failing run is recorded with its error and logged: in one line when the failure is
+        expected (a CRM refusing, a configuration problem), with its traceback when it is a bug.
+        """
+        with recorded_run(
+            self.store,
+            system,
+            kind,
+            self._connectors[system],
+            clock=self.engine.clock,
+            on_finish=partial(self.metrics.observe, kind),
+        ) as report:
             try:
                 work(report)
             except ShutdownRequested:
                 report.error = "stopped by shutdown after a committed page"
             except SQLAlchemyError as exc:
-                report.error = f"database error: {_brief(exc)}"
+                report.error = f"database error: {brief(exc)}"
                 raise
             except Exception as exc:
-                report.error = f"{type(exc).__name__}: {exc}"
-                log.error("run failed", kind=kind, error=report.error)
-            finally:
-                report.api_calls = int(getattr(connector, "api_calls", 0)) - calls_before
-                report.duration_s = time.monotonic() - started
-                self.metrics.observe(kind, report)
-                self._finish(run_id, report)
-            if _did_something(report):
-                log.info("run finished", kind=kind, **report.counts())
+                report.error = run_error(exc)
+                log.error("run failed", kind=kind, error=report.error, **bug_traceback(exc))
         return report
-
-    def _finish(self, run_id: uuid.UUID, report: CycleReport) -> None:
-        try:
-            self.store.finish_run(run_id, report.counts(), report.error, datetime.now(UTC))
-        except SQLAlchemyError as exc:
-            log.warning("run not recorded as finished", error=_brief(exc))
 
     def _checkpoint(self, _label: str, _records: int) -> None:
         # Called by the engine after each committed page: the place to stop on shutdown.
@@ -316,15 +322,3 @@ class SyncScheduler:
         with self._idle:
             self._active -= 1
             self._idle.notify_all()
-
-
-def _did_something(report: CycleReport) -> bool:
-    # A quiet pull re-reads its lookback window every time; that alone is not worth a line.
-    quiet = {"records_read", "observations", "api_calls"}
-    return bool(report.error) or any(v for k, v in report.counts().items() if k not in quiet)
-
-
-def _brief(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return f"{type(orig).__name__}: {text[0] if text else ''}"

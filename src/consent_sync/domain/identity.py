@@ -6,8 +6,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from consent_sync.errors import ConsentSyncError
 
-class IdentityError(ValueError):
+
+class IdentityError(ConsentSyncError, ValueError):
     """A match key that cannot identify anyone; the message says why."""
 
 

@@ -48,9 +48,7 @@ def repair(
     link_ids = [r.id for r in rows if r.id is not None]
     queued: dict[tuple[int, str], list[outbox.Queued]] = {}
     for row in session.exec(select(OutboxRow).where(col(OutboxRow.link_id).in_(link_ids))):
-        queued.setdefault((row.link_id, row.purpose), []).append(
-            outbox.Queued(row.id, row.state, row.status, row.decision_seq)
-        )
+        queued.setdefault((row.link_id, row.purpose), []).append(outbox.Queued.of(row))
     plan = outbox.Plan()
     found: list[tuple[uuid.UUID | None, Conflict, int | None]] = []
     for key, purpose, status in held:
@@ -65,7 +63,7 @@ def repair(
         if wanted is None or wanted is status:
             continue
         rows_of_pair = queued.setdefault((link.id, purpose), [])
-        if any(r.state == outbox.PENDING for r in rows_of_pair):
+        if any(r.state is outbox.OutboxState.PENDING for r in rows_of_pair):
             continue  # a pending write explains it
         if not plan.queue(
             rows_of_pair,

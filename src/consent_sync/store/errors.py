@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from consent_sync.errors import ConsentSyncError
 
-class StoreError(Exception):
+
+class StoreError(ConsentSyncError):
     """Base of every error the canonical store raises on purpose."""
 
 

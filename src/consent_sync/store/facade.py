@@ -45,7 +45,7 @@ from consent_sync.store.errors import (
     UnlinkedObservationError,
 )
 from consent_sync.store.ledger import LedgerCheck
-from consent_sync.store.outbox import OutboxItem
+from consent_sync.store.outbox import OutboxItem, OutboxState
 from consent_sync.store.reclassify import Chunk, Rules
 from consent_sync.store.reclassify import count as count_candidates
 from consent_sync.store.reclassify import run_chunk as reclassify_chunk
@@ -351,9 +351,9 @@ class Store:
         with read_session(self.engine) as session:
             for system, state, count, oldest in session.exec(query):
                 seen = out.get(system, SystemBacklog())
-                if state == outbox.PENDING:
+                if state == OutboxState.PENDING:
                     out[system] = SystemBacklog(count, seen.dead, oldest and utc(oldest))
-                else:
+                elif state == OutboxState.DEAD:
                     out[system] = SystemBacklog(seen.pending, count, seen.oldest_revocation)
         return out
 

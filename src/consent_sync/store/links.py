@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.model import LinkKey
+from consent_sync.store.outbox import OutboxState
 from consent_sync.store.snapshot import chunks
 from consent_sync.store.tables import LINKS, SUBJECTS, LinkRow, OutboxRow, ShadowRow, SubjectRow
 
@@ -254,7 +255,9 @@ def end_link(session: Session, key: LinkKey, now: datetime) -> bool:
     link.active, link.ended_at = False, now
     session.add(link)
     session.execute(
-        delete(OutboxRow).where(OutboxRow.link_id == _id(link), OutboxRow.state == "pending")  # type: ignore[arg-type]
+        delete(OutboxRow).where(
+            col(OutboxRow.link_id) == _id(link), col(OutboxRow.state) == OutboxState.PENDING
+        )
     )
     return True
 

@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, delete, select
@@ -24,10 +25,15 @@ from consent_sync.store.tables import (
     SubjectRow,
 )
 
-#: A row's state: waiting to be written, refused for good (a human looks), or withheld because
-#: the target cannot store the value with the evidence its decision has (nothing to retry).
-PENDING, DEAD, WITHHELD = "pending", "dead", "withheld"
 STORE_SIDE = "consent-sync"
+
+
+class OutboxState(StrEnum):
+    """A row's state as the `outbox.state` column holds it (docs/design.md, "Vocabulary")."""
+
+    PENDING = "pending"  # to be written at `next_attempt_at`; retried with backoff
+    DEAD = "dead"  # refused for good: a `push_rejected` conflict asks a human (or `requeue`)
+    WITHHELD = "withheld"  # the target cannot store it with its decision's evidence: not retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +55,25 @@ class Queued:
     """An outbox row of one (link, purpose) as ingestion sees it: its state, value and decision."""
 
     id: int | None
-    state: str
+    state: OutboxState
     status: str
     decision_seq: int | None = None
+
+    @classmethod
+    def of(cls, row: _StoredRow) -> Queued:
+        """The ingestion view of an outbox row (an `OutboxRow` or a selected table row)."""
+        return cls(row.id, OutboxState(row.state), row.status, row.decision_seq)
+
+
+class _StoredRow(Protocol):
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def decision_seq(self) -> int | None: ...
 
 
 def coalesce(rows: Sequence[Queued], status: Status, decision_seq: int | None) -> Queued | None:
@@ -61,14 +83,14 @@ def coalesce(rows: Sequence[Queued], status: Status, decision_seq: int | None) -
     this link, or it was withheld for this very decision (a newer decision may carry the evidence
     the target needs, so it is tried again).
     """
-    pending = next((row for row in rows if row.state == PENDING), None)
+    pending = next((row for row in rows if row.state is OutboxState.PENDING), None)
     if pending is not None:
         return None if pending.status == status.value else pending
-    if any(row.state == DEAD and row.status == status.value for row in rows):
+    if any(row.state is OutboxState.DEAD and row.status == status.value for row in rows):
         return None
-    withheld = next((row for row in rows if row.state == WITHHELD), None)
+    withheld = next((row for row in rows if row.state is OutboxState.WITHHELD), None)
     if withheld is None:
-        return Queued(None, PENDING, status.value, decision_seq)
+        return Queued(None, OutboxState.PENDING, status.value, decision_seq)
     if withheld.status == status.value and withheld.decision_seq == decision_seq:
         return None
     return withheld
@@ -88,38 +110,24 @@ def queue(
     """Ask for `status` to be written to a link; coalesces into its one pending row.
 
     Returns whether anything changed. A value already dead-lettered for this link is not
-    queued again until someone requeues it.
+    queued again until someone requeues it. It goes through `Plan`, as ingestion's batches do.
     """
     rows = session.exec(
         select(OutboxRow).where(OutboxRow.link_id == link_id, OutboxRow.purpose == purpose)
     ).all()
-    target = coalesce(
-        [Queued(row.id, row.state, row.status, row.decision_seq) for row in rows],
-        status,
-        decision_seq,
-    )
-    if target is None:
+    plan = Plan()
+    if not plan.queue(
+        [Queued.of(row) for row in rows],
+        link_id=link_id,
+        system=system,
+        purpose=purpose,
+        status=status,
+        decision_seq=decision_seq,
+        revoked_at=revoked_at,
+        now=now,
+    ):
         return False
-    pending = next((row for row in rows if row.id == target.id), None) if target.id else None
-    if pending is None:
-        pending = OutboxRow(
-            link_id=link_id,
-            system=system,
-            purpose=purpose,
-            status=status.value,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-    pending.status, pending.decision_seq, pending.revoked_at = (
-        status.value,
-        decision_seq,
-        revoked_at,
-    )
-    pending.state = PENDING
-    pending.attempts, pending.last_error = 0, None
-    pending.next_attempt_at, pending.updated_at = now, now
-    session.add(pending)
+    write(session, plan)
     return True
 
 
@@ -143,12 +151,14 @@ class Plan:
         revoked_at: datetime | None,
         now: datetime,
     ) -> bool:
-        """`queue` against the loaded rows of (link, purpose), which it keeps up to date."""
+        """Plan a write of `status` to a link against its loaded rows of (link, purpose), which
+        it keeps up to date; whether anything changed (see `coalesce`). Every write is queued here.
+        """
         target = coalesce(rows, status, decision_seq)
         if target is None:
             return False
         values: dict[str, Any] = {
-            "state": PENDING,
+            "state": OutboxState.PENDING,
             "status": status.value,
             "decision_seq": decision_seq,
             "revoked_at": revoked_at,
@@ -163,7 +173,11 @@ class Plan:
             self.created.append({**extra, "created_at": now, **values})
         else:
             self.updated.append({"_id": target.id, **values})
-        target.state, target.status, target.decision_seq = PENDING, status.value, decision_seq
+        target.state, target.status, target.decision_seq = (
+            OutboxState.PENDING,
+            status.value,
+            decision_seq,
+        )
         return True
 
 
@@ -197,7 +211,7 @@ def due(
         .join(LinkRow, col(LinkRow.id) == col(OutboxRow.link_id))
         .where(
             OutboxRow.system == system,
-            OutboxRow.state == PENDING,
+            OutboxRow.state == OutboxState.PENDING,
             OutboxRow.next_attempt_at <= now,
         )
         .order_by(col(OutboxRow.next_attempt_at), col(OutboxRow.id))
@@ -263,7 +277,7 @@ def mark_written(
         )
     )
     row = session.get(OutboxRow, item.id)
-    if row is not None and row.state == PENDING and row.status == item.status.value:
+    if row is not None and row.state == OutboxState.PENDING and row.status == item.status.value:
         session.delete(row)
         session.flush()
     state = session.get(ConsentStateRow, (subject_id, item.purpose))
@@ -300,7 +314,7 @@ def mark_withheld(session: Session, item: OutboxItem, reason: str, now: datetime
     subject_id = lock_subject_of_link(session, item.link_id)
     row = _pending(session, item)
     if row.status == item.status.value:
-        row.state, row.last_error, row.updated_at = WITHHELD, reason[:2000], now
+        row.state, row.last_error, row.updated_at = OutboxState.WITHHELD, reason[:2000], now
         session.add(row)
     shadow = session.get(ShadowRow, (item.link_id, item.purpose))
     if shadow is not None and shadow.last_written == item.status.value:
@@ -340,7 +354,8 @@ def mark_dead(session: Session, item: OutboxItem, error: str, now: datetime) -> 
     row = _pending(session, item)
     attempts = row.attempts + 1
     if row.status == item.status.value:
-        row.attempts, row.state, row.last_error, row.updated_at = attempts, DEAD, error[:2000], now
+        row.attempts, row.last_error, row.updated_at = attempts, error[:2000], now
+        row.state = OutboxState.DEAD
         session.add(row)
     shadow = session.get(ShadowRow, (item.link_id, item.purpose))
     held = Status(shadow.last_seen) if shadow and shadow.last_seen else Status.UNKNOWN
@@ -364,25 +379,26 @@ def requeue(session: Session, outbox_id: int, now: datetime) -> None:
     row = session.get(OutboxRow, outbox_id)
     if row is None:
         raise OutboxItemNotFoundError(outbox_id)
-    if row.state != DEAD:
+    if row.state != OutboxState.DEAD:
         return
     lock_subject_of_link(session, row.link_id)
     newer = session.exec(
         select(OutboxRow.id).where(
             OutboxRow.link_id == row.link_id,
             OutboxRow.purpose == row.purpose,
-            OutboxRow.state == PENDING,
+            OutboxRow.state == OutboxState.PENDING,
         )
     ).first()
     if newer is not None:
         session.delete(row)
         return
-    row.state, row.attempts, row.next_attempt_at, row.updated_at = PENDING, 0, now, now
+    row.state, row.attempts = OutboxState.PENDING, 0
+    row.next_attempt_at, row.updated_at = now, now
     session.add(row)
 
 
 def _pending(session: Session, item: OutboxItem) -> OutboxRow:
     row = session.get(OutboxRow, item.id)
-    if row is None or row.state != PENDING:
+    if row is None or row.state != OutboxState.PENDING:
         raise OutboxItemNotFoundError(item.id)
     return row

@@ -46,7 +46,7 @@ CHUNK = 500
 _DELIVERIES = metadata.tables["deliveries"]
 _GRANTED = Status.GRANTED.value
 #: Outbox states whose rows can still go out (a dead row only goes out if requeued by a human).
-_DROPPED_STATES = (outbox.PENDING, outbox.WITHHELD)
+_DROPPED_STATES = (outbox.OutboxState.PENDING, outbox.OutboxState.WITHHELD)
 
 
 @dataclass(frozen=True, slots=True)

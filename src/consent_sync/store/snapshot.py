@@ -191,9 +191,7 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
             OUTBOX.c.decision_seq,
         )
         for row in session.execute(query.where(OUTBOX.c.link_id.in_(ids))):
-            snapshot.outbox.setdefault((row.link_id, row.purpose), []).append(
-                Queued(row.id, row.state, row.status, row.decision_seq)
-            )
+            snapshot.outbox.setdefault((row.link_id, row.purpose), []).append(Queued.of(row))
     return snapshot
 
 

@@ -9,11 +9,13 @@ from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from consent_sync.errors import ConsentSyncError
+
 #: 64-bit ids on PostgreSQL; SQLite only auto-increments an `INTEGER PRIMARY KEY`.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class NaiveTimestampError(ValueError):
+class NaiveTimestampError(ConsentSyncError, ValueError):
     """A timestamp without a timezone reached the store; its meaning would be a guess."""
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from consent_sync.store import ledger
+from consent_sync.store.outbox import OutboxState
 from consent_sync.store.tables import (
     ConsentStateRow,
     DeliveryRow,
@@ -42,7 +43,7 @@ class PendingWrite:
     link: str
     purpose: str
     status: str
-    state: str
+    state: OutboxState
     attempts: int
     last_error: str | None
     revoked_at: datetime | None
@@ -81,7 +82,7 @@ def subject_view(session: Session, subject: SubjectRow) -> SubjectView:
             names[row.link_id],
             row.purpose,
             row.status,
-            row.state,
+            OutboxState(row.state),
             row.attempts,
             row.last_error,
             row.revoked_at,

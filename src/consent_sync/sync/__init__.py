@@ -5,17 +5,13 @@
 from __future__ import annotations
 
 from consent_sync.sync.engine import (
-    CycleReport,
     SyncEngine,
 )
-from consent_sync.sync.targeted_read import (
-    NamedReads,
-    read_named,
+from consent_sync.sync.report import (
+    CycleReport,
 )
 
 __all__ = [
     "CycleReport",
-    "NamedReads",
     "SyncEngine",
-    "read_named",
 ]

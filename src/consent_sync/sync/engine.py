@@ -8,10 +8,8 @@ decisions are committed, so a crash re-reads rather than skips.
 
 from __future__ import annotations
 
-import time
-from collections import Counter
+import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -24,6 +22,11 @@ from consent_sync.domain.model import Conflict, Evidence, LinkKey, Observation, 
 from consent_sync.domain.records import FieldWrite, Record, WriteResult
 from consent_sync.store import Store
 from consent_sync.store.outbox import OutboxItem
+from consent_sync.sync.report import CycleReport
+from consent_sync.sync.runs import recorded_run, run_error
+
+# CycleReport lives in sync/report.py; `sync` and the bench still import it from here.
+__all__ = ["PUSH_BATCH", "CycleReport", "Progress", "SyncEngine", "retry_wait", "utcnow"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,64 +39,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class CycleReport:
-    """What one cycle for one system did; printed by `sync` and recorded as a sync run."""
+def retry_wait(attempts: int, rng: random.Random) -> timedelta:
+    """How long a write that failed `attempts` times before waits: exponential, capped, jittered.
 
-    system: str
-    records_read: int = 0
-    observations: int = 0
-    unmatched: int = 0
-    decisions: int = 0
-    queued: int = 0
-    conflicts: Counter[str] = field(default_factory=Counter)
-    links_ended: int = 0
-    writes_ok: int = 0
-    writes_retry: int = 0
-    writes_dead: int = 0
-    writes_withheld: int = 0
-    api_calls: int = 0
-    duration_s: float = 0.0
-    error: str | None = None
-
-    def merged(self, other: CycleReport) -> CycleReport:
-        """This report plus another of the same system (a pull and its later push)."""
-        out = CycleReport(self.system)
-        for name in (
-            "records_read",
-            "observations",
-            "unmatched",
-            "decisions",
-            "queued",
-            "links_ended",
-            "writes_ok",
-            "writes_retry",
-            "writes_dead",
-            "writes_withheld",
-            "api_calls",
-            "duration_s",
-        ):
-            setattr(out, name, getattr(self, name) + getattr(other, name))
-        out.conflicts = self.conflicts + other.conflicts
-        out.error = self.error or other.error
-        return out
-
-    def counts(self) -> dict[str, int]:
-        out = {
-            "records_read": self.records_read,
-            "observations": self.observations,
-            "unmatched": self.unmatched,
-            "decisions": self.decisions,
-            "queued": self.queued,
-            "links_ended": self.links_ended,
-            "writes_ok": self.writes_ok,
-            "writes_retry": self.writes_retry,
-            "writes_dead": self.writes_dead,
-            "writes_withheld": self.writes_withheld,
-            "api_calls": self.api_calls,
-        }
-        out.update({f"conflicts.{k}": v for k, v in sorted(self.conflicts.items())})
-        return out
+    "Equal jitter": uniform between half and all of RETRY_BASE * 2**attempts (at most
+    RETRY_CEILING), so writes that failed together (one outage, one batch, every replica) come
+    due spread out instead of all at once, and none sooner than half its backoff.
+    """
+    capped: timedelta = min(RETRY_CEILING, RETRY_BASE * (2 ** min(attempts, 10)))
+    return capped * rng.uniform(0.5, 1.0)
 
 
 Progress = Callable[[str, int], None]
@@ -110,38 +64,34 @@ class SyncEngine:
         *,
         clock: Callable[[], datetime] = utcnow,
         progress: Progress | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.connectors = connectors
         self.clock = clock
         self.progress = progress
+        self.rng = rng or random.Random()
         self.targets = targets(config.mappings)
 
     def cycle(
         self, system: str, *, full: bool = False, pull: bool = True, push: bool = True
     ) -> CycleReport:
-        """Pull every mapped object of `system`, then drain its outbox (either may be off)."""
-        report = CycleReport(system)
-        started = time.monotonic()
-        connector = self.connectors[system]
-        calls_before = _api_calls(connector)
+        """Pull every mapped object of `system`, then drain its outbox (either may be off).
+
+        Recorded as one sync run (none in a dry run); an exception is logged and raised.
+        """
         kind = "cycle" if pull and push else "pull" if pull else "push"
-        run_id = None if self.store.dry_run else self.store.start_run(system, kind, self.clock())
-        try:
-            if pull:
-                self.pull(system, report, full=full)
-            if push and not self.store.dry_run:
-                self.push(system, report)
-        except Exception as exc:
-            report.error = f"{type(exc).__name__}: {exc}"
-            log.error("cycle failed", system=system, error=report.error)
-            raise
-        finally:
-            report.api_calls = _api_calls(connector) - calls_before
-            report.duration_s = time.monotonic() - started
-            if run_id is not None:
-                self.store.finish_run(run_id, report.counts(), report.error, self.clock())
+        connector = self.connectors[system]
+        with recorded_run(self.store, system, kind, connector, clock=self.clock) as report:
+            try:
+                if pull:
+                    self.pull(system, report, full=full)
+                if push and not self.store.dry_run:
+                    self.push(system, report)
+            except Exception as exc:
+                log.error("cycle failed", system=system, error=run_error(exc))
+                raise
         return report
 
     # -- pull -----------------------------------------------------------------------------
@@ -206,6 +156,32 @@ class SyncEngine:
             if drifted:
                 report.conflicts["drift"] += drifted
                 report.queued += drifted
+
+    # -- named records ----------------------------------------------------------------------
+
+    def read_named(
+        self, system: str, named: Mapping[tuple[str, str], bool], report: CycleReport
+    ) -> None:
+        """Read records a webhook named, ingest what exists and end the links of deleted ones.
+
+        `named` maps (object type, record id) to whether a deletion named it. A webhook says
+        which records changed, not what they hold: the values it carried are not trusted, so each
+        record is read and reconciled like a pulled one; objects the mapping lacks are skipped.
+        """
+        connector = self.connectors[system]
+        objects = self.config.mappings[system].objects
+        by_object: dict[str, dict[str, bool]] = {}
+        for (object_type, record_id), deleted in named.items():
+            if object_type in objects:
+                by_object.setdefault(object_type, {})[record_id] = deleted
+        for object_type, ids in by_object.items():
+            records = connector.read(object_type, list(ids))
+            self.ingest(system, objects[object_type], records, report)
+            found = {record.record_id for record in records}
+            gone = [i for i, deleted in ids.items() if deleted and i not in found]
+            for record_id in gone:
+                if self.store.end_link(LinkKey(system, object_type, record_id), self.clock()):
+                    report.links_ended += 1
 
     # -- push -----------------------------------------------------------------------------
 
@@ -317,8 +293,7 @@ class SyncEngine:
 
     def _retry(self, item: OutboxItem, error: str, report: CycleReport) -> None:
         now = self.clock()
-        wait = min(RETRY_CEILING, RETRY_BASE * (2 ** min(item.attempts, 10)))
-        self.store.mark_retry(item, error, now + wait, now)
+        self.store.mark_retry(item, error, now + retry_wait(item.attempts, self.rng), now)
         report.writes_retry += 1
 
     def _dead(self, item: OutboxItem, error: str, report: CycleReport) -> None:
@@ -342,7 +317,3 @@ def _field_write(
     if proof is None:
         return FieldWrite(record_id, values)
     return FieldWrite(record_id, values, legal_basis=proof.legal_basis, explanation=proof.note)
-
-
-def _api_calls(connector: Connector) -> int:
-    return int(getattr(connector, "api_calls", 0))

@@ -90,12 +90,17 @@ class SalesforceConnector:
         self._last = threading.local()  # Retry-After of this thread's latest response
         self._client: Salesforce | None = None
         self._quota = Quota()
-        self.api_calls = 0
+        self._api_calls = 0
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests sent so far (token requests excepted), retries included."""
+        return self._api_calls
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _observe_response(self, response: requests.Response, *_: Any, **__: Any) -> None:
-        self.api_calls += 1
+        self._api_calls += 1
         quota = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
         if quota is not None:
             self._quota = quota

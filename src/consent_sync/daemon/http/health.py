@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import structlog
 import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -18,7 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from consent_sync.logs import brief, bug_traceback
 from consent_sync.store.schema import SchemaOutdatedError, ensure_current
+
+log = structlog.get_logger(__name__)
 
 
 def readiness_problems(engine: Engine, scheduler_running: Callable[[], bool]) -> list[str]:
@@ -72,7 +76,15 @@ class HttpServer:
             timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    def _serve(self) -> None:
+        # uvicorn logs a request's failure itself (through `logging`, see consent_sync.logs);
+        # this catches the server's own, which would otherwise end the thread unseen.
+        try:
+            self.server.run()
+        except Exception as exc:
+            log.error("HTTP server failed", error=brief(exc), **bug_traceback(exc))
 
     def start(self, timeout: float = 15.0) -> None:
         """Serve; raise OSError when the server could not listen within `timeout` seconds."""

@@ -2,7 +2,7 @@
 
 The v3 signature is checked before the body is parsed. The events' values are not trusted: only
 the records they name are kept, and the daemon re-reads those through the connector (see
-`consent_sync.sync.targeted_read`). The answer is 204 as soon as the ids are queued.
+`SyncEngine.read_named`). The answer is 204 as soon as the ids are queued.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from consent_sync.config import DeploymentConfig, HubSpotConnector
+from consent_sync.errors import ConsentSyncError
 
 MAX_BODY_BYTES = 1 << 20
 MAX_AGE_MS = 5 * 60 * 1000
@@ -31,7 +32,7 @@ HUBSPOT_EVENTS: dict[str, tuple[str, bool]] = {
 ReadNow = Callable[[str, Mapping[tuple[str, str], bool]], None]
 
 
-class MalformedWebhook(ValueError):
+class MalformedWebhook(ConsentSyncError, ValueError):
     """A signed body that is not a list of HubSpot events."""
 
 

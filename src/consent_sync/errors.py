@@ -1,0 +1,54 @@
+"""The root of every error consent-sync raises on purpose, and a map of the whole hierarchy.
+
+`except ConsentSyncError` catches every failure the product means to report: the daemon logs
+those in one line (the message says what and where), while anything else reaching a job or
+thread boundary is a bug and is logged with its traceback (`consent_sync.logs.bug_traceback`).
+A database that is away (SQLAlchemy's errors) is the one expected failure outside this tree.
+Each subclass lives next to the code that raises it; what it tells an operator:
+
+    ConsentSyncError
+    ├── ConfigError                   config/errors.py: the configuration directory is invalid;
+    │                                 every `file:line: message` found, fix the YAML (exit 2)
+    ├── MissingVariableError          config/env.py (also a LookupError): a `${VAR}` a setting
+    │                                 references is not set in the environment
+    ├── IdentityError                 domain/identity.py (also a ValueError): an email or phone
+    │                                 that identifies nobody; the record counts as unmatched
+    ├── StoreError                    store/errors.py: the canonical store refused a request
+    │   ├── UnsupportedDatabaseError  the database URL is neither SQLite nor PostgreSQL
+    │   ├── SchemaOutdatedError       store/schema.py: run `consent-sync db upgrade`
+    │   ├── UnknownPurposeError       a purpose missing from mappings/purposes.yaml
+    │   ├── UnlinkedObservationError  ingestion got an observation with no record behind it
+    │   ├── SubjectNotFoundError      no subject has this email
+    │   ├── ConflictNotFoundError     no conflict has this id
+    │   ├── ConflictNotResolvableError  already resolved, or nothing to decide for
+    │   ├── OutboxItemNotFoundError   the write was made, coalesced away or its link ended
+    │   ├── SyncRunNotFoundError      no sync run has this id
+    │   └── DecisionRefusedError      a manual decision the rule refuses; nothing was recorded
+    ├── NaiveTimestampError           store/types.py (also a ValueError): a timestamp without a
+    │                                 timezone reached the store; the caller must say which zone
+    ├── ConnectorError                connectors/protocol.py: a CRM call failed; carries the
+    │   │                             system, object, record, field, HTTP status and CRM code
+    │   ├── TransientError            worth retrying (timeouts, 429, 5xx, row locks): retried,
+    │   │                             then the write waits in the outbox with backoff
+    │   ├── PermanentError            retrying will not help: the write is dead-lettered with a
+    │   │   │                         `push_rejected` conflict for a human
+    │   │   └── AuthError             the CRM refused the credentials: check the secrets
+    │   └── QuotaExhausted            the CRM's daily quota is spent: work waits for a later run
+    └── MalformedWebhook              daemon/http/webhooks.py (also a ValueError): a correctly
+                                      signed body that is not HubSpot events; answered 400
+
+Not errors: `ShutdownRequested` (daemon/scheduler.py) is control flow. The scheduler raises it
+between committed pages to unwind a unit of work when the daemon stops; it never leaves the
+scheduler, so it does not derive from `ConsentSyncError`.
+
+Built-in exceptions the product raises (`RuntimeError`, `ValueError`, `KeyError`, `TypeError`)
+mark a broken internal invariant, i.e. a bug, and stay outside this tree on purpose.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConsentSyncError"]
+
+
+class ConsentSyncError(Exception):
+    """A failure consent-sync raises on purpose; its message says what and where."""

@@ -1,0 +1,115 @@
+"""Records a webhook named: read back and reconciled like pulled ones, deletions ending links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from consent_sync.config import DeploymentConfig, load_config
+from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
+from consent_sync.store import Store
+from consent_sync.sync import CycleReport, SyncEngine
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {
+    "SALESFORCE_LOGIN_URL": "https://salesforce.invalid",
+    "SALESFORCE_CLIENT_ID": "id",
+    "SALESFORCE_CLIENT_SECRET": "secret",
+    "SALESFORCE_CA_FILE": "",
+    "HUBSPOT_BASE_URL": "https://hubspot.invalid",
+    "HUBSPOT_ACCESS_TOKEN": "token",
+    "HUBSPOT_CLIENT_SECRET": "secret",
+    "HUBSPOT_CA_FILE": "",
+}
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class HubSpotPortal:
+    """A HubSpot holding some contacts; it remembers what it was asked to read."""
+
+    name = "hubspot"
+
+    def __init__(self) -> None:
+        self.contacts: dict[str, Record] = {}
+        self.reads: list[tuple[str, list[str]]] = []
+
+    def hold(self, record_id: str, email: str, phone_consent: bool) -> None:
+        fields = {"email": email, "phone_consent": phone_consent}
+        self.contacts[record_id] = Record("contacts", record_id, fields, NOW)
+
+    @property
+    def api_calls(self) -> int:
+        return len(self.reads)
+
+    def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
+        return iter(())
+
+    def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
+        self.reads.append((object_type, sorted(record_ids)))
+        return [self.contacts[i] for i in record_ids if i in self.contacts]
+
+    def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
+        return [WriteResult(w.record_id, ok=True) for w in writes]
+
+    def describe(self, object_type: str) -> list[FieldInfo]:
+        return []
+
+    def quota(self) -> Quota:
+        return Quota()
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def portal() -> HubSpotPortal:
+    return HubSpotPortal()
+
+
+@pytest.fixture
+def engine(store: Store, portal: HubSpotPortal) -> SyncEngine:
+    config: DeploymentConfig = load_config(REPO, env=ENV)
+    return SyncEngine(store, config, {"hubspot": portal}, clock=lambda: NOW)
+
+
+def test_named_records_are_read_and_reconciled(
+    engine: SyncEngine, portal: HubSpotPortal, store: Store
+) -> None:
+    """Each named contact is read once and its consent lands in the store like a pulled one."""
+    portal.hold("1", "ada@example.com", phone_consent=False)
+    report = CycleReport("hubspot")
+    engine.read_named("hubspot", {("contacts", "1"): False}, report)
+    assert portal.reads == [("contacts", ["1"])]
+    assert (report.records_read, report.decisions) == (1, 1)
+    (state,) = store.subject("ada@example.com").states
+    assert (state.purpose, state.status) == ("phone_calls", "denied")
+
+
+def test_a_deletion_the_read_no_longer_finds_ends_the_link(
+    engine: SyncEngine, portal: HubSpotPortal, store: Store
+) -> None:
+    """A record named by a deletion and gone loses its link; one merely missing keeps it."""
+    portal.hold("1", "ada@example.com", phone_consent=False)
+    portal.hold("2", "bob@example.com", phone_consent=False)
+    engine.read_named(
+        "hubspot", {("contacts", "1"): False, ("contacts", "2"): False}, CycleReport("hubspot")
+    )
+    portal.contacts.clear()
+    report = CycleReport("hubspot")
+    engine.read_named("hubspot", {("contacts", "1"): True, ("contacts", "2"): False}, report)
+    assert report.links_ended == 1
+    assert [link.active for link in store.subject("ada@example.com").links] == [False]
+    assert [link.active for link in store.subject("bob@example.com").links] == [True]
+
+
+def test_objects_the_mapping_does_not_sync_are_not_read(
+    engine: SyncEngine, portal: HubSpotPortal
+) -> None:
+    """A webhook naming an unmapped object type costs no read."""
+    report = CycleReport("hubspot")
+    engine.read_named("hubspot", {("companies", "9"): False}, report)
+    assert portal.reads == []
+    assert report.records_read == 0
