@@ -52,3 +52,6 @@ def root(
 def main() -> None:
     """Entry point of the `consent-sync` console script."""
     app()
+
+
+__all__ = ["app", "main"]
