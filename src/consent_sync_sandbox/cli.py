@@ -1,7 +1,7 @@
 """`consent-sync sandbox`, `demo` and `bench`: the sandbox tooling, a plugin of the product's CLI.
 
 The product's command line imports this module by name when one of these commands is named or
-listed (see consent_sync.cli._sandbox_plugin) and calls `register`. The commands import the
+listed (see consent_sync.cli.plugins) and calls `register`. The commands import the
 emulators, the stage and the store inside their functions, so listing them stays cheap.
 """
 
@@ -15,7 +15,7 @@ from types import FrameType
 
 import typer
 
-from consent_sync.cli._common import CONFIG_OPTION, fail
+from consent_sync.cli.options import CONFIG_OPTION, fail
 from consent_sync.cli.subject import render
 
 
@@ -86,7 +86,7 @@ def demo(
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Start both CRM sandboxes, sync them, and play a revocation scenario end to end."""
-    from consent_sync.cli._store import invalid_config
+    from consent_sync.cli.stores import invalid_config
     from consent_sync.config import ConfigError, default_config_dir
     from consent_sync_sandbox.demo import DemoError, run_demo
     from consent_sync_sandbox.stage import staged

@@ -109,7 +109,7 @@ def test_sandbox_commands_without_the_sandbox_exit_2_saying_how_to_get_it(comman
 
 def test_cli_names_the_config_directory_variable_as_the_config_package_does() -> None:
     """The CLI's own copy of CONFIG_ENV (kept to start without the config package) agrees."""
-    from consent_sync.cli._common import CONFIG_ENV as CLI_CONFIG_ENV
+    from consent_sync.cli.options import CONFIG_ENV as CLI_CONFIG_ENV
     from consent_sync.config import CONFIG_ENV
 
     assert CLI_CONFIG_ENV == CONFIG_ENV

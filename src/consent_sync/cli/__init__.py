@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import typer
 
-from consent_sync.cli._sandbox_plugin import WithSandboxPlugin
 from consent_sync.cli.conflicts import conflicts
 from consent_sync.cli.consent import consent
 from consent_sync.cli.db import db
 from consent_sync.cli.ledger import ledger
+from consent_sync.cli.plugins import WithSandboxPlugin
 from consent_sync.cli.run import run
 from consent_sync.cli.subject import subject
 from consent_sync.cli.sync import sync
@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Keep consent and opt-out state consistent across CRMs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    # `sandbox`, `demo`, `bench`: a plugin, imported by name when named (see _sandbox_plugin).
+    # `sandbox`, `demo`, `bench`: a plugin, imported by name when named (see plugins.py).
     cls=WithSandboxPlugin,
 )
 app.command()(validate)

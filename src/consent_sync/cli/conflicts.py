@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from consent_sync.cli._common import CONFIG_OPTION, EXIT_USAGE, fail, now
-from consent_sync.cli._render import iso, table
 from consent_sync.cli.consent import Decided, deployment_targets, describe
+from consent_sync.cli.options import CONFIG_OPTION, EXIT_USAGE, fail, now
+from consent_sync.cli.tables import iso, table
 from consent_sync.domain.model import ConflictKind, Status
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def list_conflicts(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
 ) -> None:
     """List conflicts, oldest first."""
-    from consent_sync.cli._store import opened_store
+    from consent_sync.cli.stores import opened_store
 
     with opened_store() as store:
         rows = store.conflicts(open_only=open_only, kind=kind)
@@ -56,7 +56,7 @@ def list_conflicts(
 @conflicts.command("show")
 def show(conflict_id: int = typer.Argument(..., help="The conflict's id.")) -> None:
     """Everything recorded about one conflict: both sides, the rule, the resolution."""
-    from consent_sync.cli._store import opened_store
+    from consent_sync.cli.stores import opened_store
 
     with opened_store() as store:
         row = store.conflict(conflict_id)
@@ -72,7 +72,7 @@ def resolve(
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Resolve a conflict with a manual decision that is ledgered and pushed everywhere."""
-    from consent_sync.cli._store import opened_store, purposes_from
+    from consent_sync.cli.stores import opened_store, purposes_from
     from consent_sync.store.errors import DecisionRefusedError
 
     purposes = purposes_from(config)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from consent_sync.cli._common import (
+from consent_sync.cli.options import (
     CONFIG_OPTION,
     EXIT_USAGE,
     email_argument,
@@ -66,7 +66,7 @@ def record(
     notice_ref=..., note=...): a grant over a denial for a purpose that requires evidence is
     refused without it (exit 2), and a HubSpot subscription is only written with a legal basis.
     """
-    from consent_sync.cli._store import opened_store, purposes_from
+    from consent_sync.cli.stores import opened_store, purposes_from
     from consent_sync.store.errors import DecisionRefusedError
 
     address = email_argument(email)

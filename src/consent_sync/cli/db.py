@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from consent_sync.cli._common import CONFIG_OPTION, fail, now
-from consent_sync.cli._render import iso, table
+from consent_sync.cli.options import CONFIG_OPTION, fail, now
+from consent_sync.cli.tables import iso, table
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -34,7 +34,7 @@ def upgrade_command(config: Path | None = CONFIG_OPTION) -> None:
     """
     from sqlalchemy.exc import DBAPIError
 
-    from consent_sync.cli._store import store_engine, unreachable
+    from consent_sync.cli.stores import store_engine, unreachable
     from consent_sync.store import database_url, redact_url
     from consent_sync.store.schema import current_revision, upgrade
 
@@ -77,7 +77,7 @@ def current_command() -> None:
     """Print the schema revision of the database; exit 1 if it is not the newest."""
     from sqlalchemy.exc import DBAPIError
 
-    from consent_sync.cli._store import store_engine, unreachable
+    from consent_sync.cli.stores import store_engine, unreachable
     from consent_sync.store import database_url
     from consent_sync.store.schema import UPGRADE_HINT, current_revision, head_revision
 
@@ -120,7 +120,7 @@ def reclassify_command(
     records and subject ids only, never email addresses, so it can be pasted into a ticket
     without personal data. Best run while sync is stopped.
     """
-    from consent_sync.cli._store import invalid_config, opened_store
+    from consent_sync.cli.stores import invalid_config, opened_store
     from consent_sync.config import ConfigError, default_config_dir, load_config
     from consent_sync.store.reclassify import Rules
 

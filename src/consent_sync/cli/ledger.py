@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from consent_sync.cli._common import CONFIG_OPTION, timestamp_option
+from consent_sync.cli.options import CONFIG_OPTION, timestamp_option
 from consent_sync.domain import Purpose, Status
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class ExportFormat(StrEnum):
 @ledger.command("verify")
 def verify() -> None:
     """Recompute the chain; exit 1 naming the first altered, unlinked or missing row."""
-    from consent_sync.cli._store import opened_store
+    from consent_sync.cli.stores import opened_store
 
     with opened_store() as store:
         check = store.verify_ledger()
@@ -77,7 +77,7 @@ def export(
     only "not opted out", and, with the configuration's purposes, what its purpose's regime
     makes of it (`permitted`: may the person be contacted on this row's status).
     """
-    from consent_sync.cli._store import opened_store, purposes_from
+    from consent_sync.cli.stores import opened_store, purposes_from
     from consent_sync.config import default_config_dir
 
     has_purposes = (default_config_dir(config) / "mappings" / "purposes.yaml").is_file()

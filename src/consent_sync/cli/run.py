@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from consent_sync.cli._common import CONFIG_OPTION, EXIT_USAGE, fail
+from consent_sync.cli.options import CONFIG_OPTION, EXIT_USAGE, fail
 
 if TYPE_CHECKING:
     from consent_sync.connectors.protocol import Connector
@@ -59,7 +59,7 @@ def run(
     # The daemon's stack (FastAPI, uvicorn, APScheduler, the CRM SDKs) loads only when it runs.
     import structlog
 
-    from consent_sync.cli._store import opened_store
+    from consent_sync.cli.stores import opened_store
     from consent_sync.cli.sync import load_deployment
     from consent_sync.connectors.factory import build_connector
     from consent_sync.daemon.http.health import HttpServer, health_app

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from consent_sync.cli._common import CONFIG_OPTION, email_argument
-from consent_sync.cli._render import iso, table
+from consent_sync.cli.options import CONFIG_OPTION, email_argument
+from consent_sync.cli.tables import iso, table
 from consent_sync.domain.model import Purpose, Status
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def show(
     With the configuration's purposes at hand, each state also says what it means under its
     purpose's regime (an explicit grant, or only "not opted out").
     """
-    from consent_sync.cli._store import opened_store, purposes_from
+    from consent_sync.cli.stores import opened_store, purposes_from
     from consent_sync.config import default_config_dir
 
     address = email_argument(email)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from consent_sync.cli._common import CONFIG_OPTION, EXIT_USAGE, fail
+from consent_sync.cli.options import CONFIG_OPTION, EXIT_USAGE, fail
 
 if TYPE_CHECKING:
     from consent_sync.config import DeploymentConfig
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def load_deployment(config: Path | None) -> DeploymentConfig:
     """The whole configuration with secrets resolved; exits 2 listing every error."""
-    from consent_sync.cli._store import invalid_config
+    from consent_sync.cli.stores import invalid_config
     from consent_sync.config import ConfigError, default_config_dir, load_config
 
     config_dir = default_config_dir(config)
@@ -39,7 +39,7 @@ def sync(
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Run one sync cycle now and print what it did."""
-    from consent_sync.cli._store import opened_store
+    from consent_sync.cli.stores import opened_store
     from consent_sync.connectors.factory import build_connector
     from consent_sync.connectors.protocol import ConnectorError
     from consent_sync.sync.engine import SyncEngine

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from consent_sync.cli._common import CONFIG_ENV
+from consent_sync.cli.options import CONFIG_ENV
 
 if TYPE_CHECKING:
     from consent_sync.config import ConfigIssue, DeploymentConfig

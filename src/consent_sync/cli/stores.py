@@ -14,7 +14,7 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from consent_sync.cli._common import EXIT_USAGE, fail
+from consent_sync.cli.options import EXIT_USAGE, fail
 from consent_sync.config import ConfigError, default_config_dir, load_purposes
 from consent_sync.domain.model import Purpose
 from consent_sync.store import (

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 from typer.main import get_group
 
-from consent_sync.cli._common import EXIT_USAGE, fail
+from consent_sync.cli.options import EXIT_USAGE, fail
 
 #: The plugin: a module with `register(app: typer.Typer)` adding the commands below to `app`.
 SANDBOX_PLUGIN = "consent_sync_sandbox.cli"

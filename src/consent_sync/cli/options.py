@@ -2,7 +2,7 @@
 parsing arguments.
 
 Every command module loads this when the CLI starts, so it imports typer and the pure domain
-only; `consent_sync.cli._store` holds what needs the store or the configuration package.
+only; `consent_sync.cli.stores` holds what needs the store or the configuration package.
 """
 
 from __future__ import annotations
