@@ -16,6 +16,7 @@ from consent_sync.store import (
     UnknownPurposeError,
     UnlinkedObservationError,
     outbox,
+    queueing,
     snapshot,
 )
 from consent_sync.store.tables import (
@@ -101,7 +102,7 @@ def test_failure_mid_transaction_leaves_nothing(
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(outbox, "write", explode)
+    monkeypatch.setattr(queueing, "write", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     monkeypatch.undo()

@@ -15,7 +15,8 @@ from consent_sync.store.errors import (
 )
 from consent_sync.store.facade import IngestReport, Store
 from consent_sync.store.ledger import LedgerCheck, LedgerProblem
-from consent_sync.store.outbox import OutboxItem, OutboxState
+from consent_sync.store.outbox import OutboxItem
+from consent_sync.store.queueing import OutboxState
 from consent_sync.store.schema import SchemaOutdatedError
 from consent_sync.store.views import Delivery, PendingWrite, SubjectView
 

@@ -20,7 +20,7 @@ from consent_sync.domain.model import (
     Targets,
 )
 from consent_sync.domain.reconcile import reconcile
-from consent_sync.store import conflicts, ledger, outbox, snapshot
+from consent_sync.store import conflicts, ledger, queueing, snapshot
 from consent_sync.store.errors import UnknownPurposeError
 from consent_sync.store.types import utc
 
@@ -80,7 +80,7 @@ def apply_many(
     ]
     pairs = [(s, d) for (s, _, _), r in zip(groups, resolutions, strict=True) for d in r.decisions]
     seqs = iter(ledger.append(session, pairs, now))
-    plan = outbox.Plan()
+    plan = queueing.Plan()
     found: list[tuple[uuid.UUID, Conflict, int | None]] = []
     done = {subject_id: _Done() for subject_id in batch}
     for (subject_id, name, group), resolution in zip(groups, resolutions, strict=True):
@@ -102,7 +102,7 @@ def apply_many(
         )
     conflict_ids = iter(conflicts.record_many(session, found, now))
     snapshot.write(session, loaded)
-    outbox.write(session, plan)
+    queueing.write(session, plan)
     return [
         Applied(
             subject_id,
@@ -141,7 +141,7 @@ def _groups(
 
 def _propagate(
     loaded: snapshot.Snapshot,
-    plan: outbox.Plan,
+    plan: queueing.Plan,
     subject_id: uuid.UUID,
     purpose: str,
     canonical: Canonical,
@@ -162,7 +162,7 @@ def _propagate(
             continue
         rows = loaded.outbox.setdefault((link.id, purpose), [])
         key = LinkKey(link.system, link.object_type, link.record_id)
-        wanted = outbox.held_on(targets, key, purpose, canonical.status)
+        wanted = queueing.held_on(targets, key, purpose, canonical.status)
         if wanted is None or shadow.last_seen == wanted.value:
             if rows:  # the link holds what it can of the canonical value: nothing left to write
                 plan.settled.append((link.id, purpose))

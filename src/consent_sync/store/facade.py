@@ -45,7 +45,8 @@ from consent_sync.store.errors import (
     UnlinkedObservationError,
 )
 from consent_sync.store.ledger import LedgerCheck
-from consent_sync.store.outbox import OutboxItem, OutboxState
+from consent_sync.store.outbox import OutboxItem
+from consent_sync.store.queueing import OutboxState
 from consent_sync.store.reclassify import Chunk, Rules
 from consent_sync.store.reclassify import count as count_candidates
 from consent_sync.store.reclassify import run_chunk as reclassify_chunk

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from consent_sync.store import ledger
-from consent_sync.store.outbox import OutboxState
+from consent_sync.store.queueing import OutboxState
 from consent_sync.store.tables import (
     ConsentStateRow,
     DeliveryRow,
