@@ -36,7 +36,7 @@ from consent_sync.store import (
     outbox,
     views,
 )
-from consent_sync.store.db import create_store_engine, database_url, read_session, write_session
+from consent_sync.store.db import Transactions, create_store_engine, database_url
 from consent_sync.store.decide import Applied, Sighting
 from consent_sync.store.errors import (
     ConflictNotResolvableError,
@@ -90,11 +90,20 @@ class Store:
     """The canonical consent store over one database (SQLite file or PostgreSQL)."""
 
     def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
-        self.engine = engine
-        self.dry_run = dry_run  # every write transaction is rolled back
+        self._transactions = Transactions(engine, dry_run)
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine every facet works through."""
+        return self._transactions.engine
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether every write transaction is rolled back."""
+        return self._transactions.dry_run
 
     def _write(self) -> AbstractContextManager[Session]:
-        return write_session(self.engine, rollback=self.dry_run)
+        return self._transactions.write()
 
     @classmethod
     def open(
@@ -267,7 +276,7 @@ class Store:
 
     def pending(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
         """Like `due`, without claiming: which records the pusher should read back first."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             return outbox.due(session, system, limit, utc(now), claim=False)
 
     def mark_written(self, item: OutboxItem, now: datetime, targets: Targets | None = None) -> None:
@@ -302,7 +311,7 @@ class Store:
 
     def cursor(self, system: str, object_type: str) -> datetime | None:
         """The incremental-sync watermark of (system, object), None before the first pull."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             return coordination.cursor(session, system, object_type)
 
     def advance_cursor(
@@ -326,7 +335,7 @@ class Store:
 
     def lease(self, name: str) -> LeaseRow | None:
         """The lease `name` as it stands (holder and expiry), None when nobody holds it."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             return session.get(LeaseRow, name)
 
     def take_over_lease(self, name: str, holder: str, previous: str, until: datetime) -> bool:
@@ -349,7 +358,7 @@ class Store:
             func.min(col(OutboxRow.revoked_at)),
         ).group_by(col(OutboxRow.system), col(OutboxRow.state))
         out: dict[str, SystemBacklog] = {}
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             for system, state, count, oldest in session.exec(query):
                 seen = out.get(system, SystemBacklog())
                 if state == OutboxState.PENDING:
@@ -360,7 +369,7 @@ class Store:
 
     def cursors(self) -> dict[tuple[str, str], datetime]:
         """Every (system, object) watermark."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             rows = session.exec(select(CursorRow)).all()
             return {(row.system, row.object_type): utc(row.watermark) for row in rows}
 
@@ -383,7 +392,7 @@ class Store:
 
     def recent_runs(self, system: str | None = None, limit: int = 20) -> list[SyncRunRow]:
         """The newest sync runs, of one system or all."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             return coordination.recent_runs(session, system, limit)
 
     # -- reading -----------------------------------------------------------------------------
@@ -391,7 +400,7 @@ class Store:
     def subject(self, email: str) -> SubjectView:
         """Everything known about the person with this email; SubjectNotFoundError if nobody."""
         normalized = normalize_email(email)
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             subject = links.find_subject(session, normalized)
             if subject is None:
                 raise SubjectNotFoundError(normalized)
@@ -401,24 +410,24 @@ class Store:
         self, *, open_only: bool = False, kind: ConflictKind | None = None
     ) -> Iterator[ConflictRow]:
         """Conflicts oldest first, streamed."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             yield from conflicts.listing(session, open_only=open_only, kind=kind)
 
     def conflict(self, conflict_id: int) -> ConflictRow:
         """One conflict; ConflictNotFoundError if there is none with this id."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             return conflicts.get(session, conflict_id)
 
     def ledger(self, since: datetime | None = None) -> Iterator[LedgerRow]:
         """Ledger rows in sequence order, streamed; optionally those recorded since a time."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             yield from ledger.entries(session, since=since)
 
     def evidence(self, seqs: Sequence[int]) -> dict[int, Evidence]:
         """The evidence each of these ledger rows recorded with its decision."""
         if not seqs:
             return {}
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             rows = session.exec(
                 select(LedgerRow.seq, LedgerRow.evidence).where(
                     col(LedgerRow.seq).in_(sorted(set(seqs)))
@@ -428,7 +437,7 @@ class Store:
 
     def verify_ledger(self) -> LedgerCheck:
         """Recompute the hash chain and report the first bad row, if any."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             return ledger.verify(session)
 
     # -- reclassifying grants an earlier version read from opt-out boxes ---------------------
@@ -455,7 +464,7 @@ class Store:
 
     def count_reclassifiable(self, rules: Rules) -> int:
         """How many canonical grants `reclassify_grants` would reclassify (one count query)."""
-        with read_session(self.engine) as session:
+        with self._transactions.read() as session:
             return count_candidates(session, rules)
 
 
