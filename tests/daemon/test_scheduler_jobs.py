@@ -108,8 +108,10 @@ def test_housekeeping_is_scheduled_and_prunes_under_its_lease(running: Running) 
     """The hourly housekeeping job prunes old runs and gives its lease back."""
     job = running.daemon.scheduler.get_job("housekeeping")
     assert job is not None
-    stale = running.store.start_run("salesforce", "pull", datetime(2020, 1, 1, tzinfo=UTC))
-    running.store.finish_run(stale, {}, None, datetime(2020, 1, 1, 0, 1, tzinfo=UTC))
+    stale = running.store.coordination.start_run(
+        "salesforce", "pull", datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    running.store.coordination.finish_run(stale, {}, None, datetime(2020, 1, 1, 0, 1, tzinfo=UTC))
     job.func()
     assert stale not in {run.id for run in running.store.recent_runs(None, 500)}
     with running.store.engine.connect() as connection:

@@ -7,10 +7,10 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import MappingProxyType, TracebackType
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from consent_sync.domain.identity import MatchKeys, normalize_email
@@ -36,6 +36,7 @@ from consent_sync.store import (
     outbox,
     views,
 )
+from consent_sync.store.coordination import Coordination
 from consent_sync.store.db import Transactions, create_store_engine, database_url
 from consent_sync.store.decide import Applied, Sighting
 from consent_sync.store.errors import (
@@ -54,7 +55,6 @@ from consent_sync.store.schema import ensure_current
 from consent_sync.store.tables import (
     ConflictRow,
     CursorRow,
-    LeaseRow,
     LedgerRow,
     OutboxRow,
     SyncRunRow,
@@ -91,6 +91,7 @@ class Store:
 
     def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
         self._transactions = Transactions(engine, dry_run)
+        self.coordination = Coordination(self._transactions)
 
     @property
     def engine(self) -> Engine:
@@ -307,48 +308,6 @@ class Store:
         with self._write() as session:
             outbox.requeue(session, outbox_id, utc(now))
 
-    # -- cursors, leases and runs, for the engine and the scheduler ---------------------------
-
-    def cursor(self, system: str, object_type: str) -> datetime | None:
-        """The incremental-sync watermark of (system, object), None before the first pull."""
-        with self._transactions.read() as session:
-            return coordination.cursor(session, system, object_type)
-
-    def advance_cursor(
-        self, system: str, object_type: str, watermark: datetime, now: datetime
-    ) -> datetime:
-        """Move the watermark forward (never back); call only after the page is committed."""
-        with self._write() as session:
-            return coordination.advance_cursor(
-                session, system, object_type, utc(watermark), utc(now)
-            )
-
-    def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
-        """Claim or renew a lease; False while another holder's lease is unexpired."""
-        with self._write() as session:
-            return coordination.acquire_lease(session, name, holder, utc(until), utc(now))
-
-    def release_lease(self, name: str, holder: str) -> bool:
-        """Give up a lease held by `holder`."""
-        with self._write() as session:
-            return coordination.release_lease(session, name, holder)
-
-    def lease(self, name: str) -> LeaseRow | None:
-        """The lease `name` as it stands (holder and expiry), None when nobody holds it."""
-        with self._transactions.read() as session:
-            return session.get(LeaseRow, name)
-
-    def take_over_lease(self, name: str, holder: str, previous: str, until: datetime) -> bool:
-        """Take the lease from `previous` (known dead) before it expires; False if it moved on."""
-        table = LeaseRow.__table__  # type: ignore[attr-defined]
-        statement = (
-            update(table)
-            .where(table.c.name == name, table.c.acquired_by == previous)
-            .values(acquired_by=holder, acquired_until=utc(until))
-        )
-        with self._write() as session:
-            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined,no-any-return]
-
     def backlog(self) -> dict[str, SystemBacklog]:
         """Per system: outbox depth (pending, dead) and the oldest denial still to be written."""
         query = select(
@@ -372,23 +331,6 @@ class Store:
         with self._transactions.read() as session:
             rows = session.exec(select(CursorRow)).all()
             return {(row.system, row.object_type): utc(row.watermark) for row in rows}
-
-    def start_run(self, system: str, kind: str, now: datetime) -> uuid.UUID:
-        """Record the start of a pull, push or sweep; returns the run id."""
-        with self._write() as session:
-            return coordination.start_run(session, system, kind, utc(now))
-
-    def finish_run(
-        self, run_id: uuid.UUID, counts: Mapping[str, int], error: str | None, now: datetime
-    ) -> None:
-        """Record a run's counts and the error that ended it, if any."""
-        with self._write() as session:
-            coordination.finish_run(session, run_id, counts, error, utc(now))
-
-    def housekeep(self, now: datetime, keep_runs: timedelta = timedelta(days=30)) -> dict[str, int]:
-        """Prune run history older than `keep_runs` and long-expired leases (counts removed)."""
-        with self._write() as session:
-            return coordination.housekeep(session, utc(now), keep_runs)
 
     def recent_runs(self, system: str | None = None, limit: int = 20) -> list[SyncRunRow]:
         """The newest sync runs, of one system or all."""

@@ -101,13 +101,15 @@ class SyncEngine:
         connector = self.connectors[system]
         lookback = timedelta(seconds=self.config.connectors[system].limits.lookback_seconds)
         for object_type, mapping in self.config.mappings[system].objects.items():
-            cursor = None if full else self.store.cursor(system, object_type)
+            cursor = None if full else self.store.coordination.cursor(system, object_type)
             since = cursor - lookback if cursor is not None else None
             log.info("pull", system=system, object=object_type, since=since, full=full)
             for page in connector.pull(object_type, since):
                 self.ingest(system, mapping, page.records, report, read_back=full)
                 if page.watermark is not None and not self.store.dry_run:
-                    self.store.advance_cursor(system, object_type, page.watermark, self.clock())
+                    self.store.coordination.advance_cursor(
+                        system, object_type, page.watermark, self.clock()
+                    )
                 if self.progress is not None:
                     self.progress(f"{system} {object_type}", report.records_read)
 
