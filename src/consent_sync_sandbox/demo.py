@@ -95,7 +95,7 @@ def _quiet(stage: Stage) -> bool:
             r.error or r.counts.get("decisions") or r.counts.get("writes_ok") for r in pulls[:2]
         ):
             return False
-        if stage.store.pending(system, 1, datetime.now(UTC)):
+        if stage.store.outbox.pending(system, 1, datetime.now(UTC)):
             return False
     return True
 

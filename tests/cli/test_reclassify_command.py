@@ -74,8 +74,10 @@ def build_old_store(store: Store) -> None:
     ]
     keys = {o.link: MatchKeys(email=EMAILS[o.link]) for o in observations if o.link}
     store.ingest(observations, keys, config.purposes, T0 + timedelta(minutes=1))
-    (ada,) = (i for i in store.due("hubspot", 10, T0 + timedelta(minutes=2)) if i.link == ADA_HS)
-    store.mark_written(ada, APPLIED)
+    (ada,) = (
+        i for i in store.outbox.due("hubspot", 10, T0 + timedelta(minutes=2)) if i.link == ADA_HS
+    )
+    store.outbox.mark_written(ada, APPLIED)
 
 
 def _counts(store: Store) -> tuple[int, int]:

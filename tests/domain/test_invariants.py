@@ -273,7 +273,7 @@ class ConsentWorld(RuleBasedStateMachine):
     def push_once(self, system: str, *, crash_before_ack: bool = False) -> int:
         fake = self.systems[system]
         now = self.tick()
-        items = self.store.pending(system, 500, now)
+        items = self.store.outbox.pending(system, 500, now)
         if not items:
             return 0
         # Read before write: a change made in the CRM since the last pull is reconciled first,
@@ -281,10 +281,10 @@ class ConsentWorld(RuleBasedStateMachine):
         ids = {i.link.record_id for i in items}
         self.ingest(system, [r for r in fake.records.values() if r.record_id in ids])
         written = 0
-        for item in self.store.due(system, 500, self.tick()):
+        for item in self.store.outbox.due(system, 500, self.tick()):
             self.claimed[(system, item.link.record_id, item.purpose)] = item.status
             if fake.failing:
-                self.store.mark_retry(item, "503 Service Unavailable", now, now)
+                self.store.outbox.mark_retry(item, "503 Service Unavailable", now, now)
                 continue
             record = fake.records[item.link.record_id]
             basis = None
@@ -293,7 +293,7 @@ class ConsentWorld(RuleBasedStateMachine):
                 proof = self.store.evidence([seq]).get(seq) if seq else None
                 basis = proof.legal_basis if proof else None
                 if SHAPES[system][item.purpose] == SUBSCRIPTION and basis is None:
-                    self.store.mark_withheld(item, "SUBSCRIBED needs a legal basis", now)
+                    self.store.outbox.mark_withheld(item, "SUBSCRIBED needs a legal basis", now)
                     del self.claimed[(system, item.link.record_id, item.purpose)]
                     continue
             if record.values[item.purpose] is not item.status:
@@ -306,7 +306,7 @@ class ConsentWorld(RuleBasedStateMachine):
                         fake.bases[(record.record_id, item.purpose)] = basis
             written += 1
             if not crash_before_ack:
-                self.store.mark_written(item, self.tick(), TARGETS)
+                self.store.outbox.mark_written(item, self.tick(), TARGETS)
                 self.last_read[(system, record.record_id, item.purpose)] = item.status
         return written
 
@@ -441,7 +441,7 @@ class ConsentWorld(RuleBasedStateMachine):
         writes_before = sum(f.writes for f in self.systems.values())
         for system in SYSTEMS:
             assert self.ingest(system, list(self.systems[system].records.values())) == 0
-            assert self.store.due(system, 10, self.tick()) == []
+            assert self.store.outbox.due(system, 10, self.tick()) == []
         assert sum(f.writes for f in self.systems.values()) == writes_before
 
 

@@ -21,9 +21,9 @@ def test_unexplained_disagreement_is_requeued_as_drift(store: Store) -> None:
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(HS, Status.DENIED, 5)], 6)  # SF is due the denial...
     _lose_pending_writes(store)  # ...but the write is lost (a CRM that dropped it, say)
-    assert store.pending("salesforce", 10, at(7)) == []
+    assert store.outbox.pending("salesforce", 10, at(7)) == []
     assert store.repair_drift([(SF, "email_marketing", Status.GRANTED)], at(7)) == 1
-    (item,) = store.pending("salesforce", 10, at(7))
+    (item,) = store.outbox.pending("salesforce", 10, at(7))
     assert item.status is Status.DENIED
     drift = [c for c in store.conflicts() if c.kind == "drift"]
     assert len(drift) == 1

@@ -75,12 +75,12 @@ def test_ended_link_drops_pending_writes(store: Store) -> None:
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     assert store.end_link(HS, at(7))
-    assert store.due("hubspot", 10, at(7)) == []
+    assert store.outbox.due("hubspot", 10, at(7)) == []
     (ended,) = (link for link in store.subject(EMAIL).links if link.system == "hubspot")
     assert (ended.active, ended.ended_at) == (False, at(7))
     assert not store.end_link(HS, at(8))
     ingest(store, [seen(SF, Status.GRANTED, 9)], 10)
-    assert store.due("hubspot", 10, at(10)) == []
+    assert store.outbox.due("hubspot", 10, at(10)) == []
 
 
 def test_phone_is_kept_when_the_record_offers_one(store: Store) -> None:

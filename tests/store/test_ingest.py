@@ -57,14 +57,14 @@ def test_revocation_is_queued_for_every_other_link(store: Store) -> None:
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     report = ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     assert (report.decisions, report.queued) == (1, 1)
-    (item,) = store.due("hubspot", 10, at(6))
+    (item,) = store.outbox.due("hubspot", 10, at(6))
     assert (item.link, item.status, item.revoked_at, item.decision_seq) == (
         HS,
         Status.DENIED,
         at(5),
         2,
     )
-    assert store.due("salesforce", 10, at(6)) == []
+    assert store.outbox.due("salesforce", 10, at(6)) == []
 
 
 def test_quiet_resync_changes_nothing(store: Store) -> None:
@@ -89,7 +89,7 @@ def test_blocked_grant_records_conflict_and_pushes_the_denial_back(store: Store)
         str(HS),
     )
     assert conflict.subject_id == store.subject(EMAIL).subject.id
-    (item,) = store.due("hubspot", 10, at(12))
+    (item,) = store.outbox.due("hubspot", 10, at(12))
     assert item.status is Status.DENIED
 
 
@@ -122,7 +122,7 @@ def test_outbox_coalesces_to_one_pending_row_per_link_and_purpose(store: Store) 
     ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     ingest(store, [seen(SF, Status.GRANTED, 10)], 11)
     ingest(store, [seen(SF, Status.DENIED, 15)], 16)
-    items = store.due("hubspot", 10, at(16))
+    items = store.outbox.due("hubspot", 10, at(16))
     assert [(i.link, i.status, i.revoked_at) for i in items] == [(HS, Status.DENIED, at(15))]
     assert _count(store, OutboxRow) == 1
 
@@ -132,7 +132,7 @@ def test_pending_write_is_dropped_when_the_system_already_agrees(store: Store) -
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     ingest(store, [seen(HS, Status.DENIED, 7)], 8)
-    assert store.due("hubspot", 10, at(8)) == []
+    assert store.outbox.due("hubspot", 10, at(8)) == []
     assert _count(store, LedgerRow) == 2
 
 
@@ -166,7 +166,7 @@ def test_initial_disagreement_records_info_conflict(store: Store) -> None:
     (conflict,) = store.conflicts()
     assert (conflict.kind, conflict.severity) == ("initial_disagreement", "info")
     assert {side["source"] for side in conflict.sides} == {"salesforce", "hubspot"}
-    assert [i.link for i in store.due("salesforce", 10, at(1))] == [SF]
+    assert [i.link for i in store.outbox.due("salesforce", 10, at(1))] == [SF]
     with Session(store.engine) as session:
         assert session.execute(select(func.count()).select_from(ConflictRow)).scalar_one() == 1
 
@@ -248,7 +248,7 @@ def test_a_claim_made_while_a_page_is_decided_is_kept(
     def load_then_claim(session: Session, subject_ids: Sequence[uuid.UUID]) -> snapshot.Snapshot:
         loaded = real_load(session, subject_ids)
         with ThreadPoolExecutor(1) as pool:  # another replica's pusher, on its own connection
-            claimed.extend(pool.submit(store.due, "hubspot", 10, at(7)).result())
+            claimed.extend(pool.submit(store.outbox.due, "hubspot", 10, at(7)).result())
         return loaded
 
     monkeypatch.setattr(snapshot, "load", load_then_claim)

@@ -24,7 +24,7 @@ def test_manual_denial_is_ledgered_and_pushed_everywhere(store: Store) -> None:
     assert applied.ledger_seqs == (2,)
     row = store.subject(EMAIL).timeline[-1]
     assert (row.source, row.link, row.evidence["note"]) == ("manual:alice", None, "called support")
-    assert {i.link for s in ("salesforce", "hubspot") for i in store.due(s, 10, at(5))} == {
+    assert {i.link for s in ("salesforce", "hubspot") for i in store.outbox.due(s, 10, at(5))} == {
         SF,
         HS,
     }
@@ -64,7 +64,7 @@ def test_resolving_a_blocked_grant_applies_the_human_decision(store: Store) -> N
         "granted",
         {"conflict_id": str(conflict.id)},
     )
-    assert [i.status for i in store.due("salesforce", 10, at(20))] == [Status.GRANTED]
+    assert [i.status for i in store.outbox.due("salesforce", 10, at(20))] == [Status.GRANTED]
     assert list(store.conflicts(open_only=True)) == []
     with pytest.raises(ConflictNotResolvableError, match="resolved by bob"):
         store.resolve_conflict(

@@ -109,11 +109,11 @@ def build_old_store(store: Store) -> OldStore:
     keys = {o.link: MatchKeys(email=EMAILS[o.link]) for o in observations if o.link}
     report = store.ingest(observations, keys, config.purposes, at(10))  # no targets: as before
     assert report.decisions == 6
-    items = {item.link: item for item in store.due("hubspot", 10, at(11))}
-    store.mark_written(items[ADA_HS], at(12))  # an opt-in nobody gave, pushed to HubSpot
-    store.mark_withheld(items[CY_HS], "no legal basis", at(12))
-    (lead,) = (i for i in store.due("salesforce", 10, at(11)) if i.link == ADA_LEAD)
-    store.mark_written(lead, at(12))  # "granted" on an opt-out box: it was left unticked
+    items = {item.link: item for item in store.outbox.due("hubspot", 10, at(11))}
+    store.outbox.mark_written(items[ADA_HS], at(12))  # an opt-in nobody gave, pushed to HubSpot
+    store.outbox.mark_withheld(items[CY_HS], "no legal basis", at(12))
+    (lead,) = (i for i in store.outbox.due("salesforce", 10, at(11)) if i.link == ADA_LEAD)
+    store.outbox.mark_written(lead, at(12))  # "granted" on an opt-out box: it was left unticked
     delivered = store.subject("ada@example.com").states
     seq = next(s.ledger_seq for s in delivered if s.purpose == "email_marketing")
     assert seq is not None

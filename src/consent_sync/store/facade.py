@@ -33,7 +33,6 @@ from consent_sync.store import (
     drift,
     ledger,
     links,
-    outbox,
     views,
 )
 from consent_sync.store.coordination import Coordination
@@ -46,7 +45,7 @@ from consent_sync.store.errors import (
     UnlinkedObservationError,
 )
 from consent_sync.store.ledger import LedgerCheck
-from consent_sync.store.outbox import OutboxItem
+from consent_sync.store.outbox import Outbox
 from consent_sync.store.queueing import OutboxState
 from consent_sync.store.reclassify import Chunk, Rules
 from consent_sync.store.reclassify import count as count_candidates
@@ -92,6 +91,7 @@ class Store:
     def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
         self._transactions = Transactions(engine, dry_run)
         self.coordination = Coordination(self._transactions)
+        self.outbox = Outbox(self._transactions)
 
     @property
     def engine(self) -> Engine:
@@ -263,50 +263,6 @@ class Store:
         """A record was deleted in its system: end its link and drop its pending writes."""
         with self._write() as session:
             return links.end_link(session, key, utc(now))
-
-    # -- the outbox, for the pusher ----------------------------------------------------------
-
-    def due(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
-        """Claim up to `limit` pending writes to `system` due at `now`, oldest first.
-
-        Call right before writing them: each value is noted as written ahead of the write, so
-        its echo is recognised even if the process dies before `mark_written`.
-        """
-        with self._write() as session:
-            return outbox.due(session, system, limit, utc(now))
-
-    def pending(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
-        """Like `due`, without claiming: which records the pusher should read back first."""
-        with self._transactions.read() as session:
-            return outbox.due(session, system, limit, utc(now), claim=False)
-
-    def mark_written(self, item: OutboxItem, now: datetime, targets: Targets | None = None) -> None:
-        """The system applied the write: shadow and delivery updated, row removed."""
-        with self._write() as session:
-            outbox.mark_written(session, item, utc(now), targets)
-
-    def mark_withheld(self, item: OutboxItem, reason: str, now: datetime) -> int:
-        """Nothing was written: the target cannot store the value with its decision's evidence.
-
-        Kept as withheld for that decision, with a `grant_not_representable` conflict (its id).
-        """
-        with self._write() as session:
-            return outbox.mark_withheld(session, item, reason, utc(now))
-
-    def mark_retry(self, item: OutboxItem, error: str, next_at: datetime, now: datetime) -> None:
-        """A transient failure: try again at `next_at`."""
-        with self._write() as session:
-            outbox.mark_retry(session, item, error, utc(next_at), utc(now))
-
-    def mark_dead(self, item: OutboxItem, error: str, now: datetime) -> int:
-        """A permanent failure: dead-letter it and record a `push_rejected` conflict (its id)."""
-        with self._write() as session:
-            return outbox.mark_dead(session, item, error, utc(now))
-
-    def requeue(self, outbox_id: int, now: datetime) -> None:
-        """Give a dead-lettered write another go."""
-        with self._write() as session:
-            outbox.requeue(session, outbox_id, utc(now))
 
     def backlog(self) -> dict[str, SystemBacklog]:
         """Per system: outbox depth (pending, dead) and the oldest denial still to be written."""

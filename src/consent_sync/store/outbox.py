@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from consent_sync.domain.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
 from consent_sync.store import conflicts
+from consent_sync.store.db import Transactions
 from consent_sync.store.errors import OutboxItemNotFoundError
 from consent_sync.store.queueing import OutboxState, held_on, queue
 from consent_sync.store.tables import (
@@ -20,6 +21,7 @@ from consent_sync.store.tables import (
     ShadowRow,
     SubjectRow,
 )
+from consent_sync.store.types import utc
 
 STORE_SIDE = "consent-sync"
 
@@ -237,3 +239,56 @@ def _pending(session: Session, item: OutboxItem) -> OutboxRow:
     if row is None or row.state != OutboxState.PENDING:
         raise OutboxItemNotFoundError(item.id)
     return row
+
+
+class Outbox:
+    """The outbox, for the pusher (`store.outbox`).
+
+    Each method is one transaction around this module's function of that name (`pending` is
+    `due` without claiming).
+    """
+
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
+
+    def due(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
+        """Claim up to `limit` pending writes to `system` due at `now`, oldest first.
+
+        Call right before writing them: each value is noted as written ahead of the write, so
+        its echo is recognised even if the process dies before `mark_written`.
+        """
+        with self._transactions.write() as session:
+            return due(session, system, limit, utc(now))
+
+    def pending(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
+        """Like `due`, without claiming: which records the pusher should read back first."""
+        with self._transactions.read() as session:
+            return due(session, system, limit, utc(now), claim=False)
+
+    def mark_written(self, item: OutboxItem, now: datetime, targets: Targets | None = None) -> None:
+        """The system applied the write: shadow and delivery updated, row removed."""
+        with self._transactions.write() as session:
+            mark_written(session, item, utc(now), targets)
+
+    def mark_withheld(self, item: OutboxItem, reason: str, now: datetime) -> int:
+        """Nothing was written: the target cannot store the value with its decision's evidence.
+
+        Kept as withheld for that decision, with a `grant_not_representable` conflict (its id).
+        """
+        with self._transactions.write() as session:
+            return mark_withheld(session, item, reason, utc(now))
+
+    def mark_retry(self, item: OutboxItem, error: str, next_at: datetime, now: datetime) -> None:
+        """A transient failure: try again at `next_at`."""
+        with self._transactions.write() as session:
+            mark_retry(session, item, error, utc(next_at), utc(now))
+
+    def mark_dead(self, item: OutboxItem, error: str, now: datetime) -> int:
+        """A permanent failure: dead-letter it and record a `push_rejected` conflict (its id)."""
+        with self._transactions.write() as session:
+            return mark_dead(session, item, error, utc(now))
+
+    def requeue(self, outbox_id: int, now: datetime) -> None:
+        """Give a dead-lettered write another go."""
+        with self._transactions.write() as session:
+            requeue(session, outbox_id, utc(now))

@@ -194,7 +194,9 @@ class SyncEngine:
         seen: set[int] = set()
         while True:
             now = self.clock()
-            pending = [i for i in self.store.pending(system, PUSH_BATCH, now) if i.id not in seen]
+            pending = [
+                i for i in self.store.outbox.pending(system, PUSH_BATCH, now) if i.id not in seen
+            ]
             if not pending:
                 return
             seen.update(i.id for i in pending)
@@ -212,7 +214,7 @@ class SyncEngine:
                 except QuotaExhausted:
                     log.warning("quota exhausted; writes wait", system=system)
                     return
-            claimed = self.store.due(system, PUSH_BATCH, self.clock())
+            claimed = self.store.outbox.due(system, PUSH_BATCH, self.clock())
             claimed = [i for i in claimed if i.id in seen]
             for object_type, items in _group(claimed).items():
                 if not self._write(system, objects[object_type], object_type, items, report):
@@ -276,11 +278,11 @@ class SyncEngine:
         self, item: OutboxItem, result: WriteResult, report: CycleReport, now: datetime
     ) -> None:
         if result.ok:
-            self.store.mark_written(item, now, self.targets)
+            self.store.outbox.mark_written(item, now, self.targets)
             report.writes_ok += 1
         elif result.unrepresentable:
             if item.status is Status.GRANTED:
-                self.store.mark_withheld(item, result.error or "not representable", now)
+                self.store.outbox.mark_withheld(item, result.error or "not representable", now)
                 report.writes_withheld += 1
                 report.conflicts["grant_not_representable"] += 1
             else:  # the other values of the record: not written, so tried again
@@ -295,11 +297,11 @@ class SyncEngine:
 
     def _retry(self, item: OutboxItem, error: str, report: CycleReport) -> None:
         now = self.clock()
-        self.store.mark_retry(item, error, now + retry_wait(item.attempts, self.rng), now)
+        self.store.outbox.mark_retry(item, error, now + retry_wait(item.attempts, self.rng), now)
         report.writes_retry += 1
 
     def _dead(self, item: OutboxItem, error: str, report: CycleReport) -> None:
-        self.store.mark_dead(item, error, self.clock())
+        self.store.outbox.mark_dead(item, error, self.clock())
         report.writes_dead += 1
         report.conflicts["push_rejected"] += 1
 
