@@ -290,7 +290,7 @@ class ConsentWorld(RuleBasedStateMachine):
             basis = None
             if item.status is G:  # the pusher sends a grant with its decision's own evidence
                 seq = item.decision_seq
-                proof = self.store.evidence([seq]).get(seq) if seq else None
+                proof = self.store.views.evidence([seq]).get(seq) if seq else None
                 basis = proof.legal_basis if proof else None
                 if SHAPES[system][item.purpose] == SUBSCRIPTION and basis is None:
                     self.store.outbox.mark_withheld(item, "SUBSCRIBED needs a legal basis", now)
@@ -336,7 +336,7 @@ class ConsentWorld(RuleBasedStateMachine):
         out: dict[tuple[str, str], Status] = {}
         for person in {normalize_email(p) for p in PEOPLE}:
             try:
-                view = self.store.subject(person)
+                view = self.store.views.subject(person)
             except SubjectNotFoundError:
                 continue
             for state in view.states:
@@ -345,15 +345,15 @@ class ConsentWorld(RuleBasedStateMachine):
 
     def assert_invariants(self) -> None:
         canonical = self.canonical()
-        ledger = list(self.store.ledger())
+        ledger = list(self.store.views.ledger())
 
         # I4 Audit: the chain verifies and every change of state is exactly one ledger row.
-        check = self.store.verify_ledger()
+        check = self.store.views.verify_ledger()
         assert check.ok, check
         emails = {}
         for person in {normalize_email(p) for p in PEOPLE}:
             try:
-                emails[self.store.subject(person).subject.id] = person
+                emails[self.store.views.subject(person).subject.id] = person
             except SubjectNotFoundError:
                 continue
         chains: dict[tuple[str, str], Status] = {}
@@ -370,7 +370,7 @@ class ConsentWorld(RuleBasedStateMachine):
         # subscription offered a grant without a legal basis, keeps what it had.
         withheld = {
             (c.link, c.purpose)
-            for c in self.store.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
+            for c in self.store.views.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
         }
         for fake in self.systems.values():
             for record in fake.records.values():

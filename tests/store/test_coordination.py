@@ -35,10 +35,10 @@ def test_sync_run_is_recorded_with_counts_and_error(store: Store) -> None:
     store.coordination.finish_run(first, {"records": 12, "decisions": 2}, None, at(1))
     second = store.coordination.start_run("hubspot", "push", at(2))
     store.coordination.finish_run(second, {"written": 0}, "429 storm", at(3))
-    runs = store.recent_runs("hubspot")
+    runs = store.views.recent_runs("hubspot")
     assert [(r.kind, r.error) for r in runs] == [("push", "429 storm"), ("pull", None)]
     assert runs[1].counts == {"records": 12, "decisions": 2}
     assert runs[1].finished_at == at(1)
-    assert store.recent_runs("salesforce") == []
+    assert store.views.recent_runs("salesforce") == []
     with pytest.raises(SyncRunNotFoundError):
         store.coordination.finish_run(first.__class__(int=0), {}, None, at(4))

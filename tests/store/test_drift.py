@@ -25,7 +25,7 @@ def test_unexplained_disagreement_is_requeued_as_drift(store: Store) -> None:
     assert store.repair_drift([(SF, "email_marketing", Status.GRANTED)], at(7)) == 1
     (item,) = store.outbox.pending("salesforce", 10, at(7))
     assert item.status is Status.DENIED
-    drift = [c for c in store.conflicts() if c.kind == "drift"]
+    drift = [c for c in store.views.conflicts() if c.kind == "drift"]
     assert len(drift) == 1
     assert drift[0].severity == "info"
     assert drift[0].link == str(SF)
@@ -36,7 +36,7 @@ def test_pending_write_explains_a_disagreement(store: Store) -> None:
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(HS, Status.DENIED, 5)], 6)
     assert store.repair_drift([(SF, "email_marketing", Status.GRANTED)], at(7)) == 0
-    assert [c for c in store.conflicts() if c.kind == "drift"] == []
+    assert [c for c in store.views.conflicts() if c.kind == "drift"] == []
 
 
 def test_agreement_and_unknown_are_not_drift(store: Store) -> None:
@@ -44,4 +44,4 @@ def test_agreement_and_unknown_are_not_drift(store: Store) -> None:
     ingest(store, [seen(SF, Status.DENIED, 0), seen(HS, Status.DENIED, 0)], 1)
     held = [(SF, "email_marketing", Status.DENIED), (SF, "phone_calls", Status.GRANTED)]
     assert store.repair_drift(held, at(2)) == 0
-    assert store.subject(EMAIL).pending == ()
+    assert store.views.subject(EMAIL).pending == ()

@@ -21,7 +21,7 @@ def test_old_runs_and_long_expired_leases_are_pruned(store: Store) -> None:
     )
     removed = store.coordination.housekeep(at(60 * 24 * 41), keep_runs=timedelta(days=30))
     assert removed == {"sync_runs": 1, "leases": 1}
-    kept = {run.id for run in store.recent_runs(limit=10)}
+    kept = {run.id for run in store.views.recent_runs(limit=10)}
     assert kept == {recent, running}
     assert store.coordination.acquire_lease(
         "system:gone", "host:3:c", at(60 * 24 * 41), at(60 * 24 * 41)

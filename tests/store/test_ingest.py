@@ -40,7 +40,7 @@ def test_first_sight_is_adopted_with_one_ledger_row(store: Store) -> None:
     """A first observation becomes the canonical state, marked imported, with one ledger row."""
     report = ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
     assert (report.decisions, report.subjects, report.unmatched) == (1, 1, 0)
-    view = store.subject(EMAIL)
+    view = store.views.subject(EMAIL)
     (state,) = view.states
     assert (state.status, state.imported, state.source) == ("granted", True, "salesforce")
     assert state.ledger_seq == 1
@@ -82,13 +82,13 @@ def test_blocked_grant_records_conflict_and_pushes_the_denial_back(store: Store)
     ingest(store, [seen(SF, Status.DENIED, 10), seen(HS, Status.DENIED, 10)], 11)
     report = ingest(store, [seen(HS, Status.GRANTED, 5)], 12)
     assert report.decisions == 0
-    (conflict,) = store.conflicts()
+    (conflict,) = store.views.conflicts()
     assert (conflict.kind, conflict.severity, conflict.link) == (
         "grant_blocked",
         "needs_review",
         str(HS),
     )
-    assert conflict.subject_id == store.subject(EMAIL).subject.id
+    assert conflict.subject_id == store.views.subject(EMAIL).subject.id
     (item,) = store.outbox.due("hubspot", 10, at(12))
     assert item.status is Status.DENIED
 
@@ -106,13 +106,13 @@ def test_failure_mid_transaction_leaves_nothing(
     with pytest.raises(RuntimeError, match="disk full"):
         ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     monkeypatch.undo()
-    (state,) = store.subject(EMAIL).states
+    (state,) = store.views.subject(EMAIL).states
     assert state.status == "granted"
     assert _count(store, LedgerRow) == 1
     assert _count(store, OutboxRow) == 0
     with Session(store.engine) as session:
         assert {s.last_seen for s in session.execute(select(ShadowRow)).scalars()} == {"granted"}
-    assert store.verify_ledger().rows == 1
+    assert store.views.verify_ledger().rows == 1
     assert ingest(store, [seen(SF, Status.DENIED, 5)], 7).decisions == 1
 
 
@@ -163,7 +163,7 @@ def test_initial_disagreement_records_info_conflict(store: Store) -> None:
     """Systems disagreeing at first sight: the denial is adopted and an info conflict records it."""
     report = ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.DENIED, 0)], 1)
     assert (report.decisions, report.conflicts) == (1, 1)
-    (conflict,) = store.conflicts()
+    (conflict,) = store.views.conflicts()
     assert (conflict.kind, conflict.severity) == ("initial_disagreement", "info")
     assert {side["source"] for side in conflict.sides} == {"salesforce", "hubspot"}
     assert [i.link for i in store.outbox.due("salesforce", 10, at(1))] == [SF]
@@ -185,16 +185,16 @@ def test_a_failing_batch_records_no_decision_of_any_subject(store: Store) -> Non
     batch.pop(25)
     report = ingest(store, batch, 2, emails=emails)
     assert (report.subjects, report.decisions) == (50, 50)
-    assert store.verify_ledger().rows == 50
+    assert store.views.verify_ledger().rows == 50
 
 
 def _person(store: Store, email: str) -> tuple[object, ...]:
-    view = store.subject(email)
+    view = store.views.subject(email)
     return (
         [(s.purpose, s.status, s.decided_at, s.imported) for s in view.states],
         [(r.purpose, r.status, r.previous, r.rule, r.source) for r in view.timeline],
         [(p.link.split("/")[0], p.purpose, p.status, p.revoked_at) for p in view.pending],
-        sorted(c.kind for c in store.conflicts() if c.subject_id == view.subject.id),
+        sorted(c.kind for c in store.views.conflicts() if c.subject_id == view.subject.id),
     )
 
 

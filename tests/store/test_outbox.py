@@ -35,7 +35,7 @@ def test_written_updates_shadow_and_records_time_to_apply(store: Store) -> None:
     item = _revoked(store)
     store.outbox.mark_written(item, at(8))
     assert store.outbox.due("hubspot", 10, at(9)) == []
-    (delivery,) = store.subject(EMAIL).deliveries
+    (delivery,) = store.views.subject(EMAIL).deliveries
     assert (delivery.link, delivery.status, delivery.time_to_apply_s) == (str(HS), "denied", 180.0)
     report = ingest(store, [seen(HS, Status.DENIED, 8)], 9)
     assert (report.decisions, report.queued, report.conflicts) == (0, 0, 0)
@@ -48,7 +48,7 @@ def test_retry_hides_the_row_until_its_time(store: Store) -> None:
     assert store.outbox.due("hubspot", 10, at(19)) == []
     (again,) = store.outbox.due("hubspot", 10, at(20))
     assert again.attempts == 1
-    (pending,) = store.subject(EMAIL).pending
+    (pending,) = store.views.subject(EMAIL).pending
     assert pending.last_error == "503 from HubSpot"
 
 
@@ -57,7 +57,7 @@ def test_dead_letter_records_push_rejected_and_is_not_requeued_by_sync(store: St
     record do not queue it again until someone requeues it."""
     item = _revoked(store)
     conflict_id = store.outbox.mark_dead(item, "INVALID_FIELD: HasOptedOutOfEmail", at(7))
-    conflict = store.conflict(conflict_id)
+    conflict = store.views.conflict(conflict_id)
     assert (conflict.kind, conflict.severity, conflict.link) == (
         "push_rejected",
         "needs_review",
@@ -97,7 +97,7 @@ def test_echo_of_a_write_whose_ack_was_lost_is_not_a_decision(store: Store) -> N
     ingest(store, [seen(SF, Status.GRANTED, 7)], 8)
     report = ingest(store, [seen(HS, Status.DENIED, 9)], 10)
     assert (report.decisions, report.conflicts) == (0, 0)
-    assert store.subject(EMAIL).states[0].status == "granted"
+    assert store.views.subject(EMAIL).states[0].status == "granted"
     (again,) = store.outbox.due("hubspot", 10, at(10))
     assert again.status is Status.GRANTED
 
@@ -108,10 +108,10 @@ def test_a_claimed_write_that_never_landed_does_not_hide_a_later_revocation(stor
     assert item.status is Status.DENIED
     ingest(store, [seen(HS, Status.GRANTED, 7)], 7)  # read back: HubSpot still holds the grant
     ingest(store, [seen(SF, Status.GRANTED, 8)], 8)  # SF re-grants (a newer, changed grant)
-    assert store.subject(EMAIL).states[0].status == "granted"
+    assert store.views.subject(EMAIL).states[0].status == "granted"
     report = ingest(store, [seen(HS, Status.DENIED, 9)], 9)  # a person unsubscribes in HubSpot
     assert report.decisions == 1, "the person's revocation was mistaken for our own echo"
-    assert store.subject(EMAIL).states[0].status == "denied"
+    assert store.views.subject(EMAIL).states[0].status == "denied"
 
 
 def test_pending_looks_without_claiming(store: Store) -> None:

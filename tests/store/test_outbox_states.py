@@ -34,7 +34,7 @@ def test_a_queued_write_is_stored_pending_and_a_dead_letter_dead(store: Store) -
     assert _stored_states(store) == ["pending"]
     store.outbox.mark_dead(item, "INVALID_FIELD", at(7))
     assert _stored_states(store) == ["dead"]
-    (pending,) = store.subject(EMAIL).pending
+    (pending,) = store.views.subject(EMAIL).pending
     assert pending.state is OutboxState.DEAD
     store.outbox.requeue(item.id, at(8))
     assert _stored_states(store) == ["pending"]
@@ -47,7 +47,7 @@ def test_a_withheld_grant_is_stored_withheld_and_not_counted_as_dead(store: Stor
     (grant,) = store.outbox.due("hubspot", 10, at(6))
     store.outbox.mark_withheld(grant, "no legal basis", at(7))
     assert _stored_states(store) == ["withheld"]
-    owed = store.backlog().get("hubspot")
+    owed = store.views.backlog().get("hubspot")
     assert owed is None or (owed.pending, owed.dead) == (0, 0)
 
 
@@ -61,4 +61,4 @@ def test_a_write_landing_after_a_newer_decision_queues_it_through_the_same_path(
     assert _stored_states(store) == ["pending"]
     (newer,) = store.outbox.due("hubspot", 10, at(12))
     assert (newer.status, newer.attempts) == (Status.GRANTED, 0)
-    assert store.backlog()["hubspot"].pending == 1
+    assert store.views.backlog()["hubspot"].pending == 1

@@ -114,7 +114,7 @@ def build_old_store(store: Store) -> OldStore:
     store.outbox.mark_withheld(items[CY_HS], "no legal basis", at(12))
     (lead,) = (i for i in store.outbox.due("salesforce", 10, at(11)) if i.link == ADA_LEAD)
     store.outbox.mark_written(lead, at(12))  # "granted" on an opt-out box: it was left unticked
-    delivered = store.subject("ada@example.com").states
+    delivered = store.views.subject("ada@example.com").states
     seq = next(s.ledger_seq for s in delivered if s.purpose == "email_marketing")
     assert seq is not None
     return OldStore(config.purposes, Rules.from_mappings(config.mappings), seq)
@@ -181,8 +181,8 @@ def test_each_reclassification_is_one_chained_ledger_row(store: Store, old: OldS
     before = ledger_size(store)
     run(store, old)
     assert ledger_size(store) == before + len(FABRICATED)
-    assert store.verify_ledger().ok
-    rows = {row.seq: row for row in store.ledger()}
+    assert store.views.verify_ledger().ok
+    rows = {row.seq: row for row in store.views.ledger()}
     new = [row for row in rows.values() if row.source == SOURCE]
     assert len(new) == len(FABRICATED)
     for row in new:
@@ -207,7 +207,9 @@ def test_state_points_at_the_new_row_and_keeps_imported(store: Store, old: OldSt
         before = {(r.subject_id, r.purpose): r for r in session.exec(select(ConsentStateRow))}
     run(store, old)
     new_rows = {
-        (row.subject_id, row.purpose): row.seq for row in store.ledger() if row.source == SOURCE
+        (row.subject_id, row.purpose): row.seq
+        for row in store.views.ledger()
+        if row.source == SOURCE
     }
     with Session(store.engine) as session:
         for row in session.exec(select(ConsentStateRow)):
@@ -257,7 +259,7 @@ def test_dry_run_changes_nothing(store: Store, old: OldStore, chunk: int) -> Non
     assert reclassified == len(FABRICATED)
     assert [p.record_id for p in pushed] == ["501"]
     assert (ledger_size(store), states(store), outbox_rows(store)) == (size, before, queued)
-    assert store.verify_ledger().ok
+    assert store.views.verify_ledger().ok
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3])
@@ -267,7 +269,7 @@ def test_small_chunks_reclassify_the_same(store: Store, old: OldStore, chunk: in
     assert reclassified == len(FABRICATED)
     assert [p.record_id for p in pushed] == ["501"]
     assert {k for k, s in states(store).items() if s == "not_opted_out"} == FABRICATED
-    assert store.verify_ledger().ok
+    assert store.views.verify_ledger().ok
 
 
 def test_a_grant_the_person_gave_elsewhere_is_read_afresh_after_reclassifying(
@@ -285,5 +287,5 @@ def test_a_grant_the_person_gave_elsewhere_is_read_afresh_after_reclassifying(
     assert states(store)[("ada@example.com", "email_marketing")] == "not_opted_out"
     store.ingest([subscribed], keys, config.purposes, at(6))  # the next pull or sweep
     assert states(store)[("ada@example.com", "email_marketing")] == "granted"
-    latest = store.subject("ada@example.com").timeline[-1]
+    latest = store.views.subject("ada@example.com").timeline[-1]
     assert (latest.status, latest.evidence.get("legal_basis")) == ("granted", "consent")

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType, TracebackType
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from consent_sync.domain.identity import MatchKeys, normalize_email
 from consent_sync.domain.model import (
     MANUAL_PREFIX,
     Conflict,
-    ConflictKind,
     Evidence,
     LinkKey,
     Observation,
@@ -28,12 +27,9 @@ from consent_sync.domain.model import (
 )
 from consent_sync.store import (
     conflicts,
-    coordination,
     decide,
     drift,
-    ledger,
     links,
-    views,
 )
 from consent_sync.store.coordination import Coordination
 from consent_sync.store.db import Transactions, create_store_engine, database_url
@@ -41,25 +37,15 @@ from consent_sync.store.decide import Applied, Sighting
 from consent_sync.store.errors import (
     ConflictNotResolvableError,
     DecisionRefusedError,
-    SubjectNotFoundError,
     UnlinkedObservationError,
 )
-from consent_sync.store.ledger import LedgerCheck
 from consent_sync.store.outbox import Outbox
-from consent_sync.store.queueing import OutboxState
 from consent_sync.store.reclassify import Chunk, Rules
 from consent_sync.store.reclassify import count as count_candidates
 from consent_sync.store.reclassify import run_chunk as reclassify_chunk
 from consent_sync.store.schema import ensure_current
-from consent_sync.store.tables import (
-    ConflictRow,
-    CursorRow,
-    LedgerRow,
-    OutboxRow,
-    SyncRunRow,
-)
 from consent_sync.store.types import utc
-from consent_sync.store.views import SubjectView
+from consent_sync.store.views import Views
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +62,6 @@ class IngestReport:
     conflict_kinds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
-@dataclass(frozen=True, slots=True)
-class SystemBacklog:
-    """What one system still owes: pending and dead-lettered writes, the oldest unapplied denial."""
-
-    pending: int = 0
-    dead: int = 0
-    oldest_revocation: datetime | None = None  # decision time of the oldest denial not yet written
-
-
 class Store:
     """The canonical consent store over one database (SQLite file or PostgreSQL)."""
 
@@ -92,6 +69,7 @@ class Store:
         self._transactions = Transactions(engine, dry_run)
         self.coordination = Coordination(self._transactions)
         self.outbox = Outbox(self._transactions)
+        self.views = Views(self._transactions)
 
     @property
     def engine(self) -> Engine:
@@ -263,80 +241,6 @@ class Store:
         """A record was deleted in its system: end its link and drop its pending writes."""
         with self._write() as session:
             return links.end_link(session, key, utc(now))
-
-    def backlog(self) -> dict[str, SystemBacklog]:
-        """Per system: outbox depth (pending, dead) and the oldest denial still to be written."""
-        query = select(
-            OutboxRow.system,
-            OutboxRow.state,
-            func.count(),
-            func.min(col(OutboxRow.revoked_at)),
-        ).group_by(col(OutboxRow.system), col(OutboxRow.state))
-        out: dict[str, SystemBacklog] = {}
-        with self._transactions.read() as session:
-            for system, state, count, oldest in session.exec(query):
-                seen = out.get(system, SystemBacklog())
-                if state == OutboxState.PENDING:
-                    out[system] = SystemBacklog(count, seen.dead, oldest and utc(oldest))
-                elif state == OutboxState.DEAD:
-                    out[system] = SystemBacklog(seen.pending, count, seen.oldest_revocation)
-        return out
-
-    def cursors(self) -> dict[tuple[str, str], datetime]:
-        """Every (system, object) watermark."""
-        with self._transactions.read() as session:
-            rows = session.exec(select(CursorRow)).all()
-            return {(row.system, row.object_type): utc(row.watermark) for row in rows}
-
-    def recent_runs(self, system: str | None = None, limit: int = 20) -> list[SyncRunRow]:
-        """The newest sync runs, of one system or all."""
-        with self._transactions.read() as session:
-            return coordination.recent_runs(session, system, limit)
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def subject(self, email: str) -> SubjectView:
-        """Everything known about the person with this email; SubjectNotFoundError if nobody."""
-        normalized = normalize_email(email)
-        with self._transactions.read() as session:
-            subject = links.find_subject(session, normalized)
-            if subject is None:
-                raise SubjectNotFoundError(normalized)
-            return views.subject_view(session, subject)
-
-    def conflicts(
-        self, *, open_only: bool = False, kind: ConflictKind | None = None
-    ) -> Iterator[ConflictRow]:
-        """Conflicts oldest first, streamed."""
-        with self._transactions.read() as session:
-            yield from conflicts.listing(session, open_only=open_only, kind=kind)
-
-    def conflict(self, conflict_id: int) -> ConflictRow:
-        """One conflict; ConflictNotFoundError if there is none with this id."""
-        with self._transactions.read() as session:
-            return conflicts.get(session, conflict_id)
-
-    def ledger(self, since: datetime | None = None) -> Iterator[LedgerRow]:
-        """Ledger rows in sequence order, streamed; optionally those recorded since a time."""
-        with self._transactions.read() as session:
-            yield from ledger.entries(session, since=since)
-
-    def evidence(self, seqs: Sequence[int]) -> dict[int, Evidence]:
-        """The evidence each of these ledger rows recorded with its decision."""
-        if not seqs:
-            return {}
-        with self._transactions.read() as session:
-            rows = session.exec(
-                select(LedgerRow.seq, LedgerRow.evidence).where(
-                    col(LedgerRow.seq).in_(sorted(set(seqs)))
-                )
-            )
-            return {seq: Evidence.from_json(data) for seq, data in rows}
-
-    def verify_ledger(self) -> LedgerCheck:
-        """Recompute the hash chain and report the first bad row, if any."""
-        with self._transactions.read() as session:
-            return ledger.verify(session)
 
     # -- reclassifying grants an earlier version read from opt-out boxes ---------------------
 

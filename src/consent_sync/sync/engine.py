@@ -230,7 +230,7 @@ class SyncEngine:
     ) -> bool:
         """Write one object's items; False when the system is out of quota (stop pushing)."""
         connector = self.connectors[system]
-        evidence = self.store.evidence(
+        evidence = self.store.views.evidence(
             [i.decision_seq for i in items if i.status is Status.GRANTED and i.decision_seq]
         )
         writes: dict[str, dict[str, object]] = {}
