@@ -73,7 +73,7 @@ def build_old_store(store: Store) -> None:
         read(DEE_HS, "email_marketing", Status.GRANTED, "marketing_email", legal_basis="consent"),
     ]
     keys = {o.link: MatchKeys(email=EMAILS[o.link]) for o in observations if o.link}
-    store.ingest(observations, keys, config.purposes, T0 + timedelta(minutes=1))
+    store.decisions.ingest(observations, keys, config.purposes, T0 + timedelta(minutes=1))
     (ada,) = (
         i for i in store.outbox.due("hubspot", 10, T0 + timedelta(minutes=2)) if i.link == ADA_HS
     )

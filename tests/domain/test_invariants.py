@@ -217,7 +217,7 @@ class ConsentWorld(RuleBasedStateMachine):
             "manual:ops", None, purpose, status, now, TimeKind.ASSERTED, evidence
         )
         try:
-            self.store.record(person, observation, PURPOSES, now, TARGETS)
+            self.store.decisions.record(person, observation, PURPOSES, now, TARGETS)
         except DecisionRefusedError:
             assert PURPOSES[purpose].require_evidence and basis is None
             return
@@ -268,7 +268,9 @@ class ConsentWorld(RuleBasedStateMachine):
                         Evidence(system, source_record=str(link), legal_basis=fake_basis),
                     )
                 )
-        return self.store.ingest(observations, keys, PURPOSES, self.tick(), TARGETS).decisions
+        return self.store.decisions.ingest(
+            observations, keys, PURPOSES, self.tick(), TARGETS
+        ).decisions
 
     def push_once(self, system: str, *, crash_before_ack: bool = False) -> int:
         fake = self.systems[system]

@@ -74,11 +74,11 @@ def test_ended_link_drops_pending_writes(store: Store) -> None:
     """A deleted record's link ends and its queued writes go with it."""
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(SF, Status.DENIED, 5)], 6)
-    assert store.end_link(HS, at(7))
+    assert store.decisions.end_link(HS, at(7))
     assert store.outbox.due("hubspot", 10, at(7)) == []
     (ended,) = (link for link in store.views.subject(EMAIL).links if link.system == "hubspot")
     assert (ended.active, ended.ended_at) == (False, at(7))
-    assert not store.end_link(HS, at(8))
+    assert not store.decisions.end_link(HS, at(8))
     ingest(store, [seen(SF, Status.GRANTED, 9)], 10)
     assert store.outbox.due("hubspot", 10, at(10)) == []
 
@@ -86,5 +86,5 @@ def test_ended_link_drops_pending_writes(store: Store) -> None:
 def test_phone_is_kept_when_the_record_offers_one(store: Store) -> None:
     """A record's normalized phone is stored on its subject when the subject has none."""
     keys = {SF: MatchKeys(email=EMAIL, phone="+14155550100")}
-    store.ingest([seen(SF, Status.GRANTED, 0)], keys, PURPOSES, at(1))
+    store.decisions.ingest([seen(SF, Status.GRANTED, 0)], keys, PURPOSES, at(1))
     assert store.views.subject(EMAIL).subject.phone == "+14155550100"

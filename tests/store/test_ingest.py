@@ -156,7 +156,9 @@ def test_observation_without_link_is_refused(store: Store) -> None:
     from dataclasses import replace
 
     with pytest.raises(UnlinkedObservationError):
-        store.ingest([replace(seen(SF, Status.DENIED, 0), link=None)], {}, PURPOSES, at(1))
+        store.decisions.ingest(
+            [replace(seen(SF, Status.DENIED, 0), link=None)], {}, PURPOSES, at(1)
+        )
 
 
 def test_initial_disagreement_records_info_conflict(store: Store) -> None:

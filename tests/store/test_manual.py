@@ -20,7 +20,7 @@ def _manual(status: Status, minutes: float, who: str = "alice") -> Observation:
 def test_manual_denial_is_ledgered_and_pushed_everywhere(store: Store) -> None:
     """A manual denial becomes a `manual:` ledger row and is queued for every linked record."""
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
-    applied = store.record(EMAIL, _manual(Status.DENIED, 5), PURPOSES, at(5))
+    applied = store.decisions.record(EMAIL, _manual(Status.DENIED, 5), PURPOSES, at(5))
     assert applied.ledger_seqs == (2,)
     row = store.views.subject(EMAIL).timeline[-1]
     assert (row.source, row.link, row.evidence["note"]) == ("manual:alice", None, "called support")
@@ -32,7 +32,7 @@ def test_manual_denial_is_ledgered_and_pushed_everywhere(store: Store) -> None:
 
 def test_manual_decision_for_a_new_person_creates_the_subject(store: Store) -> None:
     """Recording consent for an unknown email creates the subject with that state."""
-    store.record("New@Example.com", _manual(Status.GRANTED, 0), PURPOSES, at(0))
+    store.decisions.record("New@Example.com", _manual(Status.GRANTED, 0), PURPOSES, at(0))
     (state,) = store.views.subject("new@example.com").states
     assert (state.status, state.source, state.time_kind) == ("granted", "manual:alice", "asserted")
 
@@ -43,7 +43,7 @@ def test_resolving_a_blocked_grant_applies_the_human_decision(store: Store) -> N
     ingest(store, [seen(HS, Status.GRANTED, 5)], 12)
     (conflict,) = store.views.conflicts(open_only=True)
     assert conflict.id is not None
-    applied = store.resolve_conflict(
+    applied = store.decisions.resolve_conflict(
         conflict.id,
         Status.GRANTED,
         by="bob",
@@ -67,6 +67,6 @@ def test_resolving_a_blocked_grant_applies_the_human_decision(store: Store) -> N
     assert [i.status for i in store.outbox.due("salesforce", 10, at(20))] == [Status.GRANTED]
     assert list(store.views.conflicts(open_only=True)) == []
     with pytest.raises(ConflictNotResolvableError, match="resolved by bob"):
-        store.resolve_conflict(
+        store.decisions.resolve_conflict(
             conflict.id, Status.DENIED, by="eve", note="no", purposes=PURPOSES, now=at(21)
         )

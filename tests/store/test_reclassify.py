@@ -107,7 +107,9 @@ def build_old_store(store: Store) -> OldStore:
         read(EVE_SF, "sms_marketing", Status.GRANTED, "SMS_Consent__c", 5),
     ]
     keys = {o.link: MatchKeys(email=EMAILS[o.link]) for o in observations if o.link}
-    report = store.ingest(observations, keys, config.purposes, at(10))  # no targets: as before
+    report = store.decisions.ingest(
+        observations, keys, config.purposes, at(10)
+    )  # no targets: as before
     assert report.decisions == 6
     items = {item.link: item for item in store.outbox.due("hubspot", 10, at(11))}
     store.outbox.mark_written(items[ADA_HS], at(12))  # an opt-in nobody gave, pushed to HubSpot
@@ -145,7 +147,7 @@ def outbox_rows(store: Store) -> list[tuple[str, str, str]]:
 
 def run(store: Store, old: OldStore, chunk: int = 500) -> tuple[int, list[PushedOptIn]]:
     """Reclassify everything; (how many, the pushed opt-ins listed)."""
-    chunks = list(store.reclassify_grants(old.rules, at(60), chunk=chunk))
+    chunks = list(store.decisions.reclassify_grants(old.rules, at(60), chunk=chunk))
     return sum(len(c.reclassified) for c in chunks), [p for c in chunks for p in c.pushed]
 
 
@@ -168,7 +170,7 @@ def test_rules_name_the_opt_out_boxes_of_the_shipped_mappings() -> None:
 
 def test_grants_read_from_opt_out_boxes_become_not_opted_out(store: Store, old: OldStore) -> None:
     """Every grant decided by an opt-out box becomes not_opted_out; explicit grants stay."""
-    assert store.count_reclassifiable(old.rules) == len(FABRICATED)
+    assert store.decisions.count_reclassifiable(old.rules) == len(FABRICATED)
     reclassified, _ = run(store, old)
     assert reclassified == len(FABRICATED)
     after = states(store)
@@ -245,7 +247,7 @@ def test_a_second_run_changes_nothing(store: Store, old: OldStore) -> None:
     """Reclassifying is idempotent: the second run finds and writes nothing."""
     run(store, old)
     size, after = ledger_size(store), states(store)
-    assert store.count_reclassifiable(old.rules) == 0
+    assert store.decisions.count_reclassifiable(old.rules) == 0
     assert run(store, old) == (0, [])
     assert (ledger_size(store), states(store)) == (size, after)
 
@@ -280,12 +282,16 @@ def test_a_grant_the_person_gave_elsewhere_is_read_afresh_after_reclassifying(
     keys = {ADA_SF: MatchKeys(email="ada@example.com"), ADA_HS: MatchKeys(email="ada@example.com")}
     box = read(ADA_SF, "email_marketing", Status.GRANTED, "HasOptedOutOfEmail", 1)
     subscribed = read(ADA_HS, "email_marketing", Status.GRANTED, "marketing_email", 2, "consent")
-    store.ingest([box], keys, config.purposes, at(3))  # the old version's fabricated grant...
-    store.ingest([subscribed], keys, config.purposes, at(4))  # ...which the real one agreed with
-    chunks = list(store.reclassify_grants(Rules.from_mappings(config.mappings), at(5)))
+    store.decisions.ingest(
+        [box], keys, config.purposes, at(3)
+    )  # the old version's fabricated grant...
+    store.decisions.ingest(
+        [subscribed], keys, config.purposes, at(4)
+    )  # ...which the real one agreed with
+    chunks = list(store.decisions.reclassify_grants(Rules.from_mappings(config.mappings), at(5)))
     assert sum(len(c.reclassified) for c in chunks) == 1
     assert states(store)[("ada@example.com", "email_marketing")] == "not_opted_out"
-    store.ingest([subscribed], keys, config.purposes, at(6))  # the next pull or sweep
+    store.decisions.ingest([subscribed], keys, config.purposes, at(6))  # the next pull or sweep
     assert states(store)[("ada@example.com", "email_marketing")] == "granted"
     latest = store.views.subject("ada@example.com").timeline[-1]
     assert (latest.status, latest.evidence.get("legal_basis")) == ("granted", "consent")

@@ -78,7 +78,7 @@ def resolve(
     purposes = purposes_from(config)
     with opened_store() as store:
         try:
-            applied = store.resolve_conflict(
+            applied = store.decisions.resolve_conflict(
                 conflict_id,
                 Status(status.value),
                 by=by,

@@ -1,7 +1,7 @@
 """The canonical consent store: tables, transactions, the ledger, the outbox and migrations."""
 
 from consent_sync.store.db import DEFAULT_URL, URL_ENV, database_url, redact_url
-from consent_sync.store.decide import Applied
+from consent_sync.store.decide import Applied, IngestReport
 from consent_sync.store.errors import (
     ConflictNotFoundError,
     ConflictNotResolvableError,
@@ -13,7 +13,7 @@ from consent_sync.store.errors import (
     UnlinkedObservationError,
     UnsupportedDatabaseError,
 )
-from consent_sync.store.facade import IngestReport, Store
+from consent_sync.store.facade import Store
 from consent_sync.store.ledger import LedgerCheck, LedgerProblem
 from consent_sync.store.outbox import OutboxItem
 from consent_sync.store.queueing import OutboxState

@@ -134,7 +134,7 @@ class SyncEngine:
         for record in records:
             mapped = observe(system, mapping, record, now)
             if mapped.deleted:
-                if not self.store.dry_run and self.store.end_link(mapped.link, now):
+                if not self.store.dry_run and self.store.decisions.end_link(mapped.link, now):
                     report.links_ended += 1
                 continue
             observations.extend(mapped.observations)
@@ -142,10 +142,14 @@ class SyncEngine:
             unmappable.extend(mapped.unmappable)
         report.records_read += len(records)
         if unmappable:
-            report.conflicts["unmappable_value"] += self.store.record_conflicts(unmappable, now)
+            report.conflicts["unmappable_value"] += self.store.decisions.record_conflicts(
+                unmappable, now
+            )
         if not observations:
             return
-        ingested = self.store.ingest(observations, keys, self.config.purposes, now, self.targets)
+        ingested = self.store.decisions.ingest(
+            observations, keys, self.config.purposes, now, self.targets
+        )
         report.observations += ingested.observations
         report.unmatched += ingested.unmatched
         report.decisions += ingested.decisions
@@ -154,7 +158,7 @@ class SyncEngine:
             report.conflicts[kind] += count
         if read_back:
             held = [(o.link, o.purpose, o.status) for o in observations if o.link is not None]
-            drifted = self.store.repair_drift(held, now, self.targets)
+            drifted = self.store.decisions.repair_drift(held, now, self.targets)
             if drifted:
                 report.conflicts["drift"] += drifted
                 report.queued += drifted
@@ -182,7 +186,9 @@ class SyncEngine:
             found = {record.record_id for record in records}
             gone = [i for i, deleted in ids.items() if deleted and i not in found]
             for record_id in gone:
-                if self.store.end_link(LinkKey(system, object_type, record_id), self.clock()):
+                if self.store.decisions.end_link(
+                    LinkKey(system, object_type, record_id), self.clock()
+                ):
                     report.links_ended += 1
 
     # -- push -----------------------------------------------------------------------------
@@ -288,7 +294,7 @@ class SyncEngine:
             else:  # the other values of the record: not written, so tried again
                 self._retry(item, result.error or "not written", report)
         elif result.gone:
-            self.store.end_link(item.link, now)
+            self.store.decisions.end_link(item.link, now)
             report.links_ended += 1
         elif result.retryable:
             self._retry(item, result.error or "transient failure", report)
