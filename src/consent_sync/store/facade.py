@@ -1,4 +1,9 @@
-"""`Store`: the canonical store's public surface for the engine, the CLI and the API."""
+"""`Store`: the canonical store's public surface for the engine, the CLI and the API.
+
+It opens and closes the database; the work is done by its four facets, one per concern:
+`decisions` (decide.py), `outbox` (outbox.py), `coordination` (coordination.py) and `views`
+(views.py), which share one `Transactions` (db.py) and so one dry run.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,11 @@ from consent_sync.store.views import Views
 
 class Store:
     """The canonical consent store over one database (SQLite file or PostgreSQL)."""
+
+    decisions: Decisions  # ingestion, manual decisions, conflict resolution, repairs
+    outbox: Outbox  # the pusher's writes: due, written, withheld, retried, dead, requeued
+    coordination: Coordination  # cursors, leases and sync runs
+    views: Views  # what the CLI, the API and the metrics read
 
     def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
         self._transactions = Transactions(engine, dry_run)
