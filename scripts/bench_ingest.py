@@ -1,4 +1,4 @@
-"""Throughput of `Store.ingest` for a first-sight backfill on SQLite and PostgreSQL.
+"""Throughput of `store.decisions.ingest` for a first-sight backfill on SQLite and PostgreSQL.
 
 N people, each with a Salesforce contact and (for 3 in 4 of them) a HubSpot contact, 4 purposes
 each. Salesforce is backfilled first (every record a first sight of a new subject), then HubSpot
@@ -93,7 +93,7 @@ def _pass(store: Store, world: dict[str, list[Record]], label: str) -> None:
     start = time.perf_counter()
     for system_records in world.values():
         for observations, keys in _pages(system_records):
-            report = store.ingest(observations, keys, PURPOSES, datetime.now(UTC))
+            report = store.decisions.ingest(observations, keys, PURPOSES, datetime.now(UTC))
             decisions, queued = decisions + report.decisions, queued + report.queued
     elapsed = time.perf_counter() - start
     print(
@@ -109,7 +109,7 @@ def _bench(url: str, world: dict[str, list[Record]]) -> None:
     with Store.open(url) as store:
         _pass(store, world, "backfill")
         _pass(store, world, "resync")
-        check = store.verify_ledger()
+        check = store.views.verify_ledger()
         assert check.ok, check
 
 

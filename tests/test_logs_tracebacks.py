@@ -178,7 +178,7 @@ def test_a_failing_unit_of_work_logs_a_bug_with_its_traceback_and_a_crm_refusal_
     try:
         deadline = time.monotonic() + 30
         while not all(
-            any(run.kind == "pull" and run.finished_at for run in store.recent_runs(system))
+            any(run.kind == "pull" and run.finished_at for run in store.views.recent_runs(system))
             for system in connectors
         ):
             assert time.monotonic() < deadline, "the first pulls did not finish"

@@ -102,10 +102,10 @@ def demo(
             )
             result = run_demo(stage, say)
             say(f"4. consent-sync subject show {result.person}")
-            view = stage.store.subject(result.person)
+            view = stage.store.views.subject(result.person)
             for line in render(view, stage.config.purposes).splitlines():
                 say(f"   {line}")
-            verified = stage.store.verify_ledger()
+            verified = stage.store.views.verify_ledger()
             say("")
             say("Summary")
             records = sum(t.get("records_read", 0) for t in result.backfill.values())

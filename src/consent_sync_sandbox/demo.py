@@ -81,7 +81,7 @@ def _wait(what: str, done: Callable[[], bool], timeout: float = 120.0) -> float:
 
 def _pull_runs(stage: Stage) -> dict[str, list[SyncRunRow]]:
     runs: dict[str, list[SyncRunRow]] = {system: [] for system in SYSTEMS}
-    for run in stage.store.recent_runs(limit=500):
+    for run in stage.store.views.recent_runs(limit=500):
         if run.kind == "pull" and run.finished_at is not None and run.system in runs:
             runs[run.system].append(run)
     return runs
@@ -95,7 +95,7 @@ def _quiet(stage: Stage) -> bool:
             r.error or r.counts.get("decisions") or r.counts.get("writes_ok") for r in pulls[:2]
         ):
             return False
-        if stage.store.pending(system, 1, datetime.now(UTC)):
+        if stage.store.outbox.pending(system, 1, datetime.now(UTC)):
             return False
     return True
 
@@ -155,7 +155,7 @@ def _optins_written(stage: Stage) -> int:
 def _pick_person(stage: Stage) -> str:
     """A person both CRMs hold who opted in to marketing email (explicitly, in HubSpot)."""
     for email in stage.shared_agreeing_emails():
-        view = stage.store.subject(email)
+        view = stage.store.views.subject(email)
         state = {s.purpose: s.status for s in view.states}
         if state.get("email_marketing") == "granted" and not stage.salesforce_opted_out(email):
             return view.subject.email
@@ -187,12 +187,12 @@ def _rep_reticks_in_salesforce(stage: Stage, person: str, say: Say) -> tuple[int
             json={"action": "update", "email": person, "fields": {"HasOptedOutOfEmail": False}},
         )
         response.raise_for_status()
-    subject = stage.store.subject(person)
+    subject = stage.store.views.subject(person)
 
     def blocked() -> list[ConflictRow]:
         return [
             c
-            for c in stage.store.conflicts(open_only=True)
+            for c in stage.store.views.conflicts(open_only=True)
             if c.kind == "grant_blocked" and c.subject_id == subject.subject.id
         ]
 

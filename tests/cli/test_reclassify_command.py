@@ -73,9 +73,11 @@ def build_old_store(store: Store) -> None:
         read(DEE_HS, "email_marketing", Status.GRANTED, "marketing_email", legal_basis="consent"),
     ]
     keys = {o.link: MatchKeys(email=EMAILS[o.link]) for o in observations if o.link}
-    store.ingest(observations, keys, config.purposes, T0 + timedelta(minutes=1))
-    (ada,) = (i for i in store.due("hubspot", 10, T0 + timedelta(minutes=2)) if i.link == ADA_HS)
-    store.mark_written(ada, APPLIED)
+    store.decisions.ingest(observations, keys, config.purposes, T0 + timedelta(minutes=1))
+    (ada,) = (
+        i for i in store.outbox.due("hubspot", 10, T0 + timedelta(minutes=2)) if i.link == ADA_HS
+    )
+    store.outbox.mark_written(ada, APPLIED)
 
 
 def _counts(store: Store) -> tuple[int, int]:
@@ -91,12 +93,12 @@ def _counts(store: Store) -> tuple[int, int]:
 
 
 def _status(store: Store, email: str, purpose: str) -> str:
-    (state,) = (s for s in store.subject(email).states if s.purpose == purpose)
+    (state,) = (s for s in store.views.subject(email).states if s.purpose == purpose)
     return state.status
 
 
 def _seq(store: Store, email: str, purpose: str) -> int | None:
-    (state,) = (s for s in store.subject(email).states if s.purpose == purpose)
+    (state,) = (s for s in store.views.subject(email).states if s.purpose == purpose)
     return state.ledger_seq
 
 
@@ -147,7 +149,7 @@ def test_reclassify_lists_the_pushed_opt_in_without_emails(run: Invoke, store: S
 def test_reclassify_json_lines(run: Invoke, store: Store) -> None:
     """--json prints one JSON object per pushed opt-in (subject id, no email) and the summary
     on stderr."""
-    subject_id = str(store.subject("ada@example.com").subject.id)
+    subject_id = str(store.views.subject("ada@example.com").subject.id)
     seq = _seq(store, "ada@example.com", "email_marketing")
     result = run("db", "reclassify", "--json")
     (line,) = _ok(result).splitlines()

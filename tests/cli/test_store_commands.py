@@ -55,7 +55,7 @@ def _blocked_grant(store: Store) -> int:
     """A grant older than the denial: one open grant_blocked conflict; returns its id."""
     ingest(store, [seen(SF, Status.DENIED, 10), seen(HS, Status.DENIED, 10)], 11)
     ingest(store, [seen(HS, Status.GRANTED, 5)], 12)
-    (conflict,) = store.conflicts(open_only=True)
+    (conflict,) = store.views.conflicts(open_only=True)
     assert conflict.id is not None
     return conflict.id
 
@@ -96,7 +96,7 @@ def test_consent_record_ledgers_a_manual_decision_with_evidence(run: Invoke, sto
         )
     )  # fmt: skip
     assert "recorded email_marketing denied for ada@example.com (ledger #1)" in out
-    (row,) = store.subject(EMAIL).timeline
+    (row,) = store.views.subject(EMAIL).timeline
     assert (row.source, row.status) == ("manual:alice", "denied")
     assert row.evidence["legal_basis"] == "consent"
     assert row.evidence["extra"] == {"ticket": "HD-7"}
@@ -139,18 +139,18 @@ def test_manual_grant_over_a_denial_without_required_evidence_is_refused(
 ) -> None:
     """sms_marketing requires evidence: a bare grant over a denial is refused, nothing kept."""
     _ok(run("consent", "record", EMAIL, "sms_marketing", "denied", "--source", "alice"))
-    rows_before = len(store.subject(EMAIL).timeline)
+    rows_before = len(store.views.subject(EMAIL).timeline)
     bare = run("consent", "record", EMAIL, "sms_marketing", "granted", "--source", "alice")
     assert bare.exit_code == 2
     assert "refused: sms_marketing: this purpose requires evidence" in bare.stderr
-    assert len(store.subject(EMAIL).timeline) == rows_before
-    assert list(store.conflicts()) == []  # a refusal leaves no conflict behind
+    assert len(store.views.subject(EMAIL).timeline) == rows_before
+    assert list(store.views.conflicts()) == []  # a refusal leaves no conflict behind
     proven = run(
         "consent", "record", EMAIL, "sms_marketing", "granted", "--source", "alice",
         "--evidence", "legal_basis=consent", "--evidence", "notice_ref=sms-terms-v2",
     )  # fmt: skip
     assert "recorded sms_marketing granted" in _ok(proven)
-    assert {s.purpose: s.status for s in store.subject(EMAIL).states}["sms_marketing"] == (
+    assert {s.purpose: s.status for s in store.views.subject(EMAIL).states}["sms_marketing"] == (
         "granted"
     )
 
@@ -234,7 +234,7 @@ def test_conflicts_resolve_becomes_a_manual_decision(run: Invoke, store: Store) 
     )  # fmt: skip
     assert f"conflict #{conflict_id} resolved by manual:bob" in out
     assert _ok(run("conflicts", "list", "--open")).strip() == "(none)"
-    row = store.subject(EMAIL).timeline[-1]
+    row = store.views.subject(EMAIL).timeline[-1]
     assert (row.source, row.status, row.evidence["note"]) == (
         "manual:bob",
         "granted",

@@ -121,12 +121,12 @@ def test_kill_9_at_random_moments_keeps_i1_to_i4(harness: Harness) -> None:
     final = harness.daemon()
     final.wait_ready()
     with Store.open(harness.database_url) as store:
-        cut = [r for r in store.recent_runs(None, 10_000) if r.finished_at is None]
+        cut = [r for r in store.views.recent_runs(None, 10_000) if r.finished_at is None]
         print(f"{len(cut)} runs cut short by a kill")
         assert len(cut) >= KILLS // 4, "most kills should land while a run is under way"
         settled = wait_for(lambda: quiescent(store, quiet_since), 90, "quiescence", every=0.5)
         print(f"quiescent {settled:.1f} s after the last restart")
-        check = store.verify_ledger()
+        check = store.views.verify_ledger()
         assert check.ok, check.problem
         assert check.rows > 0
         truth = canonical(store)

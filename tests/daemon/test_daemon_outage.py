@@ -84,9 +84,9 @@ def test_daemon_survives_a_postgres_restart_and_loses_nothing(harness: Harness) 
     watcher.join(5)
     with Store.open(harness.database_url) as store:
         wait_for(lambda: quiescent(store, restarted), 60, "quiescence after the restart")
-        assert store.verify_ledger().ok
+        assert store.views.verify_ledger().ok
         states = {
-            p: {s.purpose: s.status for s in store.subject(p).states}["email_marketing"]
+            p: {s.purpose: s.status for s in store.views.subject(p).states}["email_marketing"]
             for p in (before, during, after)
         }
     assert set(states.values()) == {"denied"}, states

@@ -39,7 +39,7 @@ def assert_runs_never_overlap(store: Store) -> int:
     checked = 0
     for system in SYSTEMS:
         runs = sorted(
-            (r for r in store.recent_runs(system, 10_000) if r.finished_at is not None),
+            (r for r in store.views.recent_runs(system, 10_000) if r.finished_at is not None),
             key=lambda r: r.started_at,
         )
         for earlier, later in itertools.pairwise(runs):
@@ -53,7 +53,7 @@ def wait_for_next_run(store: Store, system: str, after: datetime) -> SyncRunRow:
     """The first run of `system` started after `after`, once there is one."""
 
     def later() -> list[SyncRunRow]:
-        return [r for r in store.recent_runs(system, 5) if r.started_at > after]
+        return [r for r in store.views.recent_runs(system, 5) if r.started_at > after]
 
     wait_for(lambda: bool(later()), LEASE_TTL, f"{system} to be taken over")
     return min(later(), key=lambda r: r.started_at)
@@ -77,7 +77,7 @@ def test_sigterm_releases_leases_and_the_other_replica_continues_at_once(
     first = harness.daemon(*ttl)
     first.wait_ready()
     with Store.open(harness.database_url) as store:
-        wait_for(lambda: bool(store.recent_runs(None, 1)), 20, "the first run")
+        wait_for(lambda: bool(store.views.recent_runs(None, 1)), 20, "the first run")
         second = harness.daemon(*ttl)
         second.wait_ready()
         holder = holder_of(first)
@@ -93,7 +93,7 @@ def test_sigterm_releases_leases_and_the_other_replica_continues_at_once(
         handed_over = [
             r
             for system in SYSTEMS
-            for r in store.recent_runs(system, 20)
+            for r in store.views.recent_runs(system, 20)
             if r.started_at < signalled and r.finished_at is not None and r.finished_at > signalled
         ]
         assert handed_over, "the stopped replica should have been mid-run when signalled"

@@ -107,7 +107,7 @@ def test_sigterm_exits_0_within_the_grace_when_a_crm_call_hangs(harness: Harness
 
             def stuck() -> bool:
                 """A Salesforce run unfinished for half a second: it waits in its slow call."""
-                runs = store.recent_runs("salesforce", 1)
+                runs = store.views.recent_runs("salesforce", 1)
                 return (
                     bool(runs)
                     and runs[0].finished_at is None

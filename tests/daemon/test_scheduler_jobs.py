@@ -76,13 +76,15 @@ def test_sweep_reads_everything_and_catches_a_change_the_pull_missed(running: Ru
     job.modify(next_run_time=datetime.now(UTC))
 
     def swept() -> bool:
-        return any(r.kind == "sweep" and r.finished_at for r in store.recent_runs("salesforce", 5))
+        return any(
+            r.kind == "sweep" and r.finished_at for r in store.views.recent_runs("salesforce", 5)
+        )
 
     wait_for(swept, 30, "the sweep")
-    sweep = next(r for r in store.recent_runs("salesforce", 5) if r.kind == "sweep")
+    sweep = next(r for r in store.views.recent_runs("salesforce", 5) if r.kind == "sweep")
     assert sweep.error is None
     assert sweep.counts["records_read"] == CONTACTS
-    assert {s.purpose: s.status for s in store.subject(person).states}["email_marketing"] == (
+    assert {s.purpose: s.status for s in store.views.subject(person).states}["email_marketing"] == (
         "denied"
     )
 
@@ -95,7 +97,7 @@ def test_sweep_reads_everything_and_catches_a_change_the_pull_missed(running: Ru
 
 def test_stop_releases_every_lease(running: Running) -> None:
     """After stop() no lease of this process is left in the database."""
-    wait_for(lambda: bool(running.store.recent_runs(None, 1)), 30, "a first run")
+    wait_for(lambda: bool(running.store.views.recent_runs(None, 1)), 30, "a first run")
     assert running.daemon.stop(10)
     with running.store.engine.connect() as connection:
         held = connection.exec_driver_sql(
@@ -109,10 +111,12 @@ def test_housekeeping_is_scheduled_and_prunes_under_its_lease(running: Running) 
     """The hourly housekeeping job prunes old runs and gives its lease back."""
     job = running.daemon.scheduler.get_job("housekeeping")
     assert job is not None
-    stale = running.store.start_run("salesforce", "pull", datetime(2020, 1, 1, tzinfo=UTC))
-    running.store.finish_run(stale, {}, None, datetime(2020, 1, 1, 0, 1, tzinfo=UTC))
+    stale = running.store.coordination.start_run(
+        "salesforce", "pull", datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    running.store.coordination.finish_run(stale, {}, None, datetime(2020, 1, 1, 0, 1, tzinfo=UTC))
     job.func()
-    assert stale not in {run.id for run in running.store.recent_runs(None, 500)}
+    assert stale not in {run.id for run in running.store.views.recent_runs(None, 500)}
     with running.store.engine.connect() as connection:
         held = connection.exec_driver_sql(
             "SELECT name FROM leases WHERE name = 'housekeeping'"

@@ -32,10 +32,10 @@ def _no_webhook_target_afterwards(harness: Harness) -> Iterator[None]:
 def backfilled(store: Store) -> bool:
     """Each system's first pull has finished and nothing is owed to either."""
     pulled = all(
-        any(r.kind == "pull" and r.finished_at is not None for r in store.recent_runs(s, 5))
+        any(r.kind == "pull" and r.finished_at is not None for r in store.views.recent_runs(s, 5))
         for s in ("salesforce", "hubspot")
     )
-    return pulled and not any(b.pending for b in store.backlog().values())
+    return pulled and not any(b.pending for b in store.views.backlog().values())
 
 
 def started_with_webhooks(harness: Harness, store: Store) -> None:
@@ -57,7 +57,7 @@ def started_with_webhooks(harness: Harness, store: Store) -> None:
 
 
 def webhook_runs(store: Store) -> int:
-    return sum(1 for r in store.recent_runs("hubspot", 50) if r.kind == "webhook")
+    return sum(1 for r in store.views.recent_runs("hubspot", 50) if r.kind == "webhook")
 
 
 def test_hubspot_unsubscribe_reaches_salesforce_through_the_webhook(harness: Harness) -> None:

@@ -217,7 +217,7 @@ class ConsentWorld(RuleBasedStateMachine):
             "manual:ops", None, purpose, status, now, TimeKind.ASSERTED, evidence
         )
         try:
-            self.store.record(person, observation, PURPOSES, now, TARGETS)
+            self.store.decisions.record(person, observation, PURPOSES, now, TARGETS)
         except DecisionRefusedError:
             assert PURPOSES[purpose].require_evidence and basis is None
             return
@@ -268,12 +268,14 @@ class ConsentWorld(RuleBasedStateMachine):
                         Evidence(system, source_record=str(link), legal_basis=fake_basis),
                     )
                 )
-        return self.store.ingest(observations, keys, PURPOSES, self.tick(), TARGETS).decisions
+        return self.store.decisions.ingest(
+            observations, keys, PURPOSES, self.tick(), TARGETS
+        ).decisions
 
     def push_once(self, system: str, *, crash_before_ack: bool = False) -> int:
         fake = self.systems[system]
         now = self.tick()
-        items = self.store.pending(system, 500, now)
+        items = self.store.outbox.pending(system, 500, now)
         if not items:
             return 0
         # Read before write: a change made in the CRM since the last pull is reconciled first,
@@ -281,19 +283,19 @@ class ConsentWorld(RuleBasedStateMachine):
         ids = {i.link.record_id for i in items}
         self.ingest(system, [r for r in fake.records.values() if r.record_id in ids])
         written = 0
-        for item in self.store.due(system, 500, self.tick()):
+        for item in self.store.outbox.due(system, 500, self.tick()):
             self.claimed[(system, item.link.record_id, item.purpose)] = item.status
             if fake.failing:
-                self.store.mark_retry(item, "503 Service Unavailable", now, now)
+                self.store.outbox.mark_retry(item, "503 Service Unavailable", now, now)
                 continue
             record = fake.records[item.link.record_id]
             basis = None
             if item.status is G:  # the pusher sends a grant with its decision's own evidence
                 seq = item.decision_seq
-                proof = self.store.evidence([seq]).get(seq) if seq else None
+                proof = self.store.views.evidence([seq]).get(seq) if seq else None
                 basis = proof.legal_basis if proof else None
                 if SHAPES[system][item.purpose] == SUBSCRIPTION and basis is None:
-                    self.store.mark_withheld(item, "SUBSCRIBED needs a legal basis", now)
+                    self.store.outbox.mark_withheld(item, "SUBSCRIBED needs a legal basis", now)
                     del self.claimed[(system, item.link.record_id, item.purpose)]
                     continue
             if record.values[item.purpose] is not item.status:
@@ -306,7 +308,7 @@ class ConsentWorld(RuleBasedStateMachine):
                         fake.bases[(record.record_id, item.purpose)] = basis
             written += 1
             if not crash_before_ack:
-                self.store.mark_written(item, self.tick(), TARGETS)
+                self.store.outbox.mark_written(item, self.tick(), TARGETS)
                 self.last_read[(system, record.record_id, item.purpose)] = item.status
         return written
 
@@ -336,7 +338,7 @@ class ConsentWorld(RuleBasedStateMachine):
         out: dict[tuple[str, str], Status] = {}
         for person in {normalize_email(p) for p in PEOPLE}:
             try:
-                view = self.store.subject(person)
+                view = self.store.views.subject(person)
             except SubjectNotFoundError:
                 continue
             for state in view.states:
@@ -345,15 +347,15 @@ class ConsentWorld(RuleBasedStateMachine):
 
     def assert_invariants(self) -> None:
         canonical = self.canonical()
-        ledger = list(self.store.ledger())
+        ledger = list(self.store.views.ledger())
 
         # I4 Audit: the chain verifies and every change of state is exactly one ledger row.
-        check = self.store.verify_ledger()
+        check = self.store.views.verify_ledger()
         assert check.ok, check
         emails = {}
         for person in {normalize_email(p) for p in PEOPLE}:
             try:
-                emails[self.store.subject(person).subject.id] = person
+                emails[self.store.views.subject(person).subject.id] = person
             except SubjectNotFoundError:
                 continue
         chains: dict[tuple[str, str], Status] = {}
@@ -370,7 +372,7 @@ class ConsentWorld(RuleBasedStateMachine):
         # subscription offered a grant without a legal basis, keeps what it had.
         withheld = {
             (c.link, c.purpose)
-            for c in self.store.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
+            for c in self.store.views.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
         }
         for fake in self.systems.values():
             for record in fake.records.values():
@@ -441,7 +443,7 @@ class ConsentWorld(RuleBasedStateMachine):
         writes_before = sum(f.writes for f in self.systems.values())
         for system in SYSTEMS:
             assert self.ingest(system, list(self.systems[system].records.values())) == 0
-            assert self.store.due(system, 10, self.tick()) == []
+            assert self.store.outbox.due(system, 10, self.tick()) == []
         assert sum(f.writes for f in self.systems.values()) == writes_before
 
 

@@ -10,35 +10,35 @@ from support.store_builders import at
 
 def test_cursor_only_moves_forward(store: Store) -> None:
     """A watermark starts unset, advances, and never moves back."""
-    assert store.cursor("salesforce", "Contact") is None
-    assert store.advance_cursor("salesforce", "Contact", at(10), at(11)) == at(10)
-    assert store.advance_cursor("salesforce", "Contact", at(5), at(12)) == at(10)
-    assert store.cursor("salesforce", "Contact") == at(10)
-    assert store.cursor("salesforce", "Lead") is None
+    assert store.coordination.cursor("salesforce", "Contact") is None
+    assert store.coordination.advance_cursor("salesforce", "Contact", at(10), at(11)) == at(10)
+    assert store.coordination.advance_cursor("salesforce", "Contact", at(5), at(12)) == at(10)
+    assert store.coordination.cursor("salesforce", "Contact") == at(10)
+    assert store.coordination.cursor("salesforce", "Lead") is None
 
 
 def test_lease_is_exclusive_until_it_expires(store: Store) -> None:
     """One holder at a time; the holder renews; another takes over after expiry or release."""
-    assert store.acquire_lease("pull:salesforce", "replica-a", at(5), at(0))
-    assert not store.acquire_lease("pull:salesforce", "replica-b", at(6), at(1))
-    assert store.acquire_lease("pull:salesforce", "replica-a", at(10), at(4))
-    assert not store.acquire_lease("pull:salesforce", "replica-b", at(12), at(9))
-    assert store.acquire_lease("pull:salesforce", "replica-b", at(20), at(10))
-    assert not store.release_lease("pull:salesforce", "replica-a")
-    assert store.release_lease("pull:salesforce", "replica-b")
-    assert store.acquire_lease("pull:salesforce", "replica-a", at(30), at(11))
+    assert store.coordination.acquire_lease("pull:salesforce", "replica-a", at(5), at(0))
+    assert not store.coordination.acquire_lease("pull:salesforce", "replica-b", at(6), at(1))
+    assert store.coordination.acquire_lease("pull:salesforce", "replica-a", at(10), at(4))
+    assert not store.coordination.acquire_lease("pull:salesforce", "replica-b", at(12), at(9))
+    assert store.coordination.acquire_lease("pull:salesforce", "replica-b", at(20), at(10))
+    assert not store.coordination.release_lease("pull:salesforce", "replica-a")
+    assert store.coordination.release_lease("pull:salesforce", "replica-b")
+    assert store.coordination.acquire_lease("pull:salesforce", "replica-a", at(30), at(11))
 
 
 def test_sync_run_is_recorded_with_counts_and_error(store: Store) -> None:
     """A run's start, end, counts and error are kept, newest first."""
-    first = store.start_run("hubspot", "pull", at(0))
-    store.finish_run(first, {"records": 12, "decisions": 2}, None, at(1))
-    second = store.start_run("hubspot", "push", at(2))
-    store.finish_run(second, {"written": 0}, "429 storm", at(3))
-    runs = store.recent_runs("hubspot")
+    first = store.coordination.start_run("hubspot", "pull", at(0))
+    store.coordination.finish_run(first, {"records": 12, "decisions": 2}, None, at(1))
+    second = store.coordination.start_run("hubspot", "push", at(2))
+    store.coordination.finish_run(second, {"written": 0}, "429 storm", at(3))
+    runs = store.views.recent_runs("hubspot")
     assert [(r.kind, r.error) for r in runs] == [("push", "429 storm"), ("pull", None)]
     assert runs[1].counts == {"records": 12, "decisions": 2}
     assert runs[1].finished_at == at(1)
-    assert store.recent_runs("salesforce") == []
+    assert store.views.recent_runs("salesforce") == []
     with pytest.raises(SyncRunNotFoundError):
-        store.finish_run(first.__class__(int=0), {}, None, at(4))
+        store.coordination.finish_run(first.__class__(int=0), {}, None, at(4))

@@ -21,11 +21,11 @@ def test_unexplained_disagreement_is_requeued_as_drift(store: Store) -> None:
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(HS, Status.DENIED, 5)], 6)  # SF is due the denial...
     _lose_pending_writes(store)  # ...but the write is lost (a CRM that dropped it, say)
-    assert store.pending("salesforce", 10, at(7)) == []
-    assert store.repair_drift([(SF, "email_marketing", Status.GRANTED)], at(7)) == 1
-    (item,) = store.pending("salesforce", 10, at(7))
+    assert store.outbox.pending("salesforce", 10, at(7)) == []
+    assert store.decisions.repair_drift([(SF, "email_marketing", Status.GRANTED)], at(7)) == 1
+    (item,) = store.outbox.pending("salesforce", 10, at(7))
     assert item.status is Status.DENIED
-    drift = [c for c in store.conflicts() if c.kind == "drift"]
+    drift = [c for c in store.views.conflicts() if c.kind == "drift"]
     assert len(drift) == 1
     assert drift[0].severity == "info"
     assert drift[0].link == str(SF)
@@ -35,13 +35,13 @@ def test_pending_write_explains_a_disagreement(store: Store) -> None:
     """A value that a queued write is about to fix is not drift."""
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(HS, Status.DENIED, 5)], 6)
-    assert store.repair_drift([(SF, "email_marketing", Status.GRANTED)], at(7)) == 0
-    assert [c for c in store.conflicts() if c.kind == "drift"] == []
+    assert store.decisions.repair_drift([(SF, "email_marketing", Status.GRANTED)], at(7)) == 0
+    assert [c for c in store.views.conflicts() if c.kind == "drift"] == []
 
 
 def test_agreement_and_unknown_are_not_drift(store: Store) -> None:
     """Holding the canonical value, or a purpose the store knows nothing of, is not drift."""
     ingest(store, [seen(SF, Status.DENIED, 0), seen(HS, Status.DENIED, 0)], 1)
     held = [(SF, "email_marketing", Status.DENIED), (SF, "phone_calls", Status.GRANTED)]
-    assert store.repair_drift(held, at(2)) == 0
-    assert store.subject(EMAIL).pending == ()
+    assert store.decisions.repair_drift(held, at(2)) == 0
+    assert store.views.subject(EMAIL).pending == ()

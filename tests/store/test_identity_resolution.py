@@ -16,7 +16,7 @@ def test_same_email_in_two_systems_is_one_subject(store: Store) -> None:
     """Records in different systems with the same email belong to one subject."""
     report = ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     assert report.subjects == 1
-    view = store.subject(EMAIL)
+    view = store.views.subject(EMAIL)
     assert {(link.system, link.record_id) for link in view.links} == {
         ("salesforce", "003A"),
         ("hubspot", "501"),
@@ -33,22 +33,22 @@ def test_linked_record_is_found_by_id_without_email(store: Store) -> None:
 def test_lookup_by_email_is_normalized(store: Store) -> None:
     """`subject` finds a person whatever the case and surrounding spaces of the query."""
     ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
-    assert store.subject("  ADA@Example.COM ").subject.email == EMAIL
+    assert store.views.subject("  ADA@Example.COM ").subject.email == EMAIL
     with pytest.raises(SubjectNotFoundError):
-        store.subject("nobody@example.com")
+        store.views.subject("nobody@example.com")
 
 
 def test_email_change_of_a_sole_record_renames_its_subject(store: Store) -> None:
     """A person's only record changing email keeps their subject and history under the new one."""
     ingest(store, [seen(SF, Status.DENIED, 0)], 1)
-    before = store.subject(EMAIL).subject.id
+    before = store.views.subject(EMAIL).subject.id
     report = ingest(store, [seen(SF, Status.DENIED, 0)], 2, emails={SF: "ada@new.example"})
     assert report.relinked == 0
-    view = store.subject("ada@new.example")
+    view = store.views.subject("ada@new.example")
     assert view.subject.id == before
     assert len(view.timeline) == 1
     with pytest.raises(SubjectNotFoundError):
-        store.subject(EMAIL)
+        store.views.subject(EMAIL)
 
 
 def test_email_change_to_another_subject_moves_the_link_as_a_first_sight(store: Store) -> None:
@@ -61,11 +61,11 @@ def test_email_change_to_another_subject_moves_the_link_as_a_first_sight(store: 
     report = ingest(store, [seen(SF, Status.GRANTED, 5)], 6, emails={SF: other})
     assert report.relinked == 1
     assert report.decisions == 0
-    grace = store.subject(other)
+    grace = store.views.subject(other)
     assert {link.record_id for link in grace.links} == {"003A", "00QB"}
     assert [s.status for s in grace.states] == ["denied"]
     assert [(p.link, p.status) for p in grace.pending] == [(str(SF), "denied")]
-    ada = store.subject(EMAIL)
+    ada = store.views.subject(EMAIL)
     assert [link.record_id for link in ada.links] == ["501"]
     assert [s.status for s in ada.states] == ["granted"]
 
@@ -74,17 +74,17 @@ def test_ended_link_drops_pending_writes(store: Store) -> None:
     """A deleted record's link ends and its queued writes go with it."""
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(SF, Status.DENIED, 5)], 6)
-    assert store.end_link(HS, at(7))
-    assert store.due("hubspot", 10, at(7)) == []
-    (ended,) = (link for link in store.subject(EMAIL).links if link.system == "hubspot")
+    assert store.decisions.end_link(HS, at(7))
+    assert store.outbox.due("hubspot", 10, at(7)) == []
+    (ended,) = (link for link in store.views.subject(EMAIL).links if link.system == "hubspot")
     assert (ended.active, ended.ended_at) == (False, at(7))
-    assert not store.end_link(HS, at(8))
+    assert not store.decisions.end_link(HS, at(8))
     ingest(store, [seen(SF, Status.GRANTED, 9)], 10)
-    assert store.due("hubspot", 10, at(10)) == []
+    assert store.outbox.due("hubspot", 10, at(10)) == []
 
 
 def test_phone_is_kept_when_the_record_offers_one(store: Store) -> None:
     """A record's normalized phone is stored on its subject when the subject has none."""
     keys = {SF: MatchKeys(email=EMAIL, phone="+14155550100")}
-    store.ingest([seen(SF, Status.GRANTED, 0)], keys, PURPOSES, at(1))
-    assert store.subject(EMAIL).subject.phone == "+14155550100"
+    store.decisions.ingest([seen(SF, Status.GRANTED, 0)], keys, PURPOSES, at(1))
+    assert store.views.subject(EMAIL).subject.phone == "+14155550100"

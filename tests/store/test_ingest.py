@@ -16,6 +16,7 @@ from consent_sync.store import (
     UnknownPurposeError,
     UnlinkedObservationError,
     outbox,
+    queueing,
     snapshot,
 )
 from consent_sync.store.tables import (
@@ -39,7 +40,7 @@ def test_first_sight_is_adopted_with_one_ledger_row(store: Store) -> None:
     """A first observation becomes the canonical state, marked imported, with one ledger row."""
     report = ingest(store, [seen(SF, Status.GRANTED, 0)], 1)
     assert (report.decisions, report.subjects, report.unmatched) == (1, 1, 0)
-    view = store.subject(EMAIL)
+    view = store.views.subject(EMAIL)
     (state,) = view.states
     assert (state.status, state.imported, state.source) == ("granted", True, "salesforce")
     assert state.ledger_seq == 1
@@ -56,14 +57,14 @@ def test_revocation_is_queued_for_every_other_link(store: Store) -> None:
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     report = ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     assert (report.decisions, report.queued) == (1, 1)
-    (item,) = store.due("hubspot", 10, at(6))
+    (item,) = store.outbox.due("hubspot", 10, at(6))
     assert (item.link, item.status, item.revoked_at, item.decision_seq) == (
         HS,
         Status.DENIED,
         at(5),
         2,
     )
-    assert store.due("salesforce", 10, at(6)) == []
+    assert store.outbox.due("salesforce", 10, at(6)) == []
 
 
 def test_quiet_resync_changes_nothing(store: Store) -> None:
@@ -81,14 +82,14 @@ def test_blocked_grant_records_conflict_and_pushes_the_denial_back(store: Store)
     ingest(store, [seen(SF, Status.DENIED, 10), seen(HS, Status.DENIED, 10)], 11)
     report = ingest(store, [seen(HS, Status.GRANTED, 5)], 12)
     assert report.decisions == 0
-    (conflict,) = store.conflicts()
+    (conflict,) = store.views.conflicts()
     assert (conflict.kind, conflict.severity, conflict.link) == (
         "grant_blocked",
         "needs_review",
         str(HS),
     )
-    assert conflict.subject_id == store.subject(EMAIL).subject.id
-    (item,) = store.due("hubspot", 10, at(12))
+    assert conflict.subject_id == store.views.subject(EMAIL).subject.id
+    (item,) = store.outbox.due("hubspot", 10, at(12))
     assert item.status is Status.DENIED
 
 
@@ -101,17 +102,17 @@ def test_failure_mid_transaction_leaves_nothing(
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(outbox, "write", explode)
+    monkeypatch.setattr(queueing, "write", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     monkeypatch.undo()
-    (state,) = store.subject(EMAIL).states
+    (state,) = store.views.subject(EMAIL).states
     assert state.status == "granted"
     assert _count(store, LedgerRow) == 1
     assert _count(store, OutboxRow) == 0
     with Session(store.engine) as session:
         assert {s.last_seen for s in session.execute(select(ShadowRow)).scalars()} == {"granted"}
-    assert store.verify_ledger().rows == 1
+    assert store.views.verify_ledger().rows == 1
     assert ingest(store, [seen(SF, Status.DENIED, 5)], 7).decisions == 1
 
 
@@ -121,7 +122,7 @@ def test_outbox_coalesces_to_one_pending_row_per_link_and_purpose(store: Store) 
     ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     ingest(store, [seen(SF, Status.GRANTED, 10)], 11)
     ingest(store, [seen(SF, Status.DENIED, 15)], 16)
-    items = store.due("hubspot", 10, at(16))
+    items = store.outbox.due("hubspot", 10, at(16))
     assert [(i.link, i.status, i.revoked_at) for i in items] == [(HS, Status.DENIED, at(15))]
     assert _count(store, OutboxRow) == 1
 
@@ -131,7 +132,7 @@ def test_pending_write_is_dropped_when_the_system_already_agrees(store: Store) -
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(SF, Status.DENIED, 5)], 6)
     ingest(store, [seen(HS, Status.DENIED, 7)], 8)
-    assert store.due("hubspot", 10, at(8)) == []
+    assert store.outbox.due("hubspot", 10, at(8)) == []
     assert _count(store, LedgerRow) == 2
 
 
@@ -155,17 +156,19 @@ def test_observation_without_link_is_refused(store: Store) -> None:
     from dataclasses import replace
 
     with pytest.raises(UnlinkedObservationError):
-        store.ingest([replace(seen(SF, Status.DENIED, 0), link=None)], {}, PURPOSES, at(1))
+        store.decisions.ingest(
+            [replace(seen(SF, Status.DENIED, 0), link=None)], {}, PURPOSES, at(1)
+        )
 
 
 def test_initial_disagreement_records_info_conflict(store: Store) -> None:
     """Systems disagreeing at first sight: the denial is adopted and an info conflict records it."""
     report = ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.DENIED, 0)], 1)
     assert (report.decisions, report.conflicts) == (1, 1)
-    (conflict,) = store.conflicts()
+    (conflict,) = store.views.conflicts()
     assert (conflict.kind, conflict.severity) == ("initial_disagreement", "info")
     assert {side["source"] for side in conflict.sides} == {"salesforce", "hubspot"}
-    assert [i.link for i in store.due("salesforce", 10, at(1))] == [SF]
+    assert [i.link for i in store.outbox.due("salesforce", 10, at(1))] == [SF]
     with Session(store.engine) as session:
         assert session.execute(select(func.count()).select_from(ConflictRow)).scalar_one() == 1
 
@@ -184,16 +187,16 @@ def test_a_failing_batch_records_no_decision_of_any_subject(store: Store) -> Non
     batch.pop(25)
     report = ingest(store, batch, 2, emails=emails)
     assert (report.subjects, report.decisions) == (50, 50)
-    assert store.verify_ledger().rows == 50
+    assert store.views.verify_ledger().rows == 50
 
 
 def _person(store: Store, email: str) -> tuple[object, ...]:
-    view = store.subject(email)
+    view = store.views.subject(email)
     return (
         [(s.purpose, s.status, s.decided_at, s.imported) for s in view.states],
         [(r.purpose, r.status, r.previous, r.rule, r.source) for r in view.timeline],
         [(p.link.split("/")[0], p.purpose, p.status, p.revoked_at) for p in view.pending],
-        sorted(c.kind for c in store.conflicts() if c.subject_id == view.subject.id),
+        sorted(c.kind for c in store.views.conflicts() if c.subject_id == view.subject.id),
     )
 
 
@@ -247,7 +250,7 @@ def test_a_claim_made_while_a_page_is_decided_is_kept(
     def load_then_claim(session: Session, subject_ids: Sequence[uuid.UUID]) -> snapshot.Snapshot:
         loaded = real_load(session, subject_ids)
         with ThreadPoolExecutor(1) as pool:  # another replica's pusher, on its own connection
-            claimed.extend(pool.submit(store.due, "hubspot", 10, at(7)).result())
+            claimed.extend(pool.submit(store.outbox.due, "hubspot", 10, at(7)).result())
         return loaded
 
     monkeypatch.setattr(snapshot, "load", load_then_claim)

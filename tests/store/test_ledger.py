@@ -46,18 +46,18 @@ def _in_parallel(*jobs: Callable[[], None]) -> None:
 def test_chain_of_decisions_verifies(store: Store) -> None:
     """Each decision is one chained row, and the untouched chain verifies."""
     _three_decisions(store)
-    rows = list(store.ledger())
+    rows = list(store.views.ledger())
     assert [r.seq for r in rows] == [1, 2, 3]
     assert rows[0].prev_hash == GENESIS_HASH
     assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
-    check = store.verify_ledger()
+    check = store.views.verify_ledger()
     assert check.ok
     assert check.rows == 3
 
 
 def test_empty_ledger_verifies(store: Store) -> None:
     """A store with no decisions has a valid, empty chain."""
-    check = store.verify_ledger()
+    check = store.views.verify_ledger()
     assert (check.ok, check.rows) == (True, 0)
 
 
@@ -70,14 +70,14 @@ def test_trigger_refuses_update_and_delete(store: Store, statement: str) -> None
     _three_decisions(store)
     with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as connection:
         connection.execute(text(statement))
-    assert store.verify_ledger().rows == 3
+    assert store.views.verify_ledger().rows == 3
 
 
 def test_altered_row_is_named(store: Store) -> None:
     """Changing a row's content behind the trigger's back makes verify name that row."""
     _three_decisions(store)
     _tamper(store.engine, "UPDATE ledger SET status = 'granted' WHERE seq = 2")
-    check = store.verify_ledger()
+    check = store.views.verify_ledger()
     assert check.problem is not None
     assert check.problem.seq == 2
     assert "altered" in str(check.problem)
@@ -86,14 +86,14 @@ def test_altered_row_is_named(store: Store) -> None:
 def test_rehashed_row_breaks_the_next_link(store: Store) -> None:
     """A row altered with its hash recomputed is caught where the next row links to it."""
     _three_decisions(store)
-    forged = list(store.ledger())[1]
+    forged = list(store.views.ledger())[1]
     forged.status = "granted"
     _tamper(
         store.engine,
         "UPDATE ledger SET status = 'granted', hash = :hash WHERE seq = 2",
         hash=row_hash(forged),
     )
-    check = store.verify_ledger()
+    check = store.views.verify_ledger()
     assert check.problem is not None
     assert check.problem.seq == 3
     assert "does not link to row 2" in check.problem.reason
@@ -103,7 +103,7 @@ def test_deleted_middle_row_is_named_missing(store: Store) -> None:
     """Deleting a row in the middle makes verify name the missing sequence number."""
     _three_decisions(store)
     _tamper(store.engine, "DELETE FROM ledger WHERE seq = 2")
-    check = store.verify_ledger()
+    check = store.views.verify_ledger()
     assert check.problem is not None
     assert (check.problem.seq, check.rows) == (2, 1)
     assert "missing" in check.problem.reason
@@ -113,7 +113,7 @@ def test_deleted_last_row_is_caught_by_the_chain_head(store: Store) -> None:
     """Deleting the newest row is caught: the chain head still records it."""
     _three_decisions(store)
     _tamper(store.engine, "DELETE FROM ledger WHERE seq = 3")
-    check = store.verify_ledger()
+    check = store.views.verify_ledger()
     assert check.problem is not None
     assert check.problem.seq == 3
     assert "missing" in check.problem.reason
@@ -143,7 +143,7 @@ def test_concurrent_appends_keep_one_chain(store: Store) -> None:
             )
 
     _in_parallel(lambda: flip("a", 0), lambda: flip("b", 100))
-    check = store.verify_ledger()
+    check = store.views.verify_ledger()
     assert check.ok, check.problem
     assert check.rows == 2 * 6  # every flip is a newer change seen in the record
 
@@ -151,8 +151,10 @@ def test_concurrent_appends_keep_one_chain(store: Store) -> None:
 def test_export_since_filters_by_recording_time(store: Store) -> None:
     """`since` keeps the rows recorded at or after it, in sequence order."""
     _three_decisions(store)
-    assert [r.seq for r in store.ledger(since=at(3))] == [2, 3]
-    assert [r.subject_id for r in store.ledger()] == [store.subject(EMAIL).subject.id] * 3
+    assert [r.seq for r in store.views.ledger(since=at(3))] == [2, 3]
+    assert [r.subject_id for r in store.views.ledger()] == [
+        store.views.subject(EMAIL).subject.id
+    ] * 3
 
 
 def test_concurrent_ingests_of_one_subject_do_not_interleave(
@@ -174,8 +176,8 @@ def test_concurrent_ingests_of_one_subject_do_not_interleave(
             ingest(store, [seen(link, status, offset + step)], offset + step + 0.5)
 
     _in_parallel(lambda: flip(SF, 0), lambda: flip(HS, 10))
-    rows = list(store.ledger())
-    assert store.verify_ledger().ok
+    rows = list(store.views.ledger())
+    assert store.views.verify_ledger().ok
     assert all(b.previous == a.status for a, b in itertools.pairwise(rows))
-    (state,) = store.subject(EMAIL).states
+    (state,) = store.views.subject(EMAIL).states
     assert state.status == rows[-1].status

@@ -20,11 +20,11 @@ def _manual(status: Status, minutes: float, who: str = "alice") -> Observation:
 def test_manual_denial_is_ledgered_and_pushed_everywhere(store: Store) -> None:
     """A manual denial becomes a `manual:` ledger row and is queued for every linked record."""
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
-    applied = store.record(EMAIL, _manual(Status.DENIED, 5), PURPOSES, at(5))
+    applied = store.decisions.record(EMAIL, _manual(Status.DENIED, 5), PURPOSES, at(5))
     assert applied.ledger_seqs == (2,)
-    row = store.subject(EMAIL).timeline[-1]
+    row = store.views.subject(EMAIL).timeline[-1]
     assert (row.source, row.link, row.evidence["note"]) == ("manual:alice", None, "called support")
-    assert {i.link for s in ("salesforce", "hubspot") for i in store.due(s, 10, at(5))} == {
+    assert {i.link for s in ("salesforce", "hubspot") for i in store.outbox.due(s, 10, at(5))} == {
         SF,
         HS,
     }
@@ -32,8 +32,8 @@ def test_manual_denial_is_ledgered_and_pushed_everywhere(store: Store) -> None:
 
 def test_manual_decision_for_a_new_person_creates_the_subject(store: Store) -> None:
     """Recording consent for an unknown email creates the subject with that state."""
-    store.record("New@Example.com", _manual(Status.GRANTED, 0), PURPOSES, at(0))
-    (state,) = store.subject("new@example.com").states
+    store.decisions.record("New@Example.com", _manual(Status.GRANTED, 0), PURPOSES, at(0))
+    (state,) = store.views.subject("new@example.com").states
     assert (state.status, state.source, state.time_kind) == ("granted", "manual:alice", "asserted")
 
 
@@ -41,9 +41,9 @@ def test_resolving_a_blocked_grant_applies_the_human_decision(store: Store) -> N
     """Resolving a grant_blocked conflict with a grant writes a `manual:<by>` row and pushes it."""
     ingest(store, [seen(SF, Status.DENIED, 10), seen(HS, Status.DENIED, 10)], 11)
     ingest(store, [seen(HS, Status.GRANTED, 5)], 12)
-    (conflict,) = store.conflicts(open_only=True)
+    (conflict,) = store.views.conflicts(open_only=True)
     assert conflict.id is not None
-    applied = store.resolve_conflict(
+    applied = store.decisions.resolve_conflict(
         conflict.id,
         Status.GRANTED,
         by="bob",
@@ -51,22 +51,22 @@ def test_resolving_a_blocked_grant_applies_the_human_decision(store: Store) -> N
         purposes=PURPOSES,
         now=at(20),
     )
-    resolved = store.conflict(conflict.id)
+    resolved = store.views.conflict(conflict.id)
     assert (resolved.status, resolved.resolved_by, resolved.resolution_note) == (
         "resolved",
         "bob",
         "verified by phone",
     )
     assert resolved.resolution_seq == applied.ledger_seqs[-1]
-    row = store.subject(EMAIL).timeline[-1]
+    row = store.views.subject(EMAIL).timeline[-1]
     assert (row.source, row.status, row.evidence["extra"]) == (
         "manual:bob",
         "granted",
         {"conflict_id": str(conflict.id)},
     )
-    assert [i.status for i in store.due("salesforce", 10, at(20))] == [Status.GRANTED]
-    assert list(store.conflicts(open_only=True)) == []
+    assert [i.status for i in store.outbox.due("salesforce", 10, at(20))] == [Status.GRANTED]
+    assert list(store.views.conflicts(open_only=True)) == []
     with pytest.raises(ConflictNotResolvableError, match="resolved by bob"):
-        store.resolve_conflict(
+        store.decisions.resolve_conflict(
             conflict.id, Status.DENIED, by="eve", note="no", purposes=PURPOSES, now=at(21)
         )

@@ -14,7 +14,7 @@ def _revoked(store: Store) -> OutboxItem:
     """SF and HS agree on a grant, then SF revokes at minute 5: one write due to HubSpot."""
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(SF, Status.DENIED, 5)], 6)
-    (item,) = store.due("hubspot", 10, at(6))
+    (item,) = store.outbox.due("hubspot", 10, at(6))
     return item
 
 
@@ -32,11 +32,11 @@ def test_a_queued_write_is_stored_pending_and_a_dead_letter_dead(store: Store) -
     """Queueing writes 'pending'; a permanent failure turns it into 'dead', requeue back."""
     item = _revoked(store)
     assert _stored_states(store) == ["pending"]
-    store.mark_dead(item, "INVALID_FIELD", at(7))
+    store.outbox.mark_dead(item, "INVALID_FIELD", at(7))
     assert _stored_states(store) == ["dead"]
-    (pending,) = store.subject(EMAIL).pending
+    (pending,) = store.views.subject(EMAIL).pending
     assert pending.state is OutboxState.DEAD
-    store.requeue(item.id, at(8))
+    store.outbox.requeue(item.id, at(8))
     assert _stored_states(store) == ["pending"]
 
 
@@ -44,10 +44,10 @@ def test_a_withheld_grant_is_stored_withheld_and_not_counted_as_dead(store: Stor
     """A grant the target cannot store is 'withheld': neither owed nor dead-lettered."""
     ingest(store, [seen(SF, Status.DENIED, 0), seen(HS, Status.DENIED, 0)], 1)
     ingest(store, [seen(SF, Status.GRANTED, 5)], 6)
-    (grant,) = store.due("hubspot", 10, at(6))
-    store.mark_withheld(grant, "no legal basis", at(7))
+    (grant,) = store.outbox.due("hubspot", 10, at(6))
+    store.outbox.mark_withheld(grant, "no legal basis", at(7))
     assert _stored_states(store) == ["withheld"]
-    owed = store.backlog().get("hubspot")
+    owed = store.views.backlog().get("hubspot")
     assert owed is None or (owed.pending, owed.dead) == (0, 0)
 
 
@@ -57,8 +57,8 @@ def test_a_write_landing_after_a_newer_decision_queues_it_through_the_same_path(
     """mark_written queues the newer canonical value as a fresh pending row, due at once."""
     item = _revoked(store)
     ingest(store, [seen(SF, Status.GRANTED, 10)], 11)
-    store.mark_written(item, at(12))
+    store.outbox.mark_written(item, at(12))
     assert _stored_states(store) == ["pending"]
-    (newer,) = store.due("hubspot", 10, at(12))
+    (newer,) = store.outbox.due("hubspot", 10, at(12))
     assert (newer.status, newer.attempts) == (Status.GRANTED, 0)
-    assert store.backlog()["hubspot"].pending == 1
+    assert store.views.backlog()["hubspot"].pending == 1

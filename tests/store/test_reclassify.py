@@ -107,14 +107,16 @@ def build_old_store(store: Store) -> OldStore:
         read(EVE_SF, "sms_marketing", Status.GRANTED, "SMS_Consent__c", 5),
     ]
     keys = {o.link: MatchKeys(email=EMAILS[o.link]) for o in observations if o.link}
-    report = store.ingest(observations, keys, config.purposes, at(10))  # no targets: as before
+    report = store.decisions.ingest(
+        observations, keys, config.purposes, at(10)
+    )  # no targets: as before
     assert report.decisions == 6
-    items = {item.link: item for item in store.due("hubspot", 10, at(11))}
-    store.mark_written(items[ADA_HS], at(12))  # an opt-in nobody gave, pushed to HubSpot
-    store.mark_withheld(items[CY_HS], "no legal basis", at(12))
-    (lead,) = (i for i in store.due("salesforce", 10, at(11)) if i.link == ADA_LEAD)
-    store.mark_written(lead, at(12))  # "granted" on an opt-out box: it was left unticked
-    delivered = store.subject("ada@example.com").states
+    items = {item.link: item for item in store.outbox.due("hubspot", 10, at(11))}
+    store.outbox.mark_written(items[ADA_HS], at(12))  # an opt-in nobody gave, pushed to HubSpot
+    store.outbox.mark_withheld(items[CY_HS], "no legal basis", at(12))
+    (lead,) = (i for i in store.outbox.due("salesforce", 10, at(11)) if i.link == ADA_LEAD)
+    store.outbox.mark_written(lead, at(12))  # "granted" on an opt-out box: it was left unticked
+    delivered = store.views.subject("ada@example.com").states
     seq = next(s.ledger_seq for s in delivered if s.purpose == "email_marketing")
     assert seq is not None
     return OldStore(config.purposes, Rules.from_mappings(config.mappings), seq)
@@ -145,7 +147,7 @@ def outbox_rows(store: Store) -> list[tuple[str, str, str]]:
 
 def run(store: Store, old: OldStore, chunk: int = 500) -> tuple[int, list[PushedOptIn]]:
     """Reclassify everything; (how many, the pushed opt-ins listed)."""
-    chunks = list(store.reclassify_grants(old.rules, at(60), chunk=chunk))
+    chunks = list(store.decisions.reclassify_grants(old.rules, at(60), chunk=chunk))
     return sum(len(c.reclassified) for c in chunks), [p for c in chunks for p in c.pushed]
 
 
@@ -168,7 +170,7 @@ def test_rules_name_the_opt_out_boxes_of_the_shipped_mappings() -> None:
 
 def test_grants_read_from_opt_out_boxes_become_not_opted_out(store: Store, old: OldStore) -> None:
     """Every grant decided by an opt-out box becomes not_opted_out; explicit grants stay."""
-    assert store.count_reclassifiable(old.rules) == len(FABRICATED)
+    assert store.decisions.count_reclassifiable(old.rules) == len(FABRICATED)
     reclassified, _ = run(store, old)
     assert reclassified == len(FABRICATED)
     after = states(store)
@@ -181,8 +183,8 @@ def test_each_reclassification_is_one_chained_ledger_row(store: Store, old: OldS
     before = ledger_size(store)
     run(store, old)
     assert ledger_size(store) == before + len(FABRICATED)
-    assert store.verify_ledger().ok
-    rows = {row.seq: row for row in store.ledger()}
+    assert store.views.verify_ledger().ok
+    rows = {row.seq: row for row in store.views.ledger()}
     new = [row for row in rows.values() if row.source == SOURCE]
     assert len(new) == len(FABRICATED)
     for row in new:
@@ -207,7 +209,9 @@ def test_state_points_at_the_new_row_and_keeps_imported(store: Store, old: OldSt
         before = {(r.subject_id, r.purpose): r for r in session.exec(select(ConsentStateRow))}
     run(store, old)
     new_rows = {
-        (row.subject_id, row.purpose): row.seq for row in store.ledger() if row.source == SOURCE
+        (row.subject_id, row.purpose): row.seq
+        for row in store.views.ledger()
+        if row.source == SOURCE
     }
     with Session(store.engine) as session:
         for row in session.exec(select(ConsentStateRow)):
@@ -243,7 +247,7 @@ def test_a_second_run_changes_nothing(store: Store, old: OldStore) -> None:
     """Reclassifying is idempotent: the second run finds and writes nothing."""
     run(store, old)
     size, after = ledger_size(store), states(store)
-    assert store.count_reclassifiable(old.rules) == 0
+    assert store.decisions.count_reclassifiable(old.rules) == 0
     assert run(store, old) == (0, [])
     assert (ledger_size(store), states(store)) == (size, after)
 
@@ -257,7 +261,7 @@ def test_dry_run_changes_nothing(store: Store, old: OldStore, chunk: int) -> Non
     assert reclassified == len(FABRICATED)
     assert [p.record_id for p in pushed] == ["501"]
     assert (ledger_size(store), states(store), outbox_rows(store)) == (size, before, queued)
-    assert store.verify_ledger().ok
+    assert store.views.verify_ledger().ok
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3])
@@ -267,7 +271,7 @@ def test_small_chunks_reclassify_the_same(store: Store, old: OldStore, chunk: in
     assert reclassified == len(FABRICATED)
     assert [p.record_id for p in pushed] == ["501"]
     assert {k for k, s in states(store).items() if s == "not_opted_out"} == FABRICATED
-    assert store.verify_ledger().ok
+    assert store.views.verify_ledger().ok
 
 
 def test_a_grant_the_person_gave_elsewhere_is_read_afresh_after_reclassifying(
@@ -278,12 +282,16 @@ def test_a_grant_the_person_gave_elsewhere_is_read_afresh_after_reclassifying(
     keys = {ADA_SF: MatchKeys(email="ada@example.com"), ADA_HS: MatchKeys(email="ada@example.com")}
     box = read(ADA_SF, "email_marketing", Status.GRANTED, "HasOptedOutOfEmail", 1)
     subscribed = read(ADA_HS, "email_marketing", Status.GRANTED, "marketing_email", 2, "consent")
-    store.ingest([box], keys, config.purposes, at(3))  # the old version's fabricated grant...
-    store.ingest([subscribed], keys, config.purposes, at(4))  # ...which the real one agreed with
-    chunks = list(store.reclassify_grants(Rules.from_mappings(config.mappings), at(5)))
+    store.decisions.ingest(
+        [box], keys, config.purposes, at(3)
+    )  # the old version's fabricated grant...
+    store.decisions.ingest(
+        [subscribed], keys, config.purposes, at(4)
+    )  # ...which the real one agreed with
+    chunks = list(store.decisions.reclassify_grants(Rules.from_mappings(config.mappings), at(5)))
     assert sum(len(c.reclassified) for c in chunks) == 1
     assert states(store)[("ada@example.com", "email_marketing")] == "not_opted_out"
-    store.ingest([subscribed], keys, config.purposes, at(6))  # the next pull or sweep
+    store.decisions.ingest([subscribed], keys, config.purposes, at(6))  # the next pull or sweep
     assert states(store)[("ada@example.com", "email_marketing")] == "granted"
-    latest = store.subject("ada@example.com").timeline[-1]
+    latest = store.views.subject("ada@example.com").timeline[-1]
     assert (latest.status, latest.evidence.get("legal_basis")) == ("granted", "consent")

@@ -63,7 +63,7 @@ def test_timestamps_come_back_timezone_aware_utc(store: Store) -> None:
     observation = seen(SF, Status.DENIED, 0)
     shifted = observation.decided_at.astimezone(timezone(timedelta(hours=2)))
     ingest(store, [replace(observation, decided_at=shifted)], 1)
-    (row,) = store.subject(EMAIL).timeline
+    (row,) = store.views.subject(EMAIL).timeline
     assert row.decided_at == at(0)
     assert row.decided_at.tzinfo is UTC
     assert row.recorded_at.tzinfo is UTC

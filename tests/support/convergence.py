@@ -59,7 +59,7 @@ def mismatches(harness: Harness, store: Store) -> list[tuple[str, str, Status, s
     held_as = targets(config.mappings)
     withheld = {
         (c.link.split("/")[0] if c.link else "", c.purpose)
-        for c in store.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
+        for c in store.views.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
     }
     truth = canonical(store)
     seen = {system: statuses(harness, system) for system in ("salesforce", "hubspot")}
@@ -85,12 +85,12 @@ def mismatches(harness: Harness, store: Store) -> list[tuple[str, str, Status, s
 
 def quiescent(store: Store, since: datetime, systems: tuple[str, ...] = SYSTEMS) -> bool:
     """Nothing owed to any system, and each system's latest pull since `since` changed nothing."""
-    if any(b.pending for b in store.backlog().values()):
+    if any(b.pending for b in store.views.backlog().values()):
         return False
     for system in systems:
         pulls = [
             r
-            for r in store.recent_runs(system, 10)
+            for r in store.views.recent_runs(system, 10)
             if r.kind == "pull" and r.finished_at is not None and r.started_at > since
         ]
         if not pulls:

@@ -48,4 +48,4 @@ def ingest(
     """Ingest at T0+minutes; every link matches EMAIL unless `emails` says otherwise."""
     emails = emails or {}
     keys = {o.link: MatchKeys(email=emails.get(o.link, EMAIL)) for o in observations if o.link}
-    return store.ingest(observations, keys, PURPOSES, at(minutes))
+    return store.decisions.ingest(observations, keys, PURPOSES, at(minutes))

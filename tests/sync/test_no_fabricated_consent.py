@@ -90,7 +90,7 @@ def test_a_person_nobody_asked_holds_no_opt_in_after_two_syncs(
         (record,) = sf.get("/_sandbox/records", params={"email": PERSON}).json()
     assert record["HasOptedOutOfEmail"] is False and record["DoNotCall"] is False
     with Store.open(url) as store:
-        view = store.subject(PERSON)
+        view = store.views.subject(PERSON)
         states = {s.purpose: s.status for s in view.states}
         assert states["email_marketing"] == "not_opted_out"
         assert "granted" not in states.values()
@@ -111,7 +111,7 @@ def test_every_subscribed_written_carries_its_decisions_legal_basis(
                 "AND d.purpose = 'email_marketing'"
             )
         ).all()
-        proofs = store.evidence([seq for _, seq in rows if seq is not None])
+        proofs = store.views.evidence([seq for _, seq in rows if seq is not None])
         written_optins = [email for email, _ in rows]
         for email, seq in rows:
             assert seq is not None, f"opt-in to {email} without a decision"
@@ -133,10 +133,10 @@ def test_a_grant_without_a_legal_basis_is_withheld_with_a_conflict(
     held = _hubspot_contact(sandbox, TOLD_REP)["subscriptions"].get(MARKETING_KEY, {})
     assert held.get("status", "NOT_SPECIFIED") == "NOT_SPECIFIED"
     with Store.open(url) as store:
-        subject = store.subject(TOLD_REP).subject.id
+        subject = store.views.subject(TOLD_REP).subject.id
         (conflict,) = [
             c
-            for c in store.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
+            for c in store.views.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
             if c.subject_id == subject
         ]
         assert conflict.severity == "info" and "legal basis" in conflict.message

@@ -84,7 +84,7 @@ def test_named_records_are_read_and_reconciled(
     engine.read_named("hubspot", {("contacts", "1"): False}, report)
     assert portal.reads == [("contacts", ["1"])]
     assert (report.records_read, report.decisions) == (1, 1)
-    (state,) = store.subject("ada@example.com").states
+    (state,) = store.views.subject("ada@example.com").states
     assert (state.purpose, state.status) == ("phone_calls", "denied")
 
 
@@ -101,8 +101,8 @@ def test_a_deletion_the_read_no_longer_finds_ends_the_link(
     report = CycleReport("hubspot")
     engine.read_named("hubspot", {("contacts", "1"): True, ("contacts", "2"): False}, report)
     assert report.links_ended == 1
-    assert [link.active for link in store.subject("ada@example.com").links] == [False]
-    assert [link.active for link in store.subject("bob@example.com").links] == [True]
+    assert [link.active for link in store.views.subject("ada@example.com").links] == [False]
+    assert [link.active for link in store.views.subject("bob@example.com").links] == [True]
 
 
 def test_objects_the_mapping_does_not_sync_are_not_read(

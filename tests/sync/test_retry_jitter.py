@@ -91,7 +91,7 @@ def _revoke_everyone(store: Store, engine: SyncEngine, config: DeploymentConfig)
                 )
             )
             keys[link] = MatchKeys(email=f"person{n}@example.com")
-    applied = store.ingest(observations, keys, config.purposes, NOW, engine.targets)
+    applied = store.decisions.ingest(observations, keys, config.purposes, NOW, engine.targets)
     assert applied.queued == PEOPLE
 
 

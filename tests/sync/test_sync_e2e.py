@@ -90,7 +90,7 @@ def test_backfill_converges_both_crms(world: World) -> None:
     assert len({email for email, _ in shared}) > CONTACTS // 2
     mismatched = []
     for email, purpose in sorted(shared):
-        state = {s.purpose: s.status for s in world.store.subject(email).states}
+        state = {s.purpose: s.status for s in world.store.views.subject(email).states}
         canonical = Status(state.get(purpose, "unknown"))
         if canonical is Status.UNKNOWN:
             continue
@@ -148,7 +148,7 @@ def test_hubspot_unsubscribe_reaches_salesforce(world: World, person: str) -> No
         records = sf.get("/_sandbox/records", params={"email": person}).json()
     assert records
     assert all(r["HasOptedOutOfEmail"] is True for r in records if not r["IsDeleted"])
-    timeline = world.store.subject(person).timeline
+    timeline = world.store.views.subject(person).timeline
     revocation = [r for r in timeline if r.purpose == "email_marketing"][-1]
     assert revocation.status == "denied"
     assert revocation.source == "hubspot"
@@ -166,11 +166,11 @@ def test_rep_unticking_the_opt_out_in_salesforce_is_blocked(world: World, person
         assert acted.status_code == 200, acted.text
     report = world.cycle("salesforce")
     assert report.conflicts["grant_blocked"] >= 1
-    subject = world.store.subject(person)
+    subject = world.store.views.subject(person)
     assert {s.purpose: s.status for s in subject.states}["email_marketing"] == "denied"
     blocked = [
         c
-        for c in world.store.conflicts(kind=None)
+        for c in world.store.views.conflicts(kind=None)
         if c.kind == "grant_blocked" and c.subject_id == subject.subject.id
     ]
     assert blocked

@@ -84,7 +84,7 @@ class World:
         for person in iter_people("salesforce", CONTACTS, SEED, 0.8):
             if not person.shared:
                 continue
-            view = self.store.subject(person.email)
+            view = self.store.views.subject(person.email)
             state = {s.purpose: s.status for s in view.states}
             systems = {link.system for link in view.links}
             if systems == {"salesforce", "hubspot"} and state["email_marketing"] == "granted":
@@ -117,7 +117,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 def _revocation_lands(world: World, email: str) -> None:
     assert world.sf_records(email)
     assert all(r["HasOptedOutOfEmail"] is True for r in world.sf_records(email))
-    assert world.store.verify_ledger().ok
+    assert world.store.views.verify_ledger().ok
 
 
 @pytest.mark.parametrize(
@@ -225,5 +225,5 @@ def test_permanent_rejection_is_dead_lettered_with_a_conflict(world: World) -> N
     )
     report = world.engine.cycle("salesforce")
     assert report.writes_dead >= 1
-    rejected = [c for c in world.store.conflicts(open_only=True) if c.kind == "push_rejected"]
+    rejected = [c for c in world.store.views.conflicts(open_only=True) if c.kind == "push_rejected"]
     assert any("FIELD_INTEGRITY_EXCEPTION" in (c.message + str(c.detail)) for c in rejected)

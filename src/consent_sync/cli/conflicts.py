@@ -29,7 +29,7 @@ def list_conflicts(
     from consent_sync.cli.stores import opened_store
 
     with opened_store() as store:
-        rows = store.conflicts(open_only=open_only, kind=kind)
+        rows = store.views.conflicts(open_only=open_only, kind=kind)
         if as_json:
             for row in rows:
                 typer.echo(json.dumps(as_data(row), ensure_ascii=False))
@@ -59,7 +59,7 @@ def show(conflict_id: int = typer.Argument(..., help="The conflict's id.")) -> N
     from consent_sync.cli.stores import opened_store
 
     with opened_store() as store:
-        row = store.conflict(conflict_id)
+        row = store.views.conflict(conflict_id)
     typer.echo(json.dumps(as_data(row), indent=2, ensure_ascii=False))
 
 
@@ -78,7 +78,7 @@ def resolve(
     purposes = purposes_from(config)
     with opened_store() as store:
         try:
-            applied = store.resolve_conflict(
+            applied = store.decisions.resolve_conflict(
                 conflict_id,
                 Status(status.value),
                 by=by,

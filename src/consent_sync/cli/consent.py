@@ -79,7 +79,7 @@ def record(
     )
     with opened_store() as store:
         try:
-            applied = store.record(
+            applied = store.decisions.record(
                 address, observation, {named.name: named}, at, deployment_targets(config)
             )
         except DecisionRefusedError as exc:

@@ -66,7 +66,7 @@ def _reclassify_hint(engine: Engine, config: Path | None) -> str | None:
 
     try:
         mappings = load_config(default_config_dir(config), resolve_env=False).mappings
-        found = Store(engine).count_reclassifiable(Rules.from_mappings(mappings))
+        found = Store(engine).decisions.count_reclassifiable(Rules.from_mappings(mappings))
     except Exception:  # a hint must never fail the upgrade
         return None
     return RECLASSIFY_HINT.format(count=found) if found else None
@@ -134,7 +134,7 @@ def reclassify_command(
     rows: list[tuple[str, ...]] = []
     last_subject = None
     with opened_store(dry_run=dry_run) as store:
-        for chunk in store.reclassify_grants(rules, now()):
+        for chunk in store.decisions.reclassify_grants(rules, now()):
             reclassified += len(chunk.reclassified)
             for item in chunk.reclassified:  # in subject order, across chunks too
                 if item.subject_id != last_subject:

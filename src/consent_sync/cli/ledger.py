@@ -53,7 +53,7 @@ def verify() -> None:
     from consent_sync.cli.stores import opened_store
 
     with opened_store() as store:
-        check = store.verify_ledger()
+        check = store.views.verify_ledger()
     if check.problem is not None:
         typer.echo(f"ledger verification FAILED: {check.problem}", err=True)
         typer.echo(f"{check.rows} row(s) verified before it", err=True)
@@ -89,7 +89,7 @@ def export(
     if writer is not None:
         writer.writerow(COLUMNS)
     with opened_store() as store:
-        for row in store.ledger(since=start):
+        for row in store.views.ledger(since=start):
             record = as_record(row, purposes.get(row.purpose))
             if writer is None:
                 out.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")

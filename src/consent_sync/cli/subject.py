@@ -37,7 +37,7 @@ def show(
     has_purposes = (default_config_dir(config) / "mappings" / "purposes.yaml").is_file()
     purposes = purposes_from(config) if config is not None or has_purposes else {}
     with opened_store() as store:
-        view = store.subject(address)
+        view = store.views.subject(address)
     if as_json:
         typer.echo(json.dumps(as_data(view, purposes), indent=2, ensure_ascii=False))
     else:

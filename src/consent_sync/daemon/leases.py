@@ -88,7 +88,7 @@ class Leases:
     def acquire(self, name: str) -> bool:
         """Claim `name` for this process (or renew it); False while another live holder has it."""
         now = self.clock()
-        won = self.store.acquire_lease(name, self.holder, now + self.ttl, now)
+        won = self.store.coordination.acquire_lease(name, self.holder, now + self.ttl, now)
         if not won:
             won = self._take_over_dead(name, now)
         if won:
@@ -98,14 +98,16 @@ class Leases:
 
     def current_holder(self, name: str) -> str | None:
         """Who holds `name` now, if anyone (expired or not)."""
-        row = self.store.lease(name)
+        row = self.store.coordination.lease(name)
         return row.acquired_by if row is not None else None
 
     def _take_over_dead(self, name: str, now: datetime) -> bool:
-        row = self.store.lease(name)
+        row = self.store.coordination.lease(name)
         if row is None or not holder_is_dead(row.acquired_by):
             return False
-        taken = self.store.take_over_lease(name, self.holder, row.acquired_by, now + self.ttl)
+        taken = self.store.coordination.take_over_lease(
+            name, self.holder, row.acquired_by, now + self.ttl
+        )
         if taken:
             log.info("lease taken over from a dead process", lease=name, previous=row.acquired_by)
         return taken
@@ -114,7 +116,7 @@ class Leases:
         """Give `name` up so another replica can take it at once."""
         with self._lock:
             self._held.discard(name)
-        self.store.release_lease(name, self.holder)
+        self.store.coordination.release_lease(name, self.holder)
 
     def held(self) -> frozenset[str]:
         with self._lock:
@@ -124,7 +126,7 @@ class Leases:
         """Extend every lease held; one lost to another holder is dropped and logged."""
         now = self.clock()
         for name in sorted(self.held()):
-            if not self.store.acquire_lease(name, self.holder, now + self.ttl, now):
+            if not self.store.coordination.acquire_lease(name, self.holder, now + self.ttl, now):
                 with self._lock:
                     self._held.discard(name)
                 log.error("lease lost to another holder while held", lease=name)

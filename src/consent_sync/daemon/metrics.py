@@ -125,8 +125,8 @@ class _BacklogCollector(Collector):
         )
         now = self.clock()
         try:
-            backlog = self.store.backlog()
-            cursors = self.store.cursors()
+            backlog = self.store.views.backlog()
+            cursors = self.store.views.cursors()
         except SQLAlchemyError:
             up.add_metric([], 0)
             yield up

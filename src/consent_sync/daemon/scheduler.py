@@ -192,7 +192,7 @@ class SyncScheduler:
             if self._stopping.is_set() or not self.leases.acquire(HOUSEKEEPING_LEASE):
                 return
             try:
-                removed = self.store.housekeep(datetime.now(UTC))
+                removed = self.store.coordination.housekeep(datetime.now(UTC))
                 log.info("housekeeping", **removed)
             finally:
                 self.leases.release(HOUSEKEEPING_LEASE)

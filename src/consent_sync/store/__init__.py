@@ -1,7 +1,8 @@
 """The canonical consent store: tables, transactions, the ledger, the outbox and migrations."""
 
+from consent_sync.store.coordination import Coordination
 from consent_sync.store.db import DEFAULT_URL, URL_ENV, database_url, redact_url
-from consent_sync.store.decide import Applied
+from consent_sync.store.decide import Applied, Decisions, IngestReport
 from consent_sync.store.errors import (
     ConflictNotFoundError,
     ConflictNotResolvableError,
@@ -13,11 +14,12 @@ from consent_sync.store.errors import (
     UnlinkedObservationError,
     UnsupportedDatabaseError,
 )
-from consent_sync.store.facade import IngestReport, Store
+from consent_sync.store.facade import Store
 from consent_sync.store.ledger import LedgerCheck, LedgerProblem
-from consent_sync.store.outbox import OutboxItem, OutboxState
+from consent_sync.store.outbox import Outbox, OutboxItem
+from consent_sync.store.queueing import OutboxState
 from consent_sync.store.schema import SchemaOutdatedError
-from consent_sync.store.views import Delivery, PendingWrite, SubjectView
+from consent_sync.store.views import Delivery, PendingWrite, SubjectView, Views
 
 __all__ = [
     "DEFAULT_URL",
@@ -25,10 +27,13 @@ __all__ = [
     "Applied",
     "ConflictNotFoundError",
     "ConflictNotResolvableError",
+    "Coordination",
+    "Decisions",
     "Delivery",
     "IngestReport",
     "LedgerCheck",
     "LedgerProblem",
+    "Outbox",
     "OutboxItem",
     "OutboxItemNotFoundError",
     "OutboxState",
@@ -42,6 +47,7 @@ __all__ = [
     "UnknownPurposeError",
     "UnlinkedObservationError",
     "UnsupportedDatabaseError",
+    "Views",
     "database_url",
     "redact_url",
 ]

@@ -7,11 +7,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
+from consent_sync.store.db import Transactions
 from consent_sync.store.errors import SyncRunNotFoundError
 from consent_sync.store.tables import CursorRow, LeaseRow, SyncRunRow
+from consent_sync.store.types import utc
 
 
 def cursor(session: Session, system: str, object_type: str) -> datetime | None:
@@ -112,3 +115,68 @@ def housekeep(session: Session, now: datetime, keep_runs: timedelta) -> dict[str
 def _count(result: object) -> int:
     """Rows a DELETE removed (a CursorResult's rowcount; -1 or absent reads as 0)."""
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+
+class Coordination:
+    """Cursors, leases and runs, for the engine and the scheduler (`store.coordination`).
+
+    Each method is one transaction, most around this module's function of the same name.
+    """
+
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
+
+    def cursor(self, system: str, object_type: str) -> datetime | None:
+        """The incremental-sync watermark of (system, object), None before the first pull."""
+        with self._transactions.read() as session:
+            return cursor(session, system, object_type)
+
+    def advance_cursor(
+        self, system: str, object_type: str, watermark: datetime, now: datetime
+    ) -> datetime:
+        """Move the watermark forward (never back); call only after the page is committed."""
+        with self._transactions.write() as session:
+            return advance_cursor(session, system, object_type, utc(watermark), utc(now))
+
+    def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
+        """Claim or renew a lease; False while another holder's lease is unexpired."""
+        with self._transactions.write() as session:
+            return acquire_lease(session, name, holder, utc(until), utc(now))
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give up a lease held by `holder`."""
+        with self._transactions.write() as session:
+            return release_lease(session, name, holder)
+
+    def lease(self, name: str) -> LeaseRow | None:
+        """The lease `name` as it stands (holder and expiry), None when nobody holds it."""
+        with self._transactions.read() as session:
+            return session.get(LeaseRow, name)
+
+    def take_over_lease(self, name: str, holder: str, previous: str, until: datetime) -> bool:
+        """Take the lease from `previous` (known dead) before it expires; False if it moved on."""
+        table = LeaseRow.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(table.c.name == name, table.c.acquired_by == previous)
+            .values(acquired_by=holder, acquired_until=utc(until))
+        )
+        with self._transactions.write() as session:
+            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    def start_run(self, system: str, kind: str, now: datetime) -> uuid.UUID:
+        """Record the start of a pull, push or sweep; returns the run id."""
+        with self._transactions.write() as session:
+            return start_run(session, system, kind, utc(now))
+
+    def finish_run(
+        self, run_id: uuid.UUID, counts: Mapping[str, int], error: str | None, now: datetime
+    ) -> None:
+        """Record a run's counts and the error that ended it, if any."""
+        with self._transactions.write() as session:
+            finish_run(session, run_id, counts, error, utc(now))
+
+    def housekeep(self, now: datetime, keep_runs: timedelta = timedelta(days=30)) -> dict[str, int]:
+        """Prune run history older than `keep_runs` and long-expired leases (counts removed)."""
+        with self._transactions.write() as session:
+            return housekeep(session, utc(now), keep_runs)

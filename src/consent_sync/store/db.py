@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -96,3 +97,19 @@ def read_session(engine: Engine) -> Iterator[Session]:
     read_only = engine.execution_options(**{_READ_ONLY: True})
     with Session(read_only, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+@dataclass(frozen=True, slots=True)
+class Transactions:
+    """The transactions the store's facets share: over one engine, writes honour a dry run."""
+
+    engine: Engine
+    dry_run: bool = False  # every write transaction is rolled back
+
+    def write(self) -> AbstractContextManager[Session]:
+        """One read-write transaction (`write_session`), rolled back instead in a dry run."""
+        return write_session(self.engine, rollback=self.dry_run)
+
+    def read(self) -> AbstractContextManager[Session]:
+        """One read-only transaction that never blocks writers (`read_session`)."""
+        return read_session(self.engine)

@@ -3,29 +3,56 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
 from sqlmodel import Session
 
+from consent_sync.domain.identity import MatchKeys, normalize_email
 from consent_sync.domain.model import (
+    MANUAL_PREFIX,
     Canonical,
     Conflict,
+    Evidence,
     LinkKey,
     Observation,
     Purpose,
     Resolution,
     Status,
     Targets,
+    TimeKind,
 )
 from consent_sync.domain.reconcile import reconcile
-from consent_sync.store import conflicts, ledger, outbox, snapshot
-from consent_sync.store.errors import UnknownPurposeError
+from consent_sync.store import conflicts, drift, ledger, links, queueing, reclassify, snapshot
+from consent_sync.store.db import Transactions
+from consent_sync.store.errors import (
+    ConflictNotResolvableError,
+    DecisionRefusedError,
+    UnknownPurposeError,
+    UnlinkedObservationError,
+)
+from consent_sync.store.reclassify import Chunk, Rules
 from consent_sync.store.types import utc
 
 #: An observation and the id of the link it was read from (None for manual and API decisions).
 Sighting = tuple[Observation, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What one batch of observations did to the store."""
+
+    observations: int
+    unmatched: int  # observations of records with no link and no email to link them by
+    subjects: int
+    decisions: int
+    conflicts: int
+    queued: int
+    relinked: int  # records whose email change moved them to another subject
+    conflict_kinds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +107,7 @@ def apply_many(
     ]
     pairs = [(s, d) for (s, _, _), r in zip(groups, resolutions, strict=True) for d in r.decisions]
     seqs = iter(ledger.append(session, pairs, now))
-    plan = outbox.Plan()
+    plan = queueing.Plan()
     found: list[tuple[uuid.UUID, Conflict, int | None]] = []
     done = {subject_id: _Done() for subject_id in batch}
     for (subject_id, name, group), resolution in zip(groups, resolutions, strict=True):
@@ -102,7 +129,7 @@ def apply_many(
         )
     conflict_ids = iter(conflicts.record_many(session, found, now))
     snapshot.write(session, loaded)
-    outbox.write(session, plan)
+    queueing.write(session, plan)
     return [
         Applied(
             subject_id,
@@ -141,7 +168,7 @@ def _groups(
 
 def _propagate(
     loaded: snapshot.Snapshot,
-    plan: outbox.Plan,
+    plan: queueing.Plan,
     subject_id: uuid.UUID,
     purpose: str,
     canonical: Canonical,
@@ -162,7 +189,7 @@ def _propagate(
             continue
         rows = loaded.outbox.setdefault((link.id, purpose), [])
         key = LinkKey(link.system, link.object_type, link.record_id)
-        wanted = outbox.held_on(targets, key, purpose, canonical.status)
+        wanted = queueing.held_on(targets, key, purpose, canonical.status)
         if wanted is None or shadow.last_seen == wanted.value:
             if rows:  # the link holds what it can of the canonical value: nothing left to write
                 plan.settled.append((link.id, purpose))
@@ -179,3 +206,195 @@ def _propagate(
             now=now,
         )
     return queued
+
+
+class Decisions:
+    """What changes canonical state (`store.decisions`): ingestion, manual decisions, repairs."""
+
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
+
+    def ingest(
+        self,
+        observations: Sequence[Observation],
+        match_keys: Mapping[LinkKey, MatchKeys],
+        purposes: Mapping[str, Purpose],
+        now: datetime,
+        targets: Targets | None = None,
+    ) -> IngestReport:
+        """Resolve each record to its subject, then reconcile and record the observations of
+        every subject in one transaction (ledger, state, conflicts, shadows, outbox).
+
+        `match_keys` gives each record's normalized email/phone; a record already linked needs
+        none. Observations of records that cannot be linked are counted as unmatched. Links and
+        subjects are resolved first and committed on their own, as before any decision; the
+        decisions of the batch then land all together or, if anything fails, not at all.
+        `targets` (from the mappings) says what each field holds for a canonical status.
+        """
+        now = utc(now)
+        records: dict[LinkKey, MatchKeys] = {}
+        for observation in observations:
+            if observation.link is None:
+                raise UnlinkedObservationError(observation.source, observation.purpose)
+            records.setdefault(observation.link, match_keys.get(observation.link, MatchKeys()))
+        with self._transactions.write() as session:
+            resolved = links.resolve_many(session, records, now)
+            if self._transactions.dry_run:  # nothing resolved is kept: decide before it goes
+                return _report(observations, resolved, session, purposes, now, targets)
+        with self._transactions.write() as session:
+            return _report(observations, resolved, session, purposes, now, targets)
+
+    def record(
+        self,
+        email: str,
+        observation: Observation,
+        purposes: Mapping[str, Purpose],
+        now: datetime,
+        targets: Targets | None = None,
+    ) -> Applied:
+        """Apply a decision made outside any CRM (manual, preference centre) through the rule.
+
+        The subject is found by email, or created.
+        """
+        now = utc(now)
+        with self._transactions.write() as session:
+            subject_id = links.subject_for_email(session, normalize_email(email), now)
+            applied = apply(session, subject_id, [(observation, None)], purposes, now, targets)
+            _refuse_blocked(applied)  # rolls the transaction back: nothing half-applied
+            return applied
+
+    def resolve_conflict(
+        self,
+        conflict_id: int,
+        status: Status,
+        *,
+        by: str,
+        note: str,
+        purposes: Mapping[str, Purpose],
+        now: datetime,
+        targets: Targets | None = None,
+    ) -> Applied:
+        """Settle a conflict with a `manual:<by>` decision that propagates like any other."""
+        now = utc(now)
+        who = by.removeprefix(MANUAL_PREFIX)
+        source = f"{MANUAL_PREFIX}{who}"
+        with self._transactions.write() as session:
+            row = conflicts.get(session, conflict_id, lock=True)
+            if row.status != "open":
+                reason = f"it was resolved by {row.resolved_by} at {row.resolved_at}"
+                raise ConflictNotResolvableError(conflict_id, reason)
+            if row.subject_id is None or row.purpose is None:
+                raise ConflictNotResolvableError(conflict_id, "it names no subject and purpose")
+            evidence = Evidence(
+                source=source,
+                collection_method="conflict_resolution",
+                actor=who,
+                captured_at=now,
+                note=note,
+                extra=MappingProxyType({"conflict_id": str(conflict_id)}),
+            )
+            decision = Observation(
+                source, None, row.purpose, status, now, TimeKind.ASSERTED, evidence
+            )
+            applied = apply(session, row.subject_id, [(decision, None)], purposes, now, targets)
+            _refuse_blocked(applied)
+            seq = applied.ledger_seqs[-1] if applied.ledger_seqs else None
+            conflicts.close(session, row, by=who, note=note, resolution_seq=seq, now=now)
+            return applied
+
+    def record_conflicts(self, found: Sequence[Conflict], now: datetime) -> int:
+        """Record conflicts found outside reconciliation (unmappable values, drift).
+
+        A conflict already open for the same kind, link, purpose and detail is not repeated,
+        so a value that stays unreadable is reported once, not once per pull.
+        """
+        recorded = 0
+        with self._transactions.write() as session:
+            for conflict in found:
+                link = links.find_link(session, conflict.link) if conflict.link else None
+                if conflicts.is_open(session, conflict):
+                    continue
+                subject_id = link.subject_id if link else None
+                conflicts.record(session, subject_id, conflict, link.id if link else None, utc(now))
+                recorded += 1
+        return recorded
+
+    def repair_drift(
+        self,
+        held: Sequence[tuple[LinkKey, str, Status]],
+        now: datetime,
+        targets: Targets | None = None,
+    ) -> int:
+        """After a read-back: re-queue canonical values the systems still do not hold (drift)."""
+        with self._transactions.write() as session:
+            return drift.repair(session, held, utc(now), targets)
+
+    def end_link(self, key: LinkKey, now: datetime) -> bool:
+        """A record was deleted in its system: end its link and drop its pending writes."""
+        with self._transactions.write() as session:
+            return links.end_link(session, key, utc(now))
+
+    def reclassify_grants(
+        self, rules: Rules, now: datetime, *, chunk: int = 500
+    ) -> Iterator[Chunk]:
+        """Turn canonical grants read from fields that cannot say `granted` (an unticked opt-out
+        box, under the current mappings: `rules`) into `not_opted_out`, chunk by chunk.
+
+        Each chunk is one transaction (rolled back in a dry run): a `reclassified` ledger row
+        per state, the state, and the subject's pending or withheld opt-ins of that purpose
+        dropped. Yields each chunk once committed, with the opt-ins already delivered from those
+        grants. Running it again finds nothing.
+        """
+        now, after = utc(now), None
+        while True:
+            with self._transactions.write() as session:
+                done = reclassify.run_chunk(session, rules, after, now, chunk)
+            yield done
+            if done.next_after is None:
+                return
+            after = done.next_after
+
+    def count_reclassifiable(self, rules: Rules) -> int:
+        """How many canonical grants `reclassify_grants` would reclassify (one count query)."""
+        with self._transactions.read() as session:
+            return reclassify.count(session, rules)
+
+
+def _refuse_blocked(applied: Applied) -> None:
+    """A manual decision the rule blocked is refused with the rule's reason, not recorded."""
+    for resolution in applied.resolutions:
+        for verdict in resolution.verdicts:
+            if verdict.outcome == "blocked":
+                reason = "; ".join(c.message for c in verdict.conflicts) or "blocked by the rule"
+                raise DecisionRefusedError(resolution.purpose, reason)
+
+
+def _report(
+    observations: Sequence[Observation],
+    resolved: Mapping[LinkKey, links.ResolvedLink | None],
+    session: Session,
+    purposes: Mapping[str, Purpose],
+    now: datetime,
+    targets: Targets | None,
+) -> IngestReport:
+    """Reconcile and record the observations of every resolved subject, and say what it did."""
+    by_subject: dict[uuid.UUID, list[Sighting]] = {}
+    unmatched = 0
+    for observation in observations:
+        found = resolved[observation.link] if observation.link else None
+        if found is None:
+            unmatched += 1
+            continue
+        by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
+    applied = apply_many(session, by_subject, purposes, now, targets) if by_subject else []
+    kinds = Counter(c.kind.value for a in applied for r in a.resolutions for c in r.conflicts)
+    return IngestReport(
+        observations=len(observations),
+        unmatched=unmatched,
+        subjects=len(by_subject),
+        decisions=sum(len(a.ledger_seqs) for a in applied),
+        conflicts=sum(len(a.conflict_ids) for a in applied),
+        queued=sum(a.queued for a in applied),
+        relinked=sum(1 for r in resolved.values() if r is not None and r.relinked),
+        conflict_kinds=MappingProxyType(dict(kinds)),
+    )

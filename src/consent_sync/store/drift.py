@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select, tuple_
 
 from consent_sync.domain.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
-from consent_sync.store import conflicts, outbox
+from consent_sync.store import conflicts, queueing
 from consent_sync.store.tables import ConsentStateRow, LinkRow, OutboxRow
 
 Held = tuple[LinkKey, str, Status]
@@ -46,10 +46,10 @@ def repair(
         )
     }
     link_ids = [r.id for r in rows if r.id is not None]
-    queued: dict[tuple[int, str], list[outbox.Queued]] = {}
+    queued: dict[tuple[int, str], list[queueing.Queued]] = {}
     for row in session.exec(select(OutboxRow).where(col(OutboxRow.link_id).in_(link_ids))):
-        queued.setdefault((row.link_id, row.purpose), []).append(outbox.Queued.of(row))
-    plan = outbox.Plan()
+        queued.setdefault((row.link_id, row.purpose), []).append(queueing.Queued.of(row))
+    plan = queueing.Plan()
     found: list[tuple[uuid.UUID | None, Conflict, int | None]] = []
     for key, purpose, status in held:
         link = found_links.get((key.system, key.object_type, key.record_id))
@@ -59,11 +59,11 @@ def repair(
         if state is None or state.status == Status.UNKNOWN.value:
             continue
         canonical = Status(state.status)
-        wanted = outbox.held_on(targets, key, purpose, canonical)
+        wanted = queueing.held_on(targets, key, purpose, canonical)
         if wanted is None or wanted is status:
             continue
         rows_of_pair = queued.setdefault((link.id, purpose), [])
-        if any(r.state is outbox.OutboxState.PENDING for r in rows_of_pair):
+        if any(r.state is queueing.OutboxState.PENDING for r in rows_of_pair):
             continue  # a pending write explains it
         if not plan.queue(
             rows_of_pair,
@@ -89,6 +89,6 @@ def repair(
             link=key,
         )
         found.append((link.subject_id, conflict, link.id))
-    outbox.write(session, plan)
+    queueing.write(session, plan)
     conflicts.record_many(session, found, now)
     return len(found)

@@ -28,7 +28,7 @@ class UnknownPurposeError(StoreError):
 
 
 class UnlinkedObservationError(StoreError):
-    """Ingestion got an observation with no CRM record behind it (use `Store.record`)."""
+    """Ingestion got an observation with no CRM record behind it (use `store.decisions.record`)."""
 
     def __init__(self, source: str, purpose: str) -> None:
         self.source, self.purpose = source, purpose

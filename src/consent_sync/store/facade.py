@@ -1,99 +1,48 @@
-"""`Store`: the canonical store's public surface for the engine, the CLI and the API."""
+"""`Store`: the canonical store's public surface for the engine, the CLI and the API.
+
+It opens and closes the database; the work is done by its four facets, one per concern:
+`decisions` (decide.py), `outbox` (outbox.py), `coordination` (coordination.py) and `views`
+(views.py), which share one `Transactions` (db.py) and so one dry run.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 
-from sqlalchemy import Engine, func, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
 
-from consent_sync.domain.identity import MatchKeys, normalize_email
-from consent_sync.domain.model import (
-    MANUAL_PREFIX,
-    Conflict,
-    ConflictKind,
-    Evidence,
-    LinkKey,
-    Observation,
-    Purpose,
-    Status,
-    Targets,
-    TimeKind,
-)
-from consent_sync.store import (
-    conflicts,
-    coordination,
-    decide,
-    drift,
-    ledger,
-    links,
-    outbox,
-    views,
-)
-from consent_sync.store.db import create_store_engine, database_url, read_session, write_session
-from consent_sync.store.decide import Applied, Sighting
-from consent_sync.store.errors import (
-    ConflictNotResolvableError,
-    DecisionRefusedError,
-    SubjectNotFoundError,
-    UnlinkedObservationError,
-)
-from consent_sync.store.ledger import LedgerCheck
-from consent_sync.store.outbox import OutboxItem, OutboxState
-from consent_sync.store.reclassify import Chunk, Rules
-from consent_sync.store.reclassify import count as count_candidates
-from consent_sync.store.reclassify import run_chunk as reclassify_chunk
+from consent_sync.store.coordination import Coordination
+from consent_sync.store.db import Transactions, create_store_engine, database_url
+from consent_sync.store.decide import Decisions
+from consent_sync.store.outbox import Outbox
 from consent_sync.store.schema import ensure_current
-from consent_sync.store.tables import (
-    ConflictRow,
-    CursorRow,
-    LeaseRow,
-    LedgerRow,
-    OutboxRow,
-    SyncRunRow,
-)
-from consent_sync.store.types import utc
-from consent_sync.store.views import SubjectView
-
-
-@dataclass(frozen=True, slots=True)
-class IngestReport:
-    """What one batch of observations did to the store."""
-
-    observations: int
-    unmatched: int  # observations of records with no link and no email to link them by
-    subjects: int
-    decisions: int
-    conflicts: int
-    queued: int
-    relinked: int  # records whose email change moved them to another subject
-    conflict_kinds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True, slots=True)
-class SystemBacklog:
-    """What one system still owes: pending and dead-lettered writes, the oldest unapplied denial."""
-
-    pending: int = 0
-    dead: int = 0
-    oldest_revocation: datetime | None = None  # decision time of the oldest denial not yet written
+from consent_sync.store.views import Views
 
 
 class Store:
     """The canonical consent store over one database (SQLite file or PostgreSQL)."""
 
-    def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
-        self.engine = engine
-        self.dry_run = dry_run  # every write transaction is rolled back
+    decisions: Decisions  # ingestion, manual decisions, conflict resolution, repairs
+    outbox: Outbox  # the pusher's writes: due, written, withheld, retried, dead, requeued
+    coordination: Coordination  # cursors, leases and sync runs
+    views: Views  # what the CLI, the API and the metrics read
 
-    def _write(self) -> AbstractContextManager[Session]:
-        return write_session(self.engine, rollback=self.dry_run)
+    def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
+        self._transactions = Transactions(engine, dry_run)
+        self.decisions = Decisions(self._transactions)
+        self.coordination = Coordination(self._transactions)
+        self.outbox = Outbox(self._transactions)
+        self.views = Views(self._transactions)
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine every facet works through."""
+        return self._transactions.engine
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether every write transaction is rolled back."""
+        return self._transactions.dry_run
 
     @classmethod
     def open(
@@ -126,373 +75,3 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    # -- decisions ---------------------------------------------------------------------------
-
-    def ingest(
-        self,
-        observations: Sequence[Observation],
-        match_keys: Mapping[LinkKey, MatchKeys],
-        purposes: Mapping[str, Purpose],
-        now: datetime,
-        targets: Targets | None = None,
-    ) -> IngestReport:
-        """Resolve each record to its subject, then reconcile and record the observations of
-        every subject in one transaction (ledger, state, conflicts, shadows, outbox).
-
-        `match_keys` gives each record's normalized email/phone; a record already linked needs
-        none. Observations of records that cannot be linked are counted as unmatched. Links and
-        subjects are resolved first and committed on their own, as before any decision; the
-        decisions of the batch then land all together or, if anything fails, not at all.
-        `targets` (from the mappings) says what each field holds for a canonical status.
-        """
-        now = utc(now)
-        records: dict[LinkKey, MatchKeys] = {}
-        for observation in observations:
-            if observation.link is None:
-                raise UnlinkedObservationError(observation.source, observation.purpose)
-            records.setdefault(observation.link, match_keys.get(observation.link, MatchKeys()))
-        with self._write() as session:
-            resolved = links.resolve_many(session, records, now)
-            if self.dry_run:  # nothing resolved is kept: decide against it before it is gone
-                return _report(observations, resolved, session, purposes, now, targets)
-        with self._write() as session:
-            return _report(observations, resolved, session, purposes, now, targets)
-
-    def record(
-        self,
-        email: str,
-        observation: Observation,
-        purposes: Mapping[str, Purpose],
-        now: datetime,
-        targets: Targets | None = None,
-    ) -> Applied:
-        """Apply a decision made outside any CRM (manual, preference centre) through the rule.
-
-        The subject is found by email, or created.
-        """
-        now = utc(now)
-        with self._write() as session:
-            subject_id = links.subject_for_email(session, normalize_email(email), now)
-            applied = decide.apply(
-                session, subject_id, [(observation, None)], purposes, now, targets
-            )
-            _refuse_blocked(applied)  # rolls the transaction back: nothing half-applied
-            return applied
-
-    def resolve_conflict(
-        self,
-        conflict_id: int,
-        status: Status,
-        *,
-        by: str,
-        note: str,
-        purposes: Mapping[str, Purpose],
-        now: datetime,
-        targets: Targets | None = None,
-    ) -> Applied:
-        """Settle a conflict with a `manual:<by>` decision that propagates like any other."""
-        now = utc(now)
-        who = by.removeprefix(MANUAL_PREFIX)
-        source = f"{MANUAL_PREFIX}{who}"
-        with self._write() as session:
-            row = conflicts.get(session, conflict_id, lock=True)
-            if row.status != "open":
-                reason = f"it was resolved by {row.resolved_by} at {row.resolved_at}"
-                raise ConflictNotResolvableError(conflict_id, reason)
-            if row.subject_id is None or row.purpose is None:
-                raise ConflictNotResolvableError(conflict_id, "it names no subject and purpose")
-            evidence = Evidence(
-                source=source,
-                collection_method="conflict_resolution",
-                actor=who,
-                captured_at=now,
-                note=note,
-                extra=MappingProxyType({"conflict_id": str(conflict_id)}),
-            )
-            decision = Observation(
-                source, None, row.purpose, status, now, TimeKind.ASSERTED, evidence
-            )
-            applied = decide.apply(
-                session, row.subject_id, [(decision, None)], purposes, now, targets
-            )
-            _refuse_blocked(applied)
-            seq = applied.ledger_seqs[-1] if applied.ledger_seqs else None
-            conflicts.close(session, row, by=who, note=note, resolution_seq=seq, now=now)
-            return applied
-
-    def record_conflicts(self, found: Sequence[Conflict], now: datetime) -> int:
-        """Record conflicts found outside reconciliation (unmappable values, drift).
-
-        A conflict already open for the same kind, link, purpose and detail is not repeated,
-        so a value that stays unreadable is reported once, not once per pull.
-        """
-        recorded = 0
-        with self._write() as session:
-            for conflict in found:
-                link = links.find_link(session, conflict.link) if conflict.link else None
-                if conflicts.is_open(session, conflict):
-                    continue
-                subject_id = link.subject_id if link else None
-                conflicts.record(session, subject_id, conflict, link.id if link else None, utc(now))
-                recorded += 1
-        return recorded
-
-    def repair_drift(
-        self,
-        held: Sequence[tuple[LinkKey, str, Status]],
-        now: datetime,
-        targets: Targets | None = None,
-    ) -> int:
-        """After a read-back: re-queue canonical values the systems still do not hold (drift)."""
-        with self._write() as session:
-            return drift.repair(session, held, utc(now), targets)
-
-    def end_link(self, key: LinkKey, now: datetime) -> bool:
-        """A record was deleted in its system: end its link and drop its pending writes."""
-        with self._write() as session:
-            return links.end_link(session, key, utc(now))
-
-    # -- the outbox, for the pusher ----------------------------------------------------------
-
-    def due(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
-        """Claim up to `limit` pending writes to `system` due at `now`, oldest first.
-
-        Call right before writing them: each value is noted as written ahead of the write, so
-        its echo is recognised even if the process dies before `mark_written`.
-        """
-        with self._write() as session:
-            return outbox.due(session, system, limit, utc(now))
-
-    def pending(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
-        """Like `due`, without claiming: which records the pusher should read back first."""
-        with read_session(self.engine) as session:
-            return outbox.due(session, system, limit, utc(now), claim=False)
-
-    def mark_written(self, item: OutboxItem, now: datetime, targets: Targets | None = None) -> None:
-        """The system applied the write: shadow and delivery updated, row removed."""
-        with self._write() as session:
-            outbox.mark_written(session, item, utc(now), targets)
-
-    def mark_withheld(self, item: OutboxItem, reason: str, now: datetime) -> int:
-        """Nothing was written: the target cannot store the value with its decision's evidence.
-
-        Kept as withheld for that decision, with a `grant_not_representable` conflict (its id).
-        """
-        with self._write() as session:
-            return outbox.mark_withheld(session, item, reason, utc(now))
-
-    def mark_retry(self, item: OutboxItem, error: str, next_at: datetime, now: datetime) -> None:
-        """A transient failure: try again at `next_at`."""
-        with self._write() as session:
-            outbox.mark_retry(session, item, error, utc(next_at), utc(now))
-
-    def mark_dead(self, item: OutboxItem, error: str, now: datetime) -> int:
-        """A permanent failure: dead-letter it and record a `push_rejected` conflict (its id)."""
-        with self._write() as session:
-            return outbox.mark_dead(session, item, error, utc(now))
-
-    def requeue(self, outbox_id: int, now: datetime) -> None:
-        """Give a dead-lettered write another go."""
-        with self._write() as session:
-            outbox.requeue(session, outbox_id, utc(now))
-
-    # -- cursors, leases and runs, for the engine and the scheduler ---------------------------
-
-    def cursor(self, system: str, object_type: str) -> datetime | None:
-        """The incremental-sync watermark of (system, object), None before the first pull."""
-        with read_session(self.engine) as session:
-            return coordination.cursor(session, system, object_type)
-
-    def advance_cursor(
-        self, system: str, object_type: str, watermark: datetime, now: datetime
-    ) -> datetime:
-        """Move the watermark forward (never back); call only after the page is committed."""
-        with self._write() as session:
-            return coordination.advance_cursor(
-                session, system, object_type, utc(watermark), utc(now)
-            )
-
-    def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
-        """Claim or renew a lease; False while another holder's lease is unexpired."""
-        with self._write() as session:
-            return coordination.acquire_lease(session, name, holder, utc(until), utc(now))
-
-    def release_lease(self, name: str, holder: str) -> bool:
-        """Give up a lease held by `holder`."""
-        with self._write() as session:
-            return coordination.release_lease(session, name, holder)
-
-    def lease(self, name: str) -> LeaseRow | None:
-        """The lease `name` as it stands (holder and expiry), None when nobody holds it."""
-        with read_session(self.engine) as session:
-            return session.get(LeaseRow, name)
-
-    def take_over_lease(self, name: str, holder: str, previous: str, until: datetime) -> bool:
-        """Take the lease from `previous` (known dead) before it expires; False if it moved on."""
-        table = LeaseRow.__table__  # type: ignore[attr-defined]
-        statement = (
-            update(table)
-            .where(table.c.name == name, table.c.acquired_by == previous)
-            .values(acquired_by=holder, acquired_until=utc(until))
-        )
-        with self._write() as session:
-            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined,no-any-return]
-
-    def backlog(self) -> dict[str, SystemBacklog]:
-        """Per system: outbox depth (pending, dead) and the oldest denial still to be written."""
-        query = select(
-            OutboxRow.system,
-            OutboxRow.state,
-            func.count(),
-            func.min(col(OutboxRow.revoked_at)),
-        ).group_by(col(OutboxRow.system), col(OutboxRow.state))
-        out: dict[str, SystemBacklog] = {}
-        with read_session(self.engine) as session:
-            for system, state, count, oldest in session.exec(query):
-                seen = out.get(system, SystemBacklog())
-                if state == OutboxState.PENDING:
-                    out[system] = SystemBacklog(count, seen.dead, oldest and utc(oldest))
-                elif state == OutboxState.DEAD:
-                    out[system] = SystemBacklog(seen.pending, count, seen.oldest_revocation)
-        return out
-
-    def cursors(self) -> dict[tuple[str, str], datetime]:
-        """Every (system, object) watermark."""
-        with read_session(self.engine) as session:
-            rows = session.exec(select(CursorRow)).all()
-            return {(row.system, row.object_type): utc(row.watermark) for row in rows}
-
-    def start_run(self, system: str, kind: str, now: datetime) -> uuid.UUID:
-        """Record the start of a pull, push or sweep; returns the run id."""
-        with self._write() as session:
-            return coordination.start_run(session, system, kind, utc(now))
-
-    def finish_run(
-        self, run_id: uuid.UUID, counts: Mapping[str, int], error: str | None, now: datetime
-    ) -> None:
-        """Record a run's counts and the error that ended it, if any."""
-        with self._write() as session:
-            coordination.finish_run(session, run_id, counts, error, utc(now))
-
-    def housekeep(self, now: datetime, keep_runs: timedelta = timedelta(days=30)) -> dict[str, int]:
-        """Prune run history older than `keep_runs` and long-expired leases (counts removed)."""
-        with self._write() as session:
-            return coordination.housekeep(session, utc(now), keep_runs)
-
-    def recent_runs(self, system: str | None = None, limit: int = 20) -> list[SyncRunRow]:
-        """The newest sync runs, of one system or all."""
-        with read_session(self.engine) as session:
-            return coordination.recent_runs(session, system, limit)
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def subject(self, email: str) -> SubjectView:
-        """Everything known about the person with this email; SubjectNotFoundError if nobody."""
-        normalized = normalize_email(email)
-        with read_session(self.engine) as session:
-            subject = links.find_subject(session, normalized)
-            if subject is None:
-                raise SubjectNotFoundError(normalized)
-            return views.subject_view(session, subject)
-
-    def conflicts(
-        self, *, open_only: bool = False, kind: ConflictKind | None = None
-    ) -> Iterator[ConflictRow]:
-        """Conflicts oldest first, streamed."""
-        with read_session(self.engine) as session:
-            yield from conflicts.listing(session, open_only=open_only, kind=kind)
-
-    def conflict(self, conflict_id: int) -> ConflictRow:
-        """One conflict; ConflictNotFoundError if there is none with this id."""
-        with read_session(self.engine) as session:
-            return conflicts.get(session, conflict_id)
-
-    def ledger(self, since: datetime | None = None) -> Iterator[LedgerRow]:
-        """Ledger rows in sequence order, streamed; optionally those recorded since a time."""
-        with read_session(self.engine) as session:
-            yield from ledger.entries(session, since=since)
-
-    def evidence(self, seqs: Sequence[int]) -> dict[int, Evidence]:
-        """The evidence each of these ledger rows recorded with its decision."""
-        if not seqs:
-            return {}
-        with read_session(self.engine) as session:
-            rows = session.exec(
-                select(LedgerRow.seq, LedgerRow.evidence).where(
-                    col(LedgerRow.seq).in_(sorted(set(seqs)))
-                )
-            )
-            return {seq: Evidence.from_json(data) for seq, data in rows}
-
-    def verify_ledger(self) -> LedgerCheck:
-        """Recompute the hash chain and report the first bad row, if any."""
-        with read_session(self.engine) as session:
-            return ledger.verify(session)
-
-    # -- reclassifying grants an earlier version read from opt-out boxes ---------------------
-
-    def reclassify_grants(
-        self, rules: Rules, now: datetime, *, chunk: int = 500
-    ) -> Iterator[Chunk]:
-        """Turn canonical grants read from fields that cannot say `granted` (an unticked opt-out
-        box, under the current mappings: `rules`) into `not_opted_out`, chunk by chunk.
-
-        Each chunk is one transaction (rolled back in a dry run): a `reclassified` ledger row
-        per state, the state, and the subject's pending or withheld opt-ins of that purpose
-        dropped. Yields each chunk once committed, with the opt-ins already delivered from those
-        grants. Running it again finds nothing.
-        """
-        now, after = utc(now), None
-        while True:
-            with self._write() as session:
-                done = reclassify_chunk(session, rules, after, now, chunk)
-            yield done
-            if done.next_after is None:
-                return
-            after = done.next_after
-
-    def count_reclassifiable(self, rules: Rules) -> int:
-        """How many canonical grants `reclassify_grants` would reclassify (one count query)."""
-        with read_session(self.engine) as session:
-            return count_candidates(session, rules)
-
-
-def _refuse_blocked(applied: Applied) -> None:
-    """A manual decision the rule blocked is refused with the rule's reason, not recorded."""
-    for resolution in applied.resolutions:
-        for verdict in resolution.verdicts:
-            if verdict.outcome == "blocked":
-                reason = "; ".join(c.message for c in verdict.conflicts) or "blocked by the rule"
-                raise DecisionRefusedError(resolution.purpose, reason)
-
-
-def _report(
-    observations: Sequence[Observation],
-    resolved: Mapping[LinkKey, links.ResolvedLink | None],
-    session: Session,
-    purposes: Mapping[str, Purpose],
-    now: datetime,
-    targets: Targets | None,
-) -> IngestReport:
-    """Reconcile and record the observations of every resolved subject, and say what it did."""
-    by_subject: dict[uuid.UUID, list[Sighting]] = {}
-    unmatched = 0
-    for observation in observations:
-        found = resolved[observation.link] if observation.link else None
-        if found is None:
-            unmatched += 1
-            continue
-        by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
-    applied = decide.apply_many(session, by_subject, purposes, now, targets) if by_subject else []
-    kinds = Counter(c.kind.value for a in applied for r in a.resolutions for c in r.conflicts)
-    return IngestReport(
-        observations=len(observations),
-        unmatched=unmatched,
-        subjects=len(by_subject),
-        decisions=sum(len(a.ledger_seqs) for a in applied),
-        conflicts=sum(len(a.conflict_ids) for a in applied),
-        queued=sum(a.queued for a in applied),
-        relinked=sum(1 for r in resolved.values() if r is not None and r.relinked),
-        conflict_kinds=MappingProxyType(dict(kinds)),
-    )

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, delete, select
 
 from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.model import LinkKey
-from consent_sync.store.outbox import OutboxState
+from consent_sync.store.queueing import OutboxState
 from consent_sync.store.snapshot import chunks
 from consent_sync.store.tables import LINKS, SUBJECTS, LinkRow, OutboxRow, ShadowRow, SubjectRow
 

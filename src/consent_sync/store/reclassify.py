@@ -35,7 +35,7 @@ from sqlmodel import Session
 
 from consent_sync.domain.mapping import SystemRule, pushed_field, raw_values_for
 from consent_sync.domain.model import Decision, Evidence, Status, TimeKind
-from consent_sync.store import ledger, outbox, snapshot
+from consent_sync.store import ledger, queueing, snapshot
 from consent_sync.store.tables import CONSENT_STATE, LEDGER, LINKS, OUTBOX, SHADOWS, metadata
 
 #: The ledger source and evidence source of a reclassification.
@@ -46,7 +46,7 @@ CHUNK = 500
 _DELIVERIES = metadata.tables["deliveries"]
 _GRANTED = Status.GRANTED.value
 #: Outbox states whose rows can still go out (a dead row only goes out if requeued by a human).
-_DROPPED_STATES = (outbox.OutboxState.PENDING, outbox.OutboxState.WITHHELD)
+_DROPPED_STATES = (queueing.OutboxState.PENDING, queueing.OutboxState.WITHHELD)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from consent_sync.domain.model import Canonical, Resolution, Shadow, Status
-from consent_sync.store.outbox import Queued
+from consent_sync.store.queueing import Queued
 from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, SUBJECTS
 
 #: Values per `IN` list: well inside SQLite's and PostgreSQL's bound-parameter limits.

@@ -116,7 +116,7 @@ class OutboxRow(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        # OutboxState.PENDING: this module sits below store/outbox.py, so it spells it out.
+        # OutboxState.PENDING: this module sits below store/queueing.py, so it spells it out.
         Index(
             "uq_outbox_pending",
             "link_id",
@@ -134,7 +134,7 @@ class OutboxRow(SQLModel, table=True):
     system: str = Field(sa_type=String(64))
     purpose: str = Field(sa_type=String(64))
     status: str = Field(sa_type=String(16))  # the value to write
-    state: str = Field(sa_type=String(16))  # an outbox.OutboxState value
+    state: str = Field(sa_type=String(16))  # a queueing.OutboxState value
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=String(2000))

@@ -101,13 +101,15 @@ class SyncEngine:
         connector = self.connectors[system]
         lookback = timedelta(seconds=self.config.connectors[system].limits.lookback_seconds)
         for object_type, mapping in self.config.mappings[system].objects.items():
-            cursor = None if full else self.store.cursor(system, object_type)
+            cursor = None if full else self.store.coordination.cursor(system, object_type)
             since = cursor - lookback if cursor is not None else None
             log.info("pull", system=system, object=object_type, since=since, full=full)
             for page in connector.pull(object_type, since):
                 self.ingest(system, mapping, page.records, report, read_back=full)
                 if page.watermark is not None and not self.store.dry_run:
-                    self.store.advance_cursor(system, object_type, page.watermark, self.clock())
+                    self.store.coordination.advance_cursor(
+                        system, object_type, page.watermark, self.clock()
+                    )
                 if self.progress is not None:
                     self.progress(f"{system} {object_type}", report.records_read)
 
@@ -132,7 +134,7 @@ class SyncEngine:
         for record in records:
             mapped = observe(system, mapping, record, now)
             if mapped.deleted:
-                if not self.store.dry_run and self.store.end_link(mapped.link, now):
+                if not self.store.dry_run and self.store.decisions.end_link(mapped.link, now):
                     report.links_ended += 1
                 continue
             observations.extend(mapped.observations)
@@ -140,10 +142,14 @@ class SyncEngine:
             unmappable.extend(mapped.unmappable)
         report.records_read += len(records)
         if unmappable:
-            report.conflicts["unmappable_value"] += self.store.record_conflicts(unmappable, now)
+            report.conflicts["unmappable_value"] += self.store.decisions.record_conflicts(
+                unmappable, now
+            )
         if not observations:
             return
-        ingested = self.store.ingest(observations, keys, self.config.purposes, now, self.targets)
+        ingested = self.store.decisions.ingest(
+            observations, keys, self.config.purposes, now, self.targets
+        )
         report.observations += ingested.observations
         report.unmatched += ingested.unmatched
         report.decisions += ingested.decisions
@@ -152,7 +158,7 @@ class SyncEngine:
             report.conflicts[kind] += count
         if read_back:
             held = [(o.link, o.purpose, o.status) for o in observations if o.link is not None]
-            drifted = self.store.repair_drift(held, now, self.targets)
+            drifted = self.store.decisions.repair_drift(held, now, self.targets)
             if drifted:
                 report.conflicts["drift"] += drifted
                 report.queued += drifted
@@ -180,7 +186,9 @@ class SyncEngine:
             found = {record.record_id for record in records}
             gone = [i for i, deleted in ids.items() if deleted and i not in found]
             for record_id in gone:
-                if self.store.end_link(LinkKey(system, object_type, record_id), self.clock()):
+                if self.store.decisions.end_link(
+                    LinkKey(system, object_type, record_id), self.clock()
+                ):
                     report.links_ended += 1
 
     # -- push -----------------------------------------------------------------------------
@@ -192,7 +200,9 @@ class SyncEngine:
         seen: set[int] = set()
         while True:
             now = self.clock()
-            pending = [i for i in self.store.pending(system, PUSH_BATCH, now) if i.id not in seen]
+            pending = [
+                i for i in self.store.outbox.pending(system, PUSH_BATCH, now) if i.id not in seen
+            ]
             if not pending:
                 return
             seen.update(i.id for i in pending)
@@ -210,7 +220,7 @@ class SyncEngine:
                 except QuotaExhausted:
                     log.warning("quota exhausted; writes wait", system=system)
                     return
-            claimed = self.store.due(system, PUSH_BATCH, self.clock())
+            claimed = self.store.outbox.due(system, PUSH_BATCH, self.clock())
             claimed = [i for i in claimed if i.id in seen]
             for object_type, items in _group(claimed).items():
                 if not self._write(system, objects[object_type], object_type, items, report):
@@ -226,7 +236,7 @@ class SyncEngine:
     ) -> bool:
         """Write one object's items; False when the system is out of quota (stop pushing)."""
         connector = self.connectors[system]
-        evidence = self.store.evidence(
+        evidence = self.store.views.evidence(
             [i.decision_seq for i in items if i.status is Status.GRANTED and i.decision_seq]
         )
         writes: dict[str, dict[str, object]] = {}
@@ -274,17 +284,17 @@ class SyncEngine:
         self, item: OutboxItem, result: WriteResult, report: CycleReport, now: datetime
     ) -> None:
         if result.ok:
-            self.store.mark_written(item, now, self.targets)
+            self.store.outbox.mark_written(item, now, self.targets)
             report.writes_ok += 1
         elif result.unrepresentable:
             if item.status is Status.GRANTED:
-                self.store.mark_withheld(item, result.error or "not representable", now)
+                self.store.outbox.mark_withheld(item, result.error or "not representable", now)
                 report.writes_withheld += 1
                 report.conflicts["grant_not_representable"] += 1
             else:  # the other values of the record: not written, so tried again
                 self._retry(item, result.error or "not written", report)
         elif result.gone:
-            self.store.end_link(item.link, now)
+            self.store.decisions.end_link(item.link, now)
             report.links_ended += 1
         elif result.retryable:
             self._retry(item, result.error or "transient failure", report)
@@ -293,11 +303,11 @@ class SyncEngine:
 
     def _retry(self, item: OutboxItem, error: str, report: CycleReport) -> None:
         now = self.clock()
-        self.store.mark_retry(item, error, now + retry_wait(item.attempts, self.rng), now)
+        self.store.outbox.mark_retry(item, error, now + retry_wait(item.attempts, self.rng), now)
         report.writes_retry += 1
 
     def _dead(self, item: OutboxItem, error: str, report: CycleReport) -> None:
-        self.store.mark_dead(item, error, self.clock())
+        self.store.outbox.mark_dead(item, error, self.clock())
         report.writes_dead += 1
         report.conflicts["push_rejected"] += 1
 

@@ -52,7 +52,7 @@ def recorded_run(
     report = CycleReport(system)
     calls_before = connector.api_calls
     started = time.monotonic()
-    run_id = None if store.dry_run else store.start_run(system, kind, clock())
+    run_id = None if store.dry_run else store.coordination.start_run(system, kind, clock())
     context = {"system": system} if run_id is None else {"run_id": str(run_id), "system": system}
     with structlog.contextvars.bound_contextvars(**context):
         try:
@@ -67,7 +67,7 @@ def recorded_run(
                 on_finish(report)
             if run_id is not None:
                 try:
-                    store.finish_run(run_id, report.counts(), report.error, clock())
+                    store.coordination.finish_run(run_id, report.counts(), report.error, clock())
                 except SQLAlchemyError as exc:
                     log.warning("run not recorded as finished", error=brief(exc))
         if did_something(report):
