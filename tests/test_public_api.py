@@ -90,8 +90,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "consent_sync.store": (
         "Applied",
+        "Coordination",
+        "Decisions",
+        "Outbox",
+        "Views",
         "ConflictNotFoundError",
         "ConflictNotResolvableError",
+        "DecisionRefusedError",
         "DEFAULT_URL",
         "Delivery",
         "IngestReport",

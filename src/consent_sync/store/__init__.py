@@ -6,6 +6,7 @@ from consent_sync.store.decide import Applied, Decisions, IngestReport
 from consent_sync.store.errors import (
     ConflictNotFoundError,
     ConflictNotResolvableError,
+    DecisionRefusedError,
     OutboxItemNotFoundError,
     StoreError,
     SubjectNotFoundError,
@@ -28,6 +29,7 @@ __all__ = [
     "ConflictNotFoundError",
     "ConflictNotResolvableError",
     "Coordination",
+    "DecisionRefusedError",
     "Decisions",
     "Delivery",
     "IngestReport",
