@@ -18,7 +18,6 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import Processor
 
@@ -29,8 +28,6 @@ _EMAIL = re.compile(r"[^\s@\"<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]+")
 _SECRET_KEYS = frozenset(
     {"password", "client_secret", "access_token", "token", "authorization", "secret"}
 )
-#: Failures the product expects and explains in one line; anything else is a bug.
-EXPECTED_FAILURES: tuple[type[BaseException], ...] = (ConsentSyncError, SQLAlchemyError)
 # Frames only: a frame's locals may hold emails, tokens or a whole record.
 _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
     ExceptionDictTransformer(show_locals=False)
@@ -50,7 +47,11 @@ def bug_traceback(exc: BaseException) -> dict[str, BaseException]:
     `log.error("...", error=brief(exc), **bug_traceback(exc))` logs an expected failure in one
     line and anything else with its traceback.
     """
-    return {} if isinstance(exc, EXPECTED_FAILURES) else {"exc_info": exc}
+    # Imported here: every CLI command configures logging, and most never touch the database.
+    from sqlalchemy.exc import SQLAlchemyError
+
+    expected = (ConsentSyncError, SQLAlchemyError)  # explained in one line; anything else: a bug
+    return {} if isinstance(exc, expected) else {"exc_info": exc}
 
 
 def _scrub(key: str, value: Any) -> Any:

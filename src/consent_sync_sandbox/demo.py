@@ -127,7 +127,8 @@ def _backfill(stage: Stage, say: Say) -> dict[str, dict[str, int]]:
         f"   marketing email: {counts.get('granted', 0)} explicit grants (HubSpot SUBSCRIBED "
         f"with a legal basis), {counts.get('not_opted_out', 0)} only 'not opted out' (an "
         f"unticked box: no consent), {counts.get('denied', 0)} opted out; "
-        f"{_optins_written(stage)} opt-ins written, each with its decision's legal basis"
+        f"{_optins_written(stage)} opt-ins written (only ever with the legal basis their "
+        "decision recorded; none from an unticked box)"
     )
     return totals
 

@@ -83,6 +83,7 @@ def test_help_of_a_product_command_loads_no_web_server_sdk_or_sandbox(
     assert (result["code"], result["err"]) == (0, "")
     assert "Usage: consent-sync" in result["out"]
     assert _forbidden(result["modules"]) == []
+    assert "sqlalchemy" not in result["modules"]  # the database is the commands' business, too
 
 
 def test_top_level_help_lists_the_sandbox_plugin_commands_in_a_checkout() -> None:
