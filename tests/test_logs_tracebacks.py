@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,18 +21,8 @@ from consent_sync.daemon.scheduler import SyncScheduler
 from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
 from consent_sync.logs import bug_traceback, configure
 from consent_sync.store import Store
-
-REPO = Path(__file__).resolve().parents[1]
-ENV = {
-    "SALESFORCE_LOGIN_URL": "https://salesforce.invalid",
-    "SALESFORCE_CLIENT_ID": "id",
-    "SALESFORCE_CLIENT_SECRET": "secret",
-    "SALESFORCE_CA_FILE": "",
-    "HUBSPOT_BASE_URL": "https://hubspot.invalid",
-    "HUBSPOT_ACCESS_TOKEN": "token",
-    "HUBSPOT_CLIENT_SECRET": "secret",
-    "HUBSPOT_CA_FILE": "",
-}
+from support.config_files import OFFLINE_ENV
+from support.paths import REPO
 
 
 def _fail_for(email: str) -> None:
@@ -161,7 +150,7 @@ def test_a_failing_unit_of_work_logs_a_bug_with_its_traceback_and_a_crm_refusal_
     """The scheduler's pulls: an unexpected RuntimeError is logged with its frames, the email
     in its message redacted; a ConnectorError is logged as one line without a traceback."""
     configure("INFO", json=True)
-    config = load_config(REPO, env=ENV)
+    config = load_config(REPO, env=OFFLINE_ENV)
     connectors: dict[str, Connector] = {
         "salesforce": FailingCrm("salesforce", RuntimeError("boom for ada@example.com")),
         "hubspot": FailingCrm("hubspot", PermanentError("HTTP 403", system="hubspot")),

@@ -98,3 +98,17 @@ def make_config(tmp_path: Path) -> MakeConfig:
 def config_env() -> dict[str, str]:
     """An environment that sets every variable the baseline references."""
     return dict(ENV)
+
+
+#: Values for every variable the repository's own connectors reference, pointing at no CRM: for
+#: tests that load the shipped configuration and drive the engine with stand-in connectors.
+OFFLINE_ENV: dict[str, str] = {
+    "SALESFORCE_LOGIN_URL": "https://salesforce.invalid",
+    "SALESFORCE_CLIENT_ID": "id",
+    "SALESFORCE_CLIENT_SECRET": "secret",
+    "SALESFORCE_CA_FILE": "",
+    "HUBSPOT_BASE_URL": "https://hubspot.invalid",
+    "HUBSPOT_ACCESS_TOKEN": "token",
+    "HUBSPOT_CLIENT_SECRET": "secret",
+    "HUBSPOT_CA_FILE": "",
+}

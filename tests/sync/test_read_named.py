@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -12,18 +11,9 @@ from consent_sync.config import DeploymentConfig, load_config
 from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
 from consent_sync.store import Store
 from consent_sync.sync import CycleReport, SyncEngine
+from support.config_files import OFFLINE_ENV
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-ENV = {
-    "SALESFORCE_LOGIN_URL": "https://salesforce.invalid",
-    "SALESFORCE_CLIENT_ID": "id",
-    "SALESFORCE_CLIENT_SECRET": "secret",
-    "SALESFORCE_CA_FILE": "",
-    "HUBSPOT_BASE_URL": "https://hubspot.invalid",
-    "HUBSPOT_ACCESS_TOKEN": "token",
-    "HUBSPOT_CLIENT_SECRET": "secret",
-    "HUBSPOT_CA_FILE": "",
-}
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -71,7 +61,7 @@ def portal() -> HubSpotPortal:
 
 @pytest.fixture
 def engine(store: Store, portal: HubSpotPortal) -> SyncEngine:
-    config: DeploymentConfig = load_config(REPO, env=ENV)
+    config: DeploymentConfig = load_config(REPO, env=OFFLINE_ENV)
     return SyncEngine(store, config, {"hubspot": portal}, clock=lambda: NOW)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -19,18 +18,9 @@ from consent_sync.store import Store
 from consent_sync.store.tables import OutboxRow
 from consent_sync.sync import CycleReport, SyncEngine
 from consent_sync.sync.engine import RETRY_BASE, RETRY_CEILING, retry_wait
+from support.config_files import OFFLINE_ENV
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-ENV = {
-    "SALESFORCE_LOGIN_URL": "https://salesforce.invalid",
-    "SALESFORCE_CLIENT_ID": "id",
-    "SALESFORCE_CLIENT_SECRET": "secret",
-    "SALESFORCE_CA_FILE": "",
-    "HUBSPOT_BASE_URL": "https://hubspot.invalid",
-    "HUBSPOT_ACCESS_TOKEN": "token",
-    "HUBSPOT_CLIENT_SECRET": "secret",
-    "HUBSPOT_CA_FILE": "",
-}
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PEOPLE = 50
 
@@ -69,7 +59,7 @@ class HubSpotDown:
 
 @pytest.fixture
 def config() -> DeploymentConfig:
-    return load_config(REPO, env=ENV)
+    return load_config(REPO, env=OFFLINE_ENV)
 
 
 def _revoke_everyone(store: Store, engine: SyncEngine, config: DeploymentConfig) -> None:
