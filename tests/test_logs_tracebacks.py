@@ -18,10 +18,11 @@ from consent_sync.connectors.protocol import Connector, PermanentError
 from consent_sync.daemon.leases import Leases
 from consent_sync.daemon.metrics import SyncMetrics
 from consent_sync.daemon.scheduler import SyncScheduler
-from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
+from consent_sync.domain.records import FieldWrite, Page, WriteResult
 from consent_sync.logs import bug_traceback, configure
 from consent_sync.store import Store
 from support.config_files import OFFLINE_ENV
+from support.connectors import StandInConnector
 from support.paths import REPO
 
 
@@ -48,34 +49,18 @@ def _json_lines(err: str) -> list[dict[str, Any]]:
     return lines
 
 
-class FailingCrm:
+class FailingCrm(StandInConnector):
     """A CRM whose every pull fails with `error`."""
 
     def __init__(self, name: str, error: Exception) -> None:
         self.name = name
         self.error = error
 
-    @property
-    def api_calls(self) -> int:
-        return 0
-
     def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
         raise self.error
 
-    def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
-        return []
-
     def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
         return []
-
-    def describe(self, object_type: str) -> list[FieldInfo]:
-        return []
-
-    def quota(self) -> Quota:
-        return Quota()
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(autouse=True)

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from consent_sync.config import DeploymentConfig, load_config
-from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
+from consent_sync.domain.records import Record
 from consent_sync.store import Store
 from consent_sync.sync import CycleReport, SyncEngine
 from support.config_files import OFFLINE_ENV
+from support.connectors import StandInConnector
 from support.paths import REPO
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class HubSpotPortal:
+class HubSpotPortal(StandInConnector):
     """A HubSpot holding some contacts; it remembers what it was asked to read."""
-
-    name = "hubspot"
 
     def __init__(self) -> None:
         self.contacts: dict[str, Record] = {}
@@ -34,24 +33,9 @@ class HubSpotPortal:
     def api_calls(self) -> int:
         return len(self.reads)
 
-    def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
-        return iter(())
-
     def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
         self.reads.append((object_type, sorted(record_ids)))
         return [self.contacts[i] for i in record_ids if i in self.contacts]
-
-    def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
-        return [WriteResult(w.record_id, ok=True) for w in writes]
-
-    def describe(self, object_type: str) -> list[FieldInfo]:
-        return []
-
-    def quota(self) -> Quota:
-        return Quota()
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,22 +13,21 @@ from consent_sync.config import DeploymentConfig, load_config
 from consent_sync.connectors.protocol import TransientError
 from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.model import Evidence, LinkKey, Observation, Status, TimeKind
-from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
+from consent_sync.domain.records import FieldWrite, WriteResult
 from consent_sync.store import Store
 from consent_sync.store.tables import OutboxRow
 from consent_sync.sync import CycleReport, SyncEngine
 from consent_sync.sync.engine import RETRY_BASE, RETRY_CEILING, retry_wait
 from support.config_files import OFFLINE_ENV
+from support.connectors import StandInConnector
 from support.paths import REPO
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PEOPLE = 50
 
 
-class HubSpotDown:
+class HubSpotDown(StandInConnector):
     """A HubSpot that answers every write with a 503 (and holds nothing to read back)."""
-
-    name = "hubspot"
 
     def __init__(self) -> None:
         self.writes: list[FieldWrite] = []
@@ -37,24 +36,9 @@ class HubSpotDown:
     def api_calls(self) -> int:
         return len(self.writes)
 
-    def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
-        return iter(())
-
-    def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
-        return []
-
     def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
         self.writes.extend(writes)
         raise TransientError("HTTP 503", system=self.name, object_type=object_type, status=503)
-
-    def describe(self, object_type: str) -> list[FieldInfo]:
-        return []
-
-    def quota(self) -> Quota:
-        return Quota()
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture
