@@ -25,7 +25,7 @@ import urllib3
 from hubspot import HubSpot
 from simple_salesforce.api import Salesforce
 
-from consent_sync.sync.engine import CycleReport
+from consent_sync.sync.report import CycleReport
 from consent_sync_sandbox.stage import SYSTEMS, Stage, staged
 
 SF_PAGE, SF_WRITE = 2000, 200

@@ -19,7 +19,7 @@ from consent_sync.connectors.protocol import Connector
 from consent_sync.domain.mapping import observe, targets
 from consent_sync.domain.model import Status
 from consent_sync.store import Store
-from consent_sync.sync.engine import CycleReport, SyncEngine
+from consent_sync.sync import CycleReport, SyncEngine
 from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
 from support.databases import migrate
 from support.paths import REPO

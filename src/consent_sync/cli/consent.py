@@ -95,7 +95,9 @@ def deployment_targets(config: Path | None) -> Targets | None:
     try:
         return targets(load_config(default_config_dir(config)).mappings)
     except ConfigError:
-        return None  # purposes alone were enough to decide; the pusher translates later
+        # Purposes alone decide; without the mappings a field already holding the value may be
+        # written it again (harmless), and nothing is ever rendered as an opt-in it cannot hold.
+        return None
 
 
 def parse_evidence(pairs: list[str], source: str, actor: str, at: datetime) -> Evidence:

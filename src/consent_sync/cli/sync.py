@@ -13,7 +13,8 @@ from consent_sync.cli.options import CONFIG_OPTION, EXIT_USAGE, fail
 if TYPE_CHECKING:
     from consent_sync.config import DeploymentConfig
     from consent_sync.connectors.protocol import Connector
-    from consent_sync.sync.engine import CycleReport, Progress
+    from consent_sync.sync.engine import Progress
+    from consent_sync.sync.report import CycleReport
 
 
 def load_deployment(config: Path | None) -> DeploymentConfig:

@@ -25,8 +25,7 @@ from consent_sync.store.outbox import OutboxItem
 from consent_sync.sync.report import CycleReport
 from consent_sync.sync.runs import recorded_run, run_error
 
-# CycleReport lives in sync/report.py; `sync` and the bench still import it from here.
-__all__ = ["PUSH_BATCH", "CycleReport", "Progress", "SyncEngine", "retry_wait", "utcnow"]
+__all__ = ["PUSH_BATCH", "Progress", "SyncEngine", "retry_wait", "utcnow"]
 
 log = structlog.get_logger(__name__)
 
