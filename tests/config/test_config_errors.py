@@ -427,6 +427,13 @@ CASES += [
 
 CASES += [
     Case(
+        "connector type a list",
+        {"connectors/hub.yaml": "type: [hubspot]\nauth:\n  access_token: ${HUB_TOKEN}\n"},
+        "connectors/hub.yaml",
+        1,
+        "type must be one of salesforce, hubspot, not ['hubspot']",
+    ),
+    Case(
         "two YAML documents in one file",
         {"connectors/hub.yaml": "type: hubspot\n---\ntype: salesforce\n"},
         "connectors/hub.yaml",

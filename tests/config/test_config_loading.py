@@ -28,11 +28,11 @@ SANDBOX_ENV = {
     "SALESFORCE_CLIENT_SECRET": "sandbox-secret-Pp19",
     "SALESFORCE_USERNAME": "admin@sandbox.test",
     "SALESFORCE_PASSWORD": "sandbox-password-Qq20",
-    "SALESFORCE_CA_FILE": "/tmp/sandbox/ca.pem",
+    "SALESFORCE_CA_FILE": "",  # tests that resolve it point it at a real PEM file
     "HUBSPOT_BASE_URL": "https://127.0.0.1:8702",
     "HUBSPOT_ACCESS_TOKEN": "pat-sandbox-Rr21",
     "HUBSPOT_CLIENT_SECRET": "hubspot-secret-Ss22",
-    "HUBSPOT_CA_FILE": "/tmp/sandbox/ca.pem",
+    "HUBSPOT_CA_FILE": "",
 }
 
 
@@ -46,9 +46,10 @@ def test_repository_config_validates_offline() -> None:
     assert all("is not set" in warning.message for warning in config.warnings)
 
 
-def test_repository_config_resolves_the_sandbox_environment() -> None:
+def test_repository_config_resolves_the_sandbox_environment(ca_bundle: Path) -> None:
     """With the variables the sandbox writes, every reference in the repository config resolves."""
-    config = load_config(REPO, env=SANDBOX_ENV)
+    env = {**SANDBOX_ENV, "SALESFORCE_CA_FILE": str(ca_bundle), "HUBSPOT_CA_FILE": str(ca_bundle)}
+    config = load_config(REPO, env=env)
     salesforce = config.connectors["salesforce"]
     hubspot = config.connectors["hubspot"]
     assert isinstance(salesforce, SalesforceConnector)
@@ -57,17 +58,17 @@ def test_repository_config_resolves_the_sandbox_environment() -> None:
     assert salesforce.auth.client_secret is not None
     assert salesforce.auth.client_secret.get_secret_value() == "sandbox-secret-Pp19"
     assert hubspot.auth.access_token.get_secret_value() == "pat-sandbox-Rr21"
-    assert hubspot.auth.ca_file == "/tmp/sandbox/ca.pem"
+    assert hubspot.auth.ca_file == str(ca_bundle)
     assert config.warnings == ()
 
 
-def test_repository_config_needs_exactly_what_the_sandbox_writes(tmp_path: Path) -> None:
+def test_repository_config_needs_exactly_what_the_sandbox_writes(ca_bundle: Path) -> None:
     """Every variable the shipped connectors reference is one the sandbox emulators provide."""
     emulators = available_emulators()
     assert {"salesforce", "hubspot"} <= set(emulators)
     env: dict[str, str] = {}
     for build in emulators.values():
-        env.update(build(0, 0, 0.8).client_env("https://127.0.0.1:8700", tmp_path / "ca.pem"))
+        env.update(build(0, 0, 0.8).client_env("https://127.0.0.1:8700", ca_bundle))
     config = load_config(REPO, env=env)
     assert config.warnings == ()
     assert config.connectors["salesforce"].enabled and config.connectors["hubspot"].enabled

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from consent_sync.config.errors import ConfigIssue
-from consent_sync.config.validation import EnvText, Secret, StrictModel
+from consent_sync.config.validation import EnvText, EnvUrl, Secret, StrictModel
 from consent_sync.config.yaml_source import YamlDocument
 
 ConnectorType = Literal["salesforce", "hubspot"]
@@ -54,18 +54,20 @@ class Schedule(StrictModel):
 
 
 class Limits(StrictModel):
-    """Client-side API budget and the incremental-pull lookback window."""
+    """Client-side API budget, the incremental-pull lookback window, the revocation deadline."""
 
     requests_per_second: Annotated[float, Field(gt=0)] = 10.0
     max_daily_share_for_sweeps: Annotated[float, Field(ge=0, le=1)] = 0.8
     lookback_seconds: Annotated[int, Field(ge=0)] = 300
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    #: How soon a denial must be written to this system (`status`, metrics, alerts).
+    revocation_sla_seconds: Annotated[float, Field(gt=0)] = 900.0
 
 
 class SalesforceAuth(StrictModel):
     """OAuth 2.0 against `{login_url}/services/oauth2/token`."""
 
-    login_url: EnvText
+    login_url: EnvUrl
     grant: SalesforceGrant = "client_credentials"
     client_id: OptionalText = None
     client_secret: Secret | None = None
@@ -79,7 +81,7 @@ class SalesforceAuth(StrictModel):
 class HubSpotAuth(StrictModel):
     """A private-app token; `client_secret` verifies webhook signatures."""
 
-    base_url: EnvText = "https://api.hubapi.com"
+    base_url: EnvUrl = "https://api.hubapi.com"
     access_token: Secret
     client_secret: Secret | None = None
     ca_file: OptionalText = None

@@ -4,6 +4,7 @@ collected before any is raised."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from consent_sync.config.connector_settings import (
 )
 from consent_sync.config.env import referenced_variables
 from consent_sync.config.errors import ConfigError, ConfigIssue, sorted_issues
+from consent_sync.config.file_checks import ca_file_issues
 from consent_sync.config.mapping_checks import check_mapping, mapping_warnings
 from consent_sync.config.mappings import SystemMapping
 from consent_sync.config.purposes import PurposesFile, check_purposes
@@ -32,6 +34,10 @@ MAPPINGS_DIR = "mappings"
 PURPOSES_FILE = "purposes.yaml"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: A system is named by its files (connectors/<name>.yaml, mappings/<name>.yaml), and the name
+#: goes on into URLs, metrics labels and the store: a short lowercase identifier.
+SYSTEM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,13 @@ class _Loader:
             return []
         for stray in sorted(directory.glob("*.yml")):
             self.warnings.append(ConfigIssue(stray, None, "ignored: configuration files end .yaml"))
-        return sorted(path for path in directory.glob("*.yaml") if path.is_file())
+        usable = []
+        for path in sorted(path for path in directory.glob("*.yaml") if path.is_file()):
+            if (problem := system_name_problem(path.stem)) is None:
+                usable.append(path)
+            else:
+                self.error(path, f"{path.stem!r} is not a usable system name: {problem}")
+        return usable
 
     def parse(self, path: Path) -> YamlDocument | None:
         doc, issues = load_yaml(path)
@@ -184,7 +196,7 @@ class _Loader:
             )
             return None
         kind = data.get("type")
-        if kind not in CONNECTOR_MODELS:
+        if not isinstance(kind, str) or kind not in CONNECTOR_MODELS:
             expected = ", ".join(CONNECTOR_MODELS)
             message = (
                 f"missing required key 'type' ({expected})"
@@ -201,6 +213,8 @@ class _Loader:
         connector = self.model(CONNECTOR_MODELS[kind], doc, context, {**data, "name": name})
         if connector is not None:
             self.errors += check_connector(doc, connector)
+            if enabled:
+                self.errors += ca_file_issues(doc, self.env)
         return connector
 
     def model(
@@ -220,6 +234,17 @@ class _Loader:
 
     def error(self, path: Path, message: str, line: int | None = None) -> None:
         self.errors.append(ConfigIssue(path, line, message))
+
+
+def system_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a system (None: it can)."""
+    if SYSTEM_NAME.fullmatch(name):
+        return None
+    if not name[:1].isascii() or not name[:1].islower():
+        return "it must start with a lowercase letter (a-z); rename the file"
+    if len(name) > 63:
+        return "it must be at most 63 characters long; rename the file"
+    return "it may only hold lowercase letters, digits, '_' and '-'; rename the file"
 
 
 def _declared_type(doc: YamlDocument | None) -> str:

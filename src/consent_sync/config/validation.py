@@ -3,9 +3,11 @@ validation errors into `file:line: message` issues."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
 from pydantic import ValidationInfo as _Info
@@ -15,6 +17,7 @@ from consent_sync.config.env import (
     MissingVariableError,
     has_malformed_reference,
     is_reference,
+    referenced_variables,
     substitute,
 )
 from consent_sync.config.errors import ConfigIssue
@@ -78,8 +81,46 @@ def _secret(value: object, info: _Info) -> object:
     return _resolve(value, info)
 
 
+#: Query parameters that carry credentials (`?access_token=`, HubSpot's old `?hapikey=`).
+_CREDENTIAL_PARAMETER = re.compile(r"pass|secret|token|key|auth|sig", re.IGNORECASE)
+
+
+def _check_url(url: str, source: str) -> None:
+    """Refuse `url` if it does not parse or holds a credential (`user:password@`, `?token=`);
+    the message names what is wrong and `source` (" (from VAR)"), never the value."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        raise PydanticCustomError("bad_url", f"is not a valid URL{source}") from None
+    found = "a user name or password (user:password@host)" if "@" in parts.netloc else None
+    for name, _ in query:
+        if found is None and _CREDENTIAL_PARAMETER.search(name):
+            found = f"a credential in its query ({name}=)"
+    if found is not None:
+        raise PydanticCustomError(
+            "credential_in_url",
+            f"must not contain {found}{source}; credentials go in their own settings "
+            "(client_secret, password, access_token) as ${ENV_VAR} references",
+        )
+
+
+def _url(value: object, info: _Info) -> object:
+    # Like a literal secret, a credential written into a URL would sit in the file and in every
+    # message that shows the URL; no setting takes one, so it is refused from a variable too.
+    if not isinstance(value, str):
+        return value
+    _check_url(value, "")
+    resolved = _resolve(value, info)
+    if isinstance(resolved, str) and resolved != value:
+        _check_url(resolved, f" (from {', '.join(referenced_variables(value))})")
+    return resolved
+
+
 #: A string setting that may contain `${NAME}` references, resolved from the environment.
 EnvText = Annotated[str, BeforeValidator(_resolve)]
+#: A URL setting: `EnvText` that holds no credential, as written or once resolved.
+EnvUrl = Annotated[str, BeforeValidator(_url)]
 #: A secret: must be exactly one `${NAME}` reference; held as `SecretStr` once resolved.
 Secret = Annotated[SecretStr, BeforeValidator(_secret)]
 

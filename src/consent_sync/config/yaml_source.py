@@ -2,6 +2,7 @@
 
 PyYAML's constructor drops positions and keeps the last of two duplicate keys; this walks the
 composed node tree instead, so each value traces back to `file:line` and duplicates are caught.
+Every file is read within the budgets of yaml_limits (size, values, depth, characters).
 """
 
 from __future__ import annotations
@@ -12,11 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
 
 from consent_sync.config.errors import ConfigIssue
+from consent_sync.config.yaml_limits import (
+    BoundedLoader,
+    Budget,
+    YamlLimitError,
+    control_character,
+    read_config_text,
+    reader_error,
+)
 
 Loc = tuple[Hashable, ...]
+_Pair = tuple[Node, Node, int | None]  # key, value, line of the alias it came through
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -38,9 +50,12 @@ class LineIndex:
     root_line: int = 1
     lines: dict[Loc, int] = field(default_factory=dict)
     children: dict[Loc, list[Hashable]] = field(default_factory=dict)
+    keys: dict[Loc, Hashable] = field(default_factory=dict)  # each path's key as written
 
     def add(self, parent: Loc, key: Hashable, line: int) -> None:
-        self.lines[(*parent, key)] = line
+        path = (*parent, key)
+        self.lines[path] = line
+        self.keys.setdefault(path, key)
         self.children.setdefault(parent, []).append(key)
 
     def resolve(self, loc: Sequence[object]) -> tuple[Loc, int]:
@@ -61,6 +76,9 @@ class LineIndex:
         return path, line
 
     def _child(self, parent: Loc, step: object) -> Hashable:
+        written = self.keys.get((*parent, step), _MISSING) if isinstance(step, Hashable) else None
+        if type(written) is type(step):  # the common case, without walking a large mapping
+            return written
         keys = self.children.get(parent, [])
         for match in (
             lambda k: type(k) is type(step) and k == step,
@@ -94,51 +112,85 @@ class YamlDocument:
 
 
 class _Builder:
-    """Turns a composed node tree into plain data, recording lines and collecting issues."""
+    """Turns a composed node tree into plain data, recording lines and collecting issues.
 
-    def __init__(self, loader: yaml.SafeLoader, path: Path) -> None:
+    It expands aliases and `<<` merges itself, within the file's `Budget` (yaml_limits).
+    """
+
+    def __init__(self, loader: BoundedLoader, path: Path) -> None:
         self.loader = loader
         self.path = path
         self.index = LineIndex()
         self.issues: list[ConfigIssue] = []
+        self.budget = Budget()
 
     def build(self, node: Node, loc: Loc, active: frozenset[int]) -> Any:
+        self.budget.spend(node)
+        self.budget.check_level(node, len(loc) + 1)
         if id(node) in active:
             self._issue(node, "an alias refers to itself; recursive structures are not allowed")
             return None
         if isinstance(node, ScalarNode):
-            return self.loader.construct_object(node)
+            return self._scalar(node)
         inner = active | {id(node)}
         if isinstance(node, SequenceNode):
             items = []
             for position, item in enumerate(node.value):
-                self.index.add(loc, position, _line(item))
-                items.append(self.build(item, (*loc, position), inner))
+                alias_line = self.loader.alias_lines.get((id(node), position))
+                self.index.add(loc, position, alias_line or _line(item))
+                items.append(self.within(alias_line, item, (*loc, position), inner))
             return items
         if isinstance(node, MappingNode):
             return self._mapping(node, loc, inner)
         self._issue(node, f"unsupported YAML node {type(node).__name__}")
         return None
 
+    def within(self, alias_line: int | None, node: Node, loc: Loc, active: frozenset[int]) -> Any:
+        """`build`, charging the budget to the alias written at `alias_line` if it is the
+        outermost alias being expanded."""
+        if alias_line is None:
+            return self.build(node, loc, active)
+        outer = self.budget.alias_line
+        self.budget.alias_line = outer or alias_line
+        try:
+            return self.build(node, loc, active)
+        finally:
+            self.budget.alias_line = outer
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        try:
+            value = self.loader.construct_object(node)
+        except (ValueError, ArithmeticError, AttributeError, TypeError) as exc:
+            # `2026-13-45` reads as a date, 5,000 digits as a number, neither converts; PyYAML's
+            # converters fail in assorted ways on an explicit `!!timestamp x`. The value itself
+            # is not repeated: it may be anything, a secret included.
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            reason = f" ({exc})" if kind == "timestamp" and isinstance(exc, ValueError) else ""
+            self._issue(node, f"cannot be read as a YAML {kind}{reason}; quote it if it is text")
+            return None
+        if isinstance(value, str) and (found := control_character(value)) is not None:
+            self._issue(node, f"contains a {found}; configuration text cannot hold one")
+            return None
+        return value
+
     def _mapping(self, node: MappingNode, loc: Loc, active: frozenset[int]) -> dict[Hashable, Any]:
         first_line: dict[Hashable, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == _MERGE_TAG or not isinstance(key_node, ScalarNode):
                 continue
-            key = self.loader.construct_object(key_node)
+            key = self._scalar(key_node)
             if key in first_line:
                 self._issue(
                     key_node, f"duplicate key {show_key(key)} (first at line {first_line[key]})"
                 )
             else:
                 first_line[key] = _line(key_node)
-        self.loader.flatten_mapping(node)  # resolves `<<` merge keys; explicit keys come last
         out: dict[Hashable, Any] = {}
-        for key_node, value_node in node.value:
+        for key_node, value_node, alias_line in self._pairs(node, len(loc) + 1, active):
             if not isinstance(key_node, ScalarNode):
                 self._issue(key_node, "mapping keys must be plain values, not lists or mappings")
                 continue
-            key = self.loader.construct_object(key_node)
+            key = self._scalar(key_node)
             if not isinstance(key, Hashable):
                 self._issue(key_node, "mapping keys must be plain values")
                 continue
@@ -146,8 +198,50 @@ class _Builder:
                 self.index.add(loc, key, _line(key_node))
             else:
                 self.index.lines[(*loc, key)] = _line(key_node)
-            out[key] = self.build(value_node, (*loc, key), active)
+            out[key] = self.within(alias_line, value_node, (*loc, key), active)
         return out
+
+    def _pairs(self, node: MappingNode, level: int, active: frozenset[int]) -> list[_Pair]:
+        """The mapping's pairs with `<<` merges applied, ordered so that a later pair wins as the
+        merge-key spec says: merged pairs (the first of several merged mappings last), then the
+        explicit keys. Unlike PyYAML's `flatten_mapping`, this leaves the nodes as they are
+        (PyYAML's mutation makes a mapping merged twice come out differently) and stays within
+        the budget.
+
+        Each pair carries the line of the outermost alias it was reached through, if any.
+        """
+        aliases = self.loader.alias_lines
+        merged: list[_Pair] = []
+        explicit: list[_Pair] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                explicit.append((key_node, value_node, aliases.get((id(node), id(key_node)))))
+                continue
+            many = isinstance(value_node, SequenceNode)
+            sources = list(enumerate(value_node.value)) if many else [(id(key_node), value_node)]
+            for position, source in reversed(sources):
+                if not isinstance(source, MappingNode):
+                    expected = "a mapping" if many else "a mapping or list of mappings"
+                    raise ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"expected {expected} for merging, but found {source.id}",
+                        source.start_mark,
+                    )
+                if id(source) in active:
+                    self._issue(source, "a merge refers to a mapping it is in; not allowed")
+                    continue
+                where = aliases.get((id(value_node) if many else id(node), position))
+                outer = self.budget.alias_line
+                self.budget.alias_line = outer or where
+                try:
+                    self.budget.check_level(source, level + 1)
+                    pairs = self._pairs(source, level + 1, active | {id(source)})
+                    self.budget.spend(source, len(pairs))
+                finally:
+                    self.budget.alias_line = outer
+                merged.extend((key, value, where or line) for key, value, line in pairs)
+        return merged + explicit
 
     def _issue(self, node: Node, message: str) -> None:
         self.issues.append(ConfigIssue(self.path, _line(node), message))
@@ -158,14 +252,20 @@ def _line(node: Node) -> int:
 
 
 def load_yaml(path: Path) -> tuple[YamlDocument | None, list[ConfigIssue]]:
-    """Parse one YAML file; on a syntax error return no document and the error with its line."""
+    """Parse one YAML file within the limits of yaml_limits; on a syntax error or an exceeded
+    limit return no document and the error with its line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
+        loader = BoundedLoader(text)
+    except YamlLimitError as exc:
+        return None, [ConfigIssue(path, exc.line, exc.message)]
+    except ReaderError as exc:  # PyYAML checks every character before parsing any
+        refused = reader_error(text, exc)
+        return None, [ConfigIssue(path, refused.line, refused.message)]
     except UnicodeDecodeError:
         return None, [ConfigIssue(path, None, "is not UTF-8 text")]
     except OSError as exc:
         return None, [ConfigIssue(path, None, f"cannot be read: {exc.strerror}")]
-    loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -175,6 +275,8 @@ def load_yaml(path: Path) -> tuple[YamlDocument | None, list[ConfigIssue]]:
         data = builder.build(node, (), frozenset())
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_issue(path, exc)]
+    except YamlLimitError as exc:
+        return None, [ConfigIssue(path, exc.line, exc.message)]
     finally:
         loader.dispose()
     return YamlDocument(path, data, builder.index), builder.issues
