@@ -4,18 +4,36 @@ Failures caught where a job or a thread ends are logged in one of two ways. An e
 (a `ConsentSyncError`, or a database that is away) is one line: its message says what and
 where. Anything else is a bug and carries its traceback (`bug_traceback`): structured frames in
 JSON (`exception`: type, message, file, line and function of each frame; never the frames'
-local variables, which may hold emails and secrets), a plain traceback on a console. Either
-way the redaction reaches into it. Records of the standard library's `logging` (uvicorn,
-APScheduler) go through the same processors.
+local variables, which may hold emails and secrets), a plain traceback on a console. An
+exception nobody caught (a thread's, the process's) is logged the same way. Either way the
+redaction reaches into it. Records of the standard library's `logging` (uvicorn, APScheduler,
+urllib3, httpx) go through the same processors, so the same redaction.
+
+Redaction: a value under a secret-named key becomes `***`; so does the value of any
+secret-named environment variable (`*_SECRET`, `*_TOKEN`, `*_PASSWORD`, `*_KEY`), a bearer
+token and the credentials of a URL, wherever they appear. Anything shaped like an email address
+(`@` or URL-encoded `%40`) becomes `<email:1a2b3c4d>`: the first 8 hex digits of an HMAC-SHA256
+of the normalized address, so the lines about one person can be found together without naming
+them. The key is `CONSENT_SYNC_LOG_KEY` if set, else derived from `CONSENT_SYNC_DATABASE_URL`:
+stable across the replicas and restarts of one deployment, different between deployments. Set
+`CONSENT_SYNC_LOG_KEY` to a secret: without it anyone who knows the database URL and guesses
+an address can confirm the guess.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import os
 import re
 import sys
+import threading
+import unicodedata
 from collections.abc import Mapping, MutableMapping
+from types import TracebackType
 from typing import Any
+from urllib.parse import unquote
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
@@ -23,15 +41,80 @@ from structlog.typing import Processor
 
 from consent_sync.errors import ConsentSyncError
 
-# Local parts may hold apostrophes (o'brien@...): over-redacting a quote is the safe side.
-_EMAIL = re.compile(r"[^\s@\"<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]+")
+#: The environment variable holding the key of the email pseudonyms in log lines.
+LOG_KEY_ENV = "CONSENT_SYNC_LOG_KEY"
+# `consent_sync.store.URL_ENV` and its default, named again so logging needs no SQLAlchemy.
+_DATABASE_URL_ENV, _DEFAULT_DATABASE_URL = "CONSENT_SYNC_DATABASE_URL", "sqlite:///consent-sync.db"
+
+# Local parts may hold apostrophes (o'brien@...): over-redacting a quote is the safe side. A URL's
+# query separators end a local part and a domain, so `?email=a%40b.com&x=1` hashes `a@b.com`.
+_EMAIL = re.compile(
+    r"[^\s@\"<>(),;:=&?/#*]+(?:@|%40)[^\s@\"'<>(),;:=&?/#%]+\.[^\s@\"'<>(),;:=&?/#%]+"
+)
+_URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
+_BEARER = re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE)
 _SECRET_KEYS = frozenset(
     {"password", "client_secret", "access_token", "token", "authorization", "secret"}
 )
+_SECRET_ENV = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|KEY)$", re.IGNORECASE)
+_MIN_SECRET = 6  # shorter values would mask ordinary words
 # Frames only: a frame's locals may hold emails, tokens or a whole record.
 _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
     ExceptionDictTransformer(show_locals=False)
 )
+# Libraries that log every request (alembic: every schema check) at INFO or DEBUG: heard only
+# at DEBUG.
+_CHATTY = ("httpx", "httpcore", "urllib3", "requests", "hpack", "asyncio", "multipart", "alembic")
+
+
+class _Redactor:
+    """What is hidden from log lines: known secret values, and emails as keyed pseudonyms."""
+
+    def __init__(self, key: bytes, secrets: list[str]) -> None:
+        self.key = key
+        # Longest first, so a secret containing another is hidden whole.
+        self.secrets = sorted(set(secrets), key=len, reverse=True)
+
+    def pseudonym(self, address: str) -> str:
+        """`<email:xxxxxxxx>`: the same address (any case, URL-encoded or not) gives the same."""
+        # A quote before the address (`'ada@example.com'`) is matched with it, not part of it.
+        normalized = unicodedata.normalize("NFC", unquote(address)).strip().lstrip("'").lower()
+        digest = hmac.new(self.key, normalized.encode("utf-8"), hashlib.sha256).hexdigest()
+        return f"<email:{digest[:8]}>"
+
+    def text(self, value: str) -> str:
+        for secret in self.secrets:
+            if secret in value:
+                value = value.replace(secret, "***")
+        value = _URL_CREDENTIALS.sub(r"\1***@", value)
+        value = _BEARER.sub(lambda m: f"{m.group(1)} ***", value)
+        return _EMAIL.sub(lambda m: self.pseudonym(m.group(0)), value)
+
+
+def _environment_redactor(environ: Mapping[str, str]) -> _Redactor:
+    key = environ.get(LOG_KEY_ENV)
+    if key:
+        secret = key.encode("utf-8")
+    else:
+        url = environ.get(_DATABASE_URL_ENV) or _DEFAULT_DATABASE_URL
+        secret = hashlib.sha256(b"consent-sync log pseudonyms\0" + url.encode("utf-8")).digest()
+    secrets = [
+        value
+        for name, value in environ.items()
+        if _SECRET_ENV.search(name) and len(value) >= _MIN_SECRET
+    ]
+    return _Redactor(secret, secrets)
+
+
+_redactor = _environment_redactor(os.environ)
+
+
+def redact_text(text: str) -> str:
+    """`text` as a log line would show it: secrets hidden, emails as `<email:...>` pseudonyms.
+
+    For what commands print from elsewhere (a CRM's error message may name a person).
+    """
+    return _redactor.text(text)
 
 
 def brief(exc: BaseException) -> str:
@@ -58,7 +141,7 @@ def _scrub(key: str, value: Any) -> Any:
     if key.lower() in _SECRET_KEYS:
         return "***"
     if isinstance(value, str):
-        return _EMAIL.sub("<email>", value)
+        return _redactor.text(value)
     if isinstance(value, Mapping):
         return {k: _scrub(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -66,9 +149,14 @@ def _scrub(key: str, value: Any) -> Any:
     return value
 
 
+def redact(text: str) -> str:
+    """The same as `redact_text` (kept for its callers)."""
+    return redact_text(text)
+
+
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Replace secret-named values and anything shaped like an email address, at any depth
-    (a structured traceback's messages and frames included)."""
+    """Hide secrets and turn email addresses into pseudonyms, at any depth (a structured
+    traceback's messages and frames included)."""
     for key, value in list(event.items()):
         event[key] = _scrub(key, value)
     return event
@@ -102,9 +190,19 @@ class _StderrHandler(logging.Handler):
 
 
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
-    """Set up structlog for the CLI and the daemon (call once, early)."""
+    """Set up structlog for the CLI and the daemon (call once, early).
+
+    The redaction's secrets and pseudonym key are read from the environment now.
+    """
+    global _redactor
+    _redactor = _environment_redactor(os.environ)
+    numeric = logging.getLevelName(level.upper())
+    numeric = numeric if isinstance(numeric, int) else logging.INFO
+    debugging = numeric <= logging.DEBUG
     # APScheduler says at WARNING that a coalesced run was skipped: by design, not news.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if debugging else logging.ERROR)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.DEBUG if debugging else logging.WARNING)
     as_json = not sys.stderr.isatty() if json is None else json
     renderer: Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
@@ -117,26 +215,25 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
         tracebacks,
         _redact,
     ]
-    numeric = logging.getLevelName(level.upper())
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            numeric if isinstance(numeric, int) else logging.INFO
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
-    _route_standard_logging(shared, renderer)
+    _route_standard_logging(shared, renderer, numeric)
+    _log_uncaught_exceptions()
 
 
-def _route_standard_logging(shared: list[Processor], renderer: Processor) -> None:
-    """Send warnings and errors of the standard library's loggers through `shared`: uvicorn's
+def _route_standard_logging(shared: list[Processor], renderer: Processor, level: int) -> None:
+    """Send the standard library's records at `level` and above through `shared`: uvicorn's
     "Exception in ASGI application" and the like arrive as our lines, redacted, with their
     traceback as data (instead of `logging`'s last-resort plain text)."""
     root = logging.getLogger()
+    root.setLevel(level)
     for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(handler)
-    handler = _StderrHandler(logging.WARNING)
+    handler = _StderrHandler(level)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
@@ -151,3 +248,30 @@ def _route_standard_logging(shared: list[Processor], renderer: Processor) -> Non
         )
     )
     root.addHandler(handler)
+
+
+def _log_uncaught_exceptions() -> None:
+    """An exception that ends a thread or the process becomes one line with its traceback."""
+    log = structlog.get_logger("consent_sync.uncaught")
+
+    def in_thread(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        name = args.thread.name if args.thread is not None else "unknown"
+        log.error(
+            "thread failed",
+            thread=name,
+            error=brief(args.exc_value),
+            **bug_traceback(args.exc_value),
+        )
+
+    def in_process(
+        exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.error("uncaught exception", error=brief(exc), exc_info=exc.with_traceback(tb))
+
+    threading.excepthook = in_thread
+    sys.excepthook = in_process

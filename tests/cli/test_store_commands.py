@@ -80,10 +80,13 @@ def test_commands_refuse_a_database_without_schema(bare: Invoke, args: tuple[str
 
 def test_db_upgrade_then_current(bare: Invoke) -> None:
     """`db upgrade` creates the schema once; `db current` exits 1 before and 0 after."""
+    from consent_sync.store.schema import head_revision
+
+    head = head_revision()
     assert bare("db", "current").exit_code == 1
-    assert "upgraded from nothing to 0001" in _ok(bare("db", "upgrade"))
-    assert "already at 0001" in _ok(bare("db", "upgrade"))
-    assert "0001 (newest)" in _ok(bare("db", "current"))
+    assert f"upgraded from nothing to {head}" in _ok(bare("db", "upgrade"))
+    assert f"already at {head}" in _ok(bare("db", "upgrade"))
+    assert f"{head} (newest)" in _ok(bare("db", "current"))
 
 
 def test_consent_record_ledgers_a_manual_decision_with_evidence(run: Invoke, store: Store) -> None:
@@ -293,3 +296,21 @@ def test_unusable_database_url_is_a_usage_error(url: str) -> None:
         result = _invoker(url)(*args)
         assert result.exit_code == 2
         assert "CONSENT_SYNC_DATABASE_URL is not a usable database URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://consent:Hunter2x@db.internal:fivefourthreetwo/consent",
+        "postgresql://consent:Hunter2x@[::1/consent",
+    ],
+    ids=["port not a number", "unclosed IPv6 host"],
+)
+def test_database_url_that_does_not_parse_names_the_variable_not_the_password(url: str) -> None:
+    """A URL whose port does not parse exits 2 naming the variable; the password never shows."""
+    for args in (("ledger", "verify"), ("db", "upgrade"), ("db", "current"), ("conflicts", "list")):
+        result = _invoker(url)(*args)
+        assert result.exit_code == 2, result.output
+        assert "CONSENT_SYNC_DATABASE_URL is not a usable database URL" in result.stderr
+        assert "the port must be a number" in result.stderr
+        assert "Hunter2x" not in result.output

@@ -1,8 +1,10 @@
-"""The outbox, for the pusher: claiming due writes, and what happens when one lands or fails."""
+"""The outbox, for the pusher: claiming due writes, and what happens when one lands or fails;
+for operators: listing rows and giving dead letters another go."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -234,6 +236,81 @@ def requeue(session: Session, outbox_id: int, now: datetime) -> None:
     session.add(row)
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """An outbox row as an operator reviews it (`outbox list`, the API's dead letters)."""
+
+    id: int
+    system: str
+    link: str  # system/object/record id: the record, never the person's email
+    purpose: str
+    status: str  # the value to write
+    state: OutboxState
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    revoked_at: datetime | None  # when the denial being written was decided (SLA clock)
+    created_at: datetime
+    updated_at: datetime
+
+
+def _entry(row: OutboxRow, link: LinkRow) -> OutboxEntry:
+    if row.id is None:
+        raise RuntimeError("an outbox row has no id")
+    return OutboxEntry(
+        id=row.id,
+        system=row.system,
+        link=f"{link.system}/{link.object_type}/{link.record_id}",
+        purpose=row.purpose,
+        status=row.status,
+        state=OutboxState(row.state),
+        attempts=row.attempts,
+        next_attempt_at=utc(row.next_attempt_at),
+        last_error=row.last_error,
+        revoked_at=utc(row.revoked_at) if row.revoked_at else None,
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+    )
+
+
+def listing(
+    session: Session, *, state: OutboxState | None = None, system: str | None = None
+) -> Iterator[OutboxEntry]:
+    """Outbox rows oldest first, of one state and one system or all, streamed."""
+    query = select(OutboxRow, LinkRow).join(LinkRow, col(LinkRow.id) == col(OutboxRow.link_id))
+    if state is not None:
+        query = query.where(OutboxRow.state == state)
+    if system is not None:
+        query = query.where(OutboxRow.system == system)
+    for row, link in session.exec(
+        query.order_by(col(OutboxRow.id)).execution_options(yield_per=500)
+    ):
+        yield _entry(row, link)
+
+
+def entry(session: Session, outbox_id: int) -> OutboxEntry:
+    """One outbox row; OutboxItemNotFoundError if there is none with this id."""
+    found = session.exec(
+        select(OutboxRow, LinkRow)
+        .join(LinkRow, col(LinkRow.id) == col(OutboxRow.link_id))
+        .where(OutboxRow.id == outbox_id)
+    ).first()
+    if found is None:
+        raise OutboxItemNotFoundError(outbox_id)
+    return _entry(*found)
+
+
+def requeue_dead(session: Session, now: datetime, system: str | None = None) -> list[int]:
+    """Give every dead-lettered write (of one system, or all) another go; their ids."""
+    query = select(OutboxRow.id).where(OutboxRow.state == OutboxState.DEAD)
+    if system is not None:
+        query = query.where(OutboxRow.system == system)
+    ids = [outbox_id for outbox_id in session.exec(query.order_by(col(OutboxRow.id))) if outbox_id]
+    for outbox_id in ids:
+        requeue(session, outbox_id, now)
+    return ids
+
+
 def _pending(session: Session, item: OutboxItem) -> OutboxRow:
     row = session.get(OutboxRow, item.id)
     if row is None or row.state != OutboxState.PENDING:
@@ -292,3 +369,20 @@ class Outbox:
         """Give a dead-lettered write another go."""
         with self._transactions.write() as session:
             requeue(session, outbox_id, utc(now))
+
+    def requeue_dead(self, now: datetime, system: str | None = None) -> list[int]:
+        """Move every dead letter (of one system, or all) back to pending, due now; their ids."""
+        with self._transactions.write() as session:
+            return requeue_dead(session, utc(now), system)
+
+    def listing(
+        self, *, state: OutboxState | None = None, system: str | None = None
+    ) -> Iterator[OutboxEntry]:
+        """Outbox rows oldest first (of one state, one system), for review; streamed."""
+        with self._transactions.read() as session:
+            yield from listing(session, state=state, system=system)
+
+    def entry(self, outbox_id: int) -> OutboxEntry:
+        """One outbox row; OutboxItemNotFoundError if there is none with this id."""
+        with self._transactions.read() as session:
+            return entry(session, outbox_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from consent_sync.domain.identity import normalize_email
-from consent_sync.domain.model import ConflictKind, Evidence
+from consent_sync.domain.model import ConflictKind, Evidence, Severity
 from consent_sync.store import conflicts, coordination, ledger
 from consent_sync.store.db import Transactions
 from consent_sync.store.errors import SubjectNotFoundError
@@ -80,6 +81,129 @@ class SystemBacklog:
     pending: int = 0
     dead: int = 0
     oldest_revocation: datetime | None = None  # decision time of the oldest denial not yet written
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """The newest finished run of one kind (pull, push, sweep, ...) of one system."""
+
+    kind: str
+    started_at: datetime
+    finished_at: datetime
+    error: str | None  # what ended it, None when it succeeded
+    last_ok_at: datetime | None  # when a run of this kind last finished without an error
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUse:
+    """A system's API quota as its connector last reported it, at the end of a recorded run."""
+
+    used: int
+    limit: int
+    recorded_at: datetime
+
+    @property
+    def share(self) -> float:
+        """Used as a share of the limit (0 when the limit is 0)."""
+        return self.used / self.limit if self.limit else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyTimes:
+    """How long denials took from decision to the write confirmed, over some window."""
+
+    count: int
+    p50_s: float | None
+    p99_s: float | None
+
+
+def latest_runs(session: Session) -> dict[str, dict[str, RunSummary]]:
+    """Per system and run kind: the newest finished run and when that kind last succeeded."""
+    finished = col(SyncRunRow.finished_at)
+    newest = select(SyncRunRow.system, SyncRunRow.kind, func.max(finished)).group_by(
+        col(SyncRunRow.system), col(SyncRunRow.kind)
+    )
+    last_ok = {
+        (system, kind): utc(at)
+        for system, kind, at in session.exec(newest.where(col(SyncRunRow.error).is_(None)))
+        if at is not None
+    }
+    out: dict[str, dict[str, RunSummary]] = {}
+    for system, kind, at in session.exec(newest.where(finished.is_not(None))):
+        row = session.exec(
+            select(SyncRunRow)
+            .where(SyncRunRow.system == system, SyncRunRow.kind == kind, finished == at)
+            .limit(1)
+        ).first()
+        if row is None or row.finished_at is None:
+            continue  # pruned meanwhile
+        out.setdefault(system, {})[kind] = RunSummary(
+            kind, utc(row.started_at), utc(row.finished_at), row.error, last_ok.get((system, kind))
+        )
+    return out
+
+
+#: Keys of a sync run's counts holding the connector's quota at the run's end (sync/runs.py).
+QUOTA_USED, QUOTA_LIMIT = "quota_used", "quota_limit"
+_QUOTA_SCAN = 50  # runs looked back through per system for the newest quota reading
+
+
+def latest_quota(session: Session) -> dict[str, QuotaUse]:
+    """Per system, the quota recorded with its newest finished run that has one.
+
+    Systems whose connector never reported a quota (nothing read yet) are absent: unknown.
+    """
+    out: dict[str, QuotaUse] = {}
+    for system in session.exec(select(SyncRunRow.system).distinct()):
+        rows = session.exec(
+            select(SyncRunRow.counts, SyncRunRow.finished_at)
+            .where(SyncRunRow.system == system, col(SyncRunRow.finished_at).is_not(None))
+            .order_by(col(SyncRunRow.started_at).desc())
+            .limit(_QUOTA_SCAN)
+        )
+        for counts, finished_at in rows:
+            if QUOTA_LIMIT in counts and QUOTA_USED in counts and finished_at is not None:
+                used, limit = int(counts[QUOTA_USED]), int(counts[QUOTA_LIMIT])
+                out[system] = QuotaUse(used, limit, utc(finished_at))
+                break
+    return out
+
+
+def open_for_review(session: Session) -> dict[str | None, int]:
+    """Open needs-review conflicts per system of their record (None: not about a record)."""
+    query = (
+        select(LinkRow.system, func.count())
+        .select_from(ConflictRow)
+        .outerjoin(LinkRow, col(LinkRow.id) == col(ConflictRow.link_id))
+        .where(ConflictRow.status == "open", ConflictRow.severity == Severity.NEEDS_REVIEW)
+        .group_by(col(LinkRow.system))
+    )
+    return dict(session.exec(query).all())
+
+
+def time_to_apply(session: Session, since: datetime) -> dict[str, ApplyTimes]:
+    """Per system: p50 and p99 of decision → write confirmed, for denials applied since `since`."""
+    query = (
+        select(LinkRow.system, DeliveryRow.revoked_at, DeliveryRow.applied_at)
+        .join(LinkRow, col(LinkRow.id) == col(DeliveryRow.link_id))
+        .where(col(DeliveryRow.revoked_at).is_not(None), col(DeliveryRow.applied_at) >= since)
+    )
+    seconds: dict[str, list[float]] = {}
+    for system, revoked_at, applied_at in session.exec(query):
+        if revoked_at is not None:
+            seconds.setdefault(system, []).append((applied_at - revoked_at).total_seconds())
+    return {
+        system: ApplyTimes(len(values), _percentile(values, 0.5), _percentile(values, 0.99))
+        for system, values in seconds.items()
+    }
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile: the smallest value at least `share` of them do not exceed."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
 
 
 def subject_view(session: Session, subject: SubjectRow) -> SubjectView:
@@ -159,6 +283,26 @@ class Views:
         with self._transactions.read() as session:
             rows = session.exec(select(CursorRow)).all()
             return {(row.system, row.object_type): utc(row.watermark) for row in rows}
+
+    def latest_runs(self) -> dict[str, dict[str, RunSummary]]:
+        """Per system and kind: the newest finished run, and when that kind last succeeded."""
+        with self._transactions.read() as session:
+            return latest_runs(session)
+
+    def quota(self) -> dict[str, QuotaUse]:
+        """Per system: API quota as recorded with its newest run; absent when never reported."""
+        with self._transactions.read() as session:
+            return latest_quota(session)
+
+    def open_for_review(self) -> dict[str | None, int]:
+        """Open needs-review conflicts per system of their record (None: no record)."""
+        with self._transactions.read() as session:
+            return open_for_review(session)
+
+    def time_to_apply(self, since: datetime) -> dict[str, ApplyTimes]:
+        """Per system: p50/p99 seconds from a denial's decision to its write, applied since."""
+        with self._transactions.read() as session:
+            return time_to_apply(session, utc(since))
 
     def recent_runs(self, system: str | None = None, limit: int = 20) -> list[SyncRunRow]:
         """The newest sync runs, of one system or all."""

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from consent_sync.connectors.protocol import Connector
 from consent_sync.logs import brief
 from consent_sync.store import Store
+from consent_sync.store.views import QUOTA_LIMIT, QUOTA_USED
 from consent_sync.sync.report import CycleReport
 
 log = structlog.get_logger(__name__)
@@ -46,8 +47,9 @@ def recorded_run(
     and `system`. On the way out the report gets the run's duration and the connector's API calls
     made meanwhile; an exception leaving the body becomes the run's error (unless the body set
     one) and goes on. Then `on_finish` sees the report and the run is finished with its counts
-    and error. A run that cannot be recorded as finished (the database went away) is logged, so
-    that it never hides what the body did. A run that ended normally and did something is logged.
+    and error, and the API quota the connector last reported (`quota_counts`). A run that cannot
+    be recorded as finished (the database went away) is logged, so that it never hides what the
+    body did. A run that ended normally and did something is logged.
     """
     report = CycleReport(system)
     calls_before = connector.api_calls
@@ -67,11 +69,20 @@ def recorded_run(
                 on_finish(report)
             if run_id is not None:
                 try:
-                    store.coordination.finish_run(run_id, report.counts(), report.error, clock())
+                    counts = {**report.counts(), **quota_counts(connector)}
+                    store.coordination.finish_run(run_id, counts, report.error, clock())
                 except SQLAlchemyError as exc:
                     log.warning("run not recorded as finished", error=brief(exc))
         if did_something(report):
             log.info("run finished", kind=kind, **report.counts())
+
+
+def quota_counts(connector: Connector) -> dict[str, int]:
+    """The connector's API quota as a run records it with its counts; nothing when unknown."""
+    quota = connector.quota()
+    if quota.used is None or quota.limit is None:
+        return {}
+    return {QUOTA_USED: quota.used, QUOTA_LIMIT: quota.limit}
 
 
 def did_something(report: CycleReport) -> bool:
