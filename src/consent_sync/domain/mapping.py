@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from consent_sync.domain.identity import MatchKeys, normalize_phone, try_normalize_email
+from consent_sync.domain.identity import MatchKeys, normalize_phone, read_email
 from consent_sync.domain.model import (
     Conflict,
     ConflictKind,
@@ -149,8 +149,9 @@ def pulled_fields(mapping: ObjectRule) -> list[str]:
 
 
 def match_keys(mapping: ObjectRule, fields: Mapping[str, Any]) -> MatchKeys:
-    """The record's normalized email and phone (None where missing or malformed)."""
-    email = try_normalize_email(fields.get(mapping.match.email))
+    """The record's normalized email and phone (None where missing or malformed), and why an
+    email it holds was refused."""
+    email, refused = read_email(fields.get(mapping.match.email))
     phone = None
     raw_phone = fields.get(mapping.match.phone) if mapping.match.phone else None
     if isinstance(raw_phone, str) and raw_phone.strip():
@@ -158,7 +159,7 @@ def match_keys(mapping: ObjectRule, fields: Mapping[str, Any]) -> MatchKeys:
             phone = normalize_phone(raw_phone)
         except ValueError:
             phone = None
-    return MatchKeys(email=email, phone=phone)
+    return MatchKeys(email=email, phone=phone, refused=refused)
 
 
 def observe(

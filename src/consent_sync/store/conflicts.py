@@ -41,7 +41,7 @@ def record_many(
         {
             "kind": conflict.kind.value,
             "severity": conflict.severity.value,
-            "purpose": conflict.purpose,
+            "purpose": conflict.purpose or None,  # identity conflicts concern no purpose
             "subject_id": subject_id,
             "link_id": link_id,
             "link": str(conflict.link) if conflict.link else None,
@@ -66,7 +66,7 @@ def is_open(session: Session, conflict: Conflict) -> bool:
             ConflictRow.status == "open",
             ConflictRow.kind == conflict.kind.value,
             ConflictRow.link == (str(conflict.link) if conflict.link else None),
-            ConflictRow.purpose == conflict.purpose,
+            ConflictRow.purpose == (conflict.purpose or None),
         )
     )
     return any(row.detail == detail for row in candidates)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 
@@ -16,6 +16,7 @@ from consent_sync.domain.model import (
     MANUAL_PREFIX,
     Canonical,
     Conflict,
+    ConflictKind,
     Evidence,
     LinkKey,
     Observation,
@@ -26,7 +27,16 @@ from consent_sync.domain.model import (
     TimeKind,
 )
 from consent_sync.domain.reconcile import reconcile
-from consent_sync.store import conflicts, drift, ledger, links, queueing, reclassify, snapshot
+from consent_sync.store import (
+    conflicts,
+    drift,
+    ledger,
+    links,
+    queueing,
+    reclassify,
+    relink,
+    snapshot,
+)
 from consent_sync.store.db import Transactions
 from consent_sync.store.errors import (
     ConflictNotResolvableError,
@@ -35,6 +45,7 @@ from consent_sync.store.errors import (
     UnlinkedObservationError,
 )
 from consent_sync.store.reclassify import Chunk, Rules
+from consent_sync.store.tables import ConflictRow
 from consent_sync.store.types import utc
 
 #: An observation and the id of the link it was read from (None for manual and API decisions).
@@ -51,7 +62,7 @@ class IngestReport:
     decisions: int
     conflicts: int
     queued: int
-    relinked: int  # records whose email change moved them to another subject
+    relinked: int  # records whose email change moved them to a new subject
     conflict_kinds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -238,11 +249,11 @@ class Decisions:
                 raise UnlinkedObservationError(observation.source, observation.purpose)
             records.setdefault(observation.link, match_keys.get(observation.link, MatchKeys()))
         with self._transactions.write() as session:
-            resolved = links.resolve_many(session, records, now)
+            identified = links.resolve_many(session, records, now)
             if self._transactions.dry_run:  # nothing resolved is kept: decide before it goes
-                return _report(observations, resolved, session, purposes, now, targets)
+                return _report(observations, identified, session, purposes, now, targets)
         with self._transactions.write() as session:
-            return _report(observations, resolved, session, purposes, now, targets)
+            return _report(observations, identified, session, purposes, now, targets)
 
     def record(
         self,
@@ -279,9 +290,9 @@ class Decisions:
         who = by.removeprefix(MANUAL_PREFIX)
         source = f"{MANUAL_PREFIX}{who}"
         with self._transactions.write() as session:
-            row = conflicts.get(session, conflict_id, lock=True)
-            if row.status != "open":
-                reason = f"it was resolved by {row.resolved_by} at {row.resolved_at}"
+            row = _open_conflict(session, conflict_id)
+            if row.kind == ConflictKind.IDENTITY_AMBIGUOUS.value:
+                reason = "it is about identity: merge the record or keep it apart"
                 raise ConflictNotResolvableError(conflict_id, reason)
             if row.subject_id is None or row.purpose is None:
                 raise ConflictNotResolvableError(conflict_id, "it names no subject and purpose")
@@ -301,6 +312,35 @@ class Decisions:
             seq = applied.ledger_seqs[-1] if applied.ledger_seqs else None
             conflicts.close(session, row, by=who, note=note, resolution_seq=seq, now=now)
             return applied
+
+    def resolve_identity(
+        self,
+        conflict_id: int,
+        *,
+        merge: bool,
+        by: str,
+        note: str,
+        purposes: Mapping[str, Purpose],
+        now: datetime,
+        targets: Targets | None = None,
+    ) -> Applied | None:
+        """Settle an `identity_ambiguous` conflict (docs/design.md, "Identity"): merge the record
+        into the subject of its new email, carrying every denial over as a ledger row, or keep
+        it apart (None: the conflict is closed with the note, nothing else changes)."""
+        now = utc(now)
+        who = by.removeprefix(MANUAL_PREFIX)
+        with self._transactions.write() as session:
+            row = _open_conflict(session, conflict_id)
+            if not merge:
+                relink.keep_apart(session, row, by=who, note=note, now=now)
+                return None
+            move = relink.merge(session, row, by=who, note=note, now=now)
+            sightings = [(denial, None) for denial in move.denials]
+            applied = apply(session, move.subject_id, sightings, purposes, now, targets)
+            queued = relink.catch_up(session, move, now, targets)
+            seq = applied.ledger_seqs[-1] if applied.ledger_seqs else None
+            conflicts.close(session, row, by=who, note=note, resolution_seq=seq, now=now)
+            return replace(applied, queued=applied.queued + queued)
 
     def record_conflicts(self, found: Sequence[Conflict], now: datetime) -> int:
         """Record conflicts found outside reconciliation (unmappable values, drift).
@@ -360,6 +400,15 @@ class Decisions:
             return reclassify.count(session, rules)
 
 
+def _open_conflict(session: Session, conflict_id: int) -> ConflictRow:
+    """The conflict, locked; ConflictNotResolvableError if it was resolved already."""
+    row = conflicts.get(session, conflict_id, lock=True)
+    if row.status != "open":
+        reason = f"it was resolved by {row.resolved_by} at {row.resolved_at}"
+        raise ConflictNotResolvableError(conflict_id, reason)
+    return row
+
+
 def _refuse_blocked(applied: Applied) -> None:
     """A manual decision the rule blocked is refused with the rule's reason, not recorded."""
     for resolution in applied.resolutions:
@@ -371,13 +420,14 @@ def _refuse_blocked(applied: Applied) -> None:
 
 def _report(
     observations: Sequence[Observation],
-    resolved: Mapping[LinkKey, links.ResolvedLink | None],
+    identified: links.Identified,
     session: Session,
     purposes: Mapping[str, Purpose],
     now: datetime,
     targets: Targets | None,
 ) -> IngestReport:
     """Reconcile and record the observations of every resolved subject, and say what it did."""
+    resolved = identified.links
     by_subject: dict[uuid.UUID, list[Sighting]] = {}
     unmatched = 0
     for observation in observations:
@@ -388,12 +438,13 @@ def _report(
         by_subject.setdefault(found.subject_id, []).append((observation, found.link_id))
     applied = apply_many(session, by_subject, purposes, now, targets) if by_subject else []
     kinds = Counter(c.kind.value for a in applied for r in a.resolutions for c in r.conflicts)
+    kinds.update(c.kind.value for c in identified.conflicts)
     return IngestReport(
         observations=len(observations),
         unmatched=unmatched,
         subjects=len(by_subject),
         decisions=sum(len(a.ledger_seqs) for a in applied),
-        conflicts=sum(len(a.conflict_ids) for a in applied),
+        conflicts=sum(len(a.conflict_ids) for a in applied) + len(identified.conflicts),
         queued=sum(a.queued for a in applied),
         relinked=sum(1 for r in resolved.values() if r is not None and r.relinked),
         conflict_kinds=MappingProxyType(dict(kinds)),

@@ -1,4 +1,10 @@
-"""Identity resolution: which subject a CRM record belongs to."""
+"""Identity resolution: which subject a CRM record belongs to.
+
+A record is found by its id, else by its normalized email. A record never moves to another
+existing subject on its own: an email change that would join it to someone else is an
+`identity_ambiguous` conflict for a human (`store/relink.py` carries out the answer), and an
+email that was refused links nothing (docs/design.md, "Identity").
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,9 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
-from consent_sync.domain.identity import MatchKeys
-from consent_sync.domain.model import LinkKey
+from consent_sync.domain.identity import MatchKeys, email_joins_other, refused_email
+from consent_sync.domain.model import Conflict, LinkKey
+from consent_sync.store import conflicts
 from consent_sync.store.queueing import OutboxState
 from consent_sync.store.snapshot import chunks
 from consent_sync.store.tables import LINKS, SUBJECTS, LinkRow, OutboxRow, ShadowRow, SubjectRow
@@ -25,7 +32,19 @@ class ResolvedLink:
 
     link_id: int
     subject_id: uuid.UUID
-    relinked: bool  # the record moved to another subject (its shadows started over)
+    relinked: bool  # the record moved to a new subject (its shadows started over)
+
+
+#: A conflict found while resolving, with the subject and link id it is recorded against.
+Found = tuple[uuid.UUID | None, Conflict, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """A page's records resolved to their subjects, and the identity conflicts recorded."""
+
+    links: dict[LinkKey, ResolvedLink | None]
+    conflicts: tuple[Conflict, ...]  # newly recorded: one still open is not repeated
 
 
 def subject_for_email(session: Session, email: str, now: datetime) -> uuid.UUID:
@@ -54,17 +73,20 @@ def find_link(session: Session, key: LinkKey) -> LinkRow | None:
     ).first()
 
 
-def resolve(session: Session, key: LinkKey, keys: MatchKeys, now: datetime) -> ResolvedLink | None:
+def resolve(
+    session: Session, key: LinkKey, keys: MatchKeys, now: datetime
+) -> tuple[ResolvedLink | None, Found | None]:
     """Link a record to its subject: by record id, else by normalized email (creating both).
 
-    A linked record whose email changed is re-resolved: to the subject holding the new email, or
-    by renaming its subject when that subject has no other record. Returns None for a record
-    that is not linked yet and has no match key.
+    A linked record whose email changed is re-resolved: its subject is renamed when the record
+    is its only one, the record moves to a new subject when the new email is nobody's, and it
+    stays where it is, with an `identity_ambiguous` conflict, when the email is another
+    subject's. The link is None for a record that is not linked yet and has no match key.
     """
     link = find_link(session, key)
     if link is None:
         if keys.email is None:
-            return None
+            return None, None
         subject_id = subject_for_email(session, keys.email, now)
         link = LinkRow(
             subject_id=subject_id,
@@ -78,32 +100,39 @@ def resolve(session: Session, key: LinkKey, keys: MatchKeys, now: datetime) -> R
         session.flush()
         if keys.phone is not None:
             _remember_phone(session, subject_id, keys.phone)
-        return ResolvedLink(_id(link), subject_id, relinked=False)
-    relinked = False
+        return ResolvedLink(_id(link), subject_id, relinked=False), None
+    relinked, found = False, None
     if not link.active:
         link.active, link.ended_at = True, None
     if keys.email is not None and keys.email != link.email:
-        relinked = _follow_email_change(session, link, keys.email, now)
+        relinked, conflict = _follow_email_change(session, link, key, keys.email, now)
+        found = (link.subject_id, conflict, _id(link)) if conflict is not None else None
     if keys.phone is not None:
         _remember_phone(session, link.subject_id, keys.phone)
     session.add(link)
     session.flush()
-    return ResolvedLink(_id(link), link.subject_id, relinked)
+    return ResolvedLink(_id(link), link.subject_id, relinked), found
 
 
 def resolve_many(
     session: Session, records: Mapping[LinkKey, MatchKeys], now: datetime
-) -> dict[LinkKey, ResolvedLink | None]:
+) -> Identified:
     """`resolve` for a page of records, as if one after the other, with a few statements.
 
     Known records and new ones are looked up and created in bulk; a record whose link ended or
-    whose email changed goes through `resolve` itself, after every record before it.
+    whose email changed goes through `resolve` itself, after every record before it. A record
+    whose email was refused is not linked by it (a linked one keeps its link) and gets an
+    `identity_ambiguous` conflict saying why; the rest of the page goes on.
     """
     known = _known_links(session, list(records))
     resolved: dict[LinkKey, ResolvedLink | None] = {}
+    found: list[Found] = []
     pending = _Pending()
     for key, keys in records.items():
         link = known.get(key)
+        if keys.refused is not None:
+            subject_id, link_id = (link.subject_id, link.id) if link else (None, None)
+            found.append((subject_id, refused_email(key, keys.refused), link_id))
         if link is None and keys.email is None:
             resolved[key] = None
             continue
@@ -111,9 +140,18 @@ def resolve_many(
             pending.add(key, keys, link)
             continue
         resolved.update(pending.flush(session, now))
-        resolved[key] = resolve(session, key, keys, now)
+        resolved[key], raised = resolve(session, key, keys, now)
+        if raised is not None:
+            found.append(raised)
     resolved.update(pending.flush(session, now))
-    return resolved
+    return Identified(resolved, _record(session, found, now))
+
+
+def _record(session: Session, found: Sequence[Found], now: datetime) -> tuple[Conflict, ...]:
+    """Record the conflicts found, except those still open from an earlier read."""
+    new = [f for f in found if not conflicts.is_open(session, f[1])]
+    conflicts.record_many(session, new, now)
+    return tuple(conflict for _, conflict, _ in new)
 
 
 class _Pending:
@@ -210,25 +248,48 @@ def _create_links(
     }
 
 
-def _follow_email_change(session: Session, link: LinkRow, email: str, now: datetime) -> bool:
-    """Point the link at the subject of its new email; True when it moved to another subject."""
-    link.email = email
-    subject = session.get(SubjectRow, link.subject_id)
+def _follow_email_change(
+    session: Session, link: LinkRow, key: LinkKey, email: str, now: datetime
+) -> tuple[bool, Conflict | None]:
+    """Follow a record's new email: (whether it moved to a new subject, the conflict it raised).
+
+    The link remembers the email either way, so the next read of an unchanged record asks
+    nothing again.
+    """
+    previous, link.email = link.email, email
     holder = find_subject(session, email)
-    if holder is None and subject is not None and _only_link(session, link):
+    if holder is not None and holder.id != link.subject_id:
+        # Another person's address: the same person, a typo or a reused record? Only a human
+        # can tell. Until then the record stays, with its denials, where it was (I1, I6).
+        others = [_key(row) for row in _active_links(session, holder.id)]
+        conflict = email_joins_other(
+            key, previous=previous, email=email, other_subject=str(holder.id), other_records=others
+        )
+        return False, conflict
+    if holder is not None:
+        return False, None  # back to its own subject's email
+    subject = session.get(SubjectRow, link.subject_id)
+    if subject is not None and _only_link(session, link):
         subject.email = email  # the same person changed address: keep their history
         session.add(subject)
-        return False
-    target = holder.id if holder is not None else subject_for_email(session, email, now)
-    if target == link.subject_id:
-        return False
-    # A record that joins another subject is seen for the first time there (I6): its shadows
+        return False, None
+    target = subject_for_email(session, email, now)
+    # A record that leaves for a new subject is seen for the first time there (I6): its shadows
     # and pending writes belonged to the old subject's truth.
     link_id = _id(link)
     session.execute(delete(ShadowRow).where(ShadowRow.link_id == link_id))  # type: ignore[arg-type]
     session.execute(delete(OutboxRow).where(OutboxRow.link_id == link_id))  # type: ignore[arg-type]
     link.subject_id = target
-    return True
+    return True, None
+
+
+def _active_links(session: Session, subject_id: uuid.UUID) -> list[LinkRow]:
+    query = select(LinkRow).where(LinkRow.subject_id == subject_id, LinkRow.active)
+    return list(session.exec(query.order_by(col(LinkRow.id))))
+
+
+def _key(link: LinkRow) -> str:
+    return str(LinkKey(link.system, link.object_type, link.record_id))
 
 
 def _only_link(session: Session, link: LinkRow) -> bool:
