@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import re
 import threading
@@ -313,6 +314,16 @@ class TLSFiles:
     key_pem: Path
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write `path` readable by its owner only (0600), whatever mode an older copy had."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def make_tls(state_dir: Path) -> TLSFiles:
     """Generate a fresh CA and a certificate for 127.0.0.1/localhost under `state_dir`."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -320,7 +331,7 @@ def make_tls(state_dir: Path) -> TLSFiles:
     cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
     files = TLSFiles(state_dir / "ca.pem", state_dir / "server.pem", state_dir / "server.key")
     ca.cert_pem.write_to_path(str(files.ca_pem))
-    cert.private_key_pem.write_to_path(str(files.key_pem))
+    write_private(files.key_pem, cert.private_key_pem.bytes())
     chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems)
     files.cert_pem.write_bytes(chain)
     return files

@@ -11,7 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from consent_sync_sandbox.common import Emulator, ServerThread, TLSFiles, make_tls
+from consent_sync_sandbox.common import (
+    Emulator,
+    ServerThread,
+    TLSFiles,
+    make_tls,
+    write_private,
+)
 
 EmulatorBuilder = Callable[[int, int, float], Emulator]
 
@@ -73,7 +79,7 @@ def start_sandbox(
     ports: Mapping[str, int] | None = None,
     only: tuple[str, ...] | None = None,
 ) -> RunningSandbox:
-    """Seed and serve the emulators; writes `<state_dir>/ca.pem` and `<state_dir>/env`.
+    """Seed and serve the emulators; writes `<state_dir>/ca.pem` and `<state_dir>/env` (0600).
 
     `ports` maps emulator name to port (0 = any free port, the default); `only` limits which
     emulators start.
@@ -102,5 +108,5 @@ def start_sandbox(
             server.stop()
         raise
     env_file = state_dir / "env"
-    env_file.write_text(env_lines(env), encoding="utf-8")
+    write_private(env_file, env_lines(env).encode())  # it holds the sandbox's secrets
     return RunningSandbox(tls, emulators, servers, env, env_file)

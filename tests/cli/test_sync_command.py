@@ -71,3 +71,30 @@ def test_unknown_system_is_a_usage_error(sandbox: RunningSandbox, tmp_path: Path
     done = _sync(sandbox, f"sqlite:///{tmp_path / 'store.db'}", "--system", "marketo")
     assert done.returncode == 2
     assert "unknown system(s): marketo" in done.stderr
+
+
+def test_a_crm_error_quoting_an_email_is_redacted_on_the_failed_line(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """Salesforce refusing with a 400 whose body names a person: the `failed:` line hides it."""
+    from support.sandboxes import sandbox_control
+
+    database = f"sqlite:///{tmp_path / 'store.db'}"
+    env = {**os.environ, "CONSENT_SYNC_DATABASE_URL": database}
+    subprocess.run([CONSENT_SYNC, "db", "upgrade"], env=env, check=True, capture_output=True)
+    refusal = {
+        "path": "/query",
+        "status": 400,
+        "body": [{"message": "bad value for jane.roe@example.com", "errorCode": "MALFORMED_QUERY"}],
+    }
+    with sandbox_control(sandbox, "salesforce") as salesforce:
+        salesforce.put("/_sandbox/faults", json={"rules": [refusal]}).raise_for_status()
+        try:
+            done = _sync(sandbox, database, "--system", "salesforce")
+        finally:
+            salesforce.put("/_sandbox/faults", json={}).raise_for_status()
+    assert done.returncode == 1
+    failed = [line for line in done.stderr.splitlines() if line.startswith("salesforce: failed:")]
+    assert failed, done.stderr
+    assert "MALFORMED_QUERY bad value for" in failed[0]  # the reason stays readable
+    assert "jane.roe@example.com" not in done.stderr + done.stdout, failed

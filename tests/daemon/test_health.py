@@ -51,3 +51,15 @@ def test_not_ready_when_the_database_is_unreachable() -> None:
     assert response.status_code == 503
     assert response.json()["problems"][0].startswith("database unreachable")
     assert "hunter2" not in response.text
+
+
+def test_a_trailing_slash_is_404_never_a_redirect_to_the_claimed_host(
+    migrated_db_url: str,
+) -> None:
+    """`/healthz/` with `Host: evil.example` is a JSON 404: no Location built from the Host."""
+    http = client(migrated_db_url, running=True)
+    for path in ("/healthz/", "/readyz/", "/metrics/"):
+        response = http.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+        assert response.status_code == 404
+        assert "location" not in response.headers
+        assert response.json()["code"] == "not_found"

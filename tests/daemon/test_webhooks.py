@@ -1,16 +1,21 @@
 """HubSpot webhooks into a real `consent-sync run`: with polling five minutes apart, a change in
-HubSpot still reaches Salesforce in seconds, and a deleted contact's link ends."""
+HubSpot still reaches Salesforce in seconds, a deleted contact's link ends, a redelivered event
+queues nothing and the ids a webhook queued survive a restart."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from consent_sync.store import Store
+from consent_sync_sandbox.hubspot.webhooks import sign_v3
 from support.convergence import shared_granted_people
 from support.daemon import Harness
 from support.sandboxes import MARKETING
@@ -116,3 +121,89 @@ def test_daemon_refuses_unsigned_webhooks(harness: Harness) -> None:
     assert httpx.post(daemon.url("/webhooks/hubspot"), json=events).status_code == 401
     assert httpx.post(daemon.url("/webhooks/salesforce"), json=events).status_code == 404
     assert daemon.terminate() == 0
+
+
+def post_events(harness: Harness, url: str, events: list[dict[str, Any]]) -> int:
+    """POST `events` to `url` signed as HubSpot signs with the sandbox's client secret."""
+    body = json.dumps(events)
+    timestamp = str(time.time_ns() // 1_000_000)
+    secret = harness.sandbox.env["HUBSPOT_CLIENT_SECRET"]
+    headers = {
+        "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, timestamp),
+        "X-HubSpot-Request-Timestamp": timestamp,
+        "Content-Type": "application/json",
+    }
+    return httpx.post(url, content=body.encode(), headers=headers).status_code
+
+
+def change_event(event_id: int, contact_id: str, attempt: int = 0) -> dict[str, Any]:
+    return {
+        "eventId": event_id,
+        "subscriptionType": "contact.propertyChange",
+        "objectId": int(contact_id),
+        "attemptNumber": attempt,
+        "propertyName": "email",
+        "propertyValue": "ignored@example.com",
+    }
+
+
+def webhook_records_read(store: Store) -> int:
+    """Records read by the daemon's webhook-triggered runs so far."""
+    runs = store.views.recent_runs("hubspot", 100)
+    return sum(r.counts.get("records_read", 0) for r in runs if r.kind == "webhook")
+
+
+def test_a_redelivered_event_is_read_once(harness: Harness) -> None:
+    """HubSpot delivering event 500 again (attemptNumber 1) queues nothing; a new event does."""
+    daemon = harness.daemon("--pull-interval", PULL_INTERVAL)
+    daemon.wait_ready()
+    url = daemon.url("/webhooks/hubspot")
+    with Store.open(harness.database_url) as store:
+        wait_for(lambda: backfilled(store), 60, "the backfill")
+        first, second = (harness.hubspot_contact(p)["id"] for p in shared_granted_people(store, 2))
+        assert post_events(harness, url, [change_event(500, first)]) == 204
+        wait_for(lambda: webhook_records_read(store) == 1, 10, "the first event's read")
+        assert post_events(harness, url, [change_event(500, first, attempt=1)]) == 204
+        assert post_events(harness, url, [change_event(501, second)]) == 204
+
+        def drained() -> bool:
+            return not store.webhooks.pending("hubspot").named and webhook_records_read(store) >= 2
+
+        wait_for(drained, 10, "the second event's read")
+        assert webhook_records_read(store) == 2
+    assert daemon.terminate() == 0
+
+
+def test_ids_a_webhook_queued_survive_a_restart(harness: Harness) -> None:
+    """Queued while the system is busy elsewhere, then kill -9: the next daemon reads them."""
+    daemon = harness.daemon("--pull-interval", PULL_INTERVAL)
+    daemon.wait_ready()
+    url = daemon.url("/webhooks/hubspot")
+    elsewhere = "another-host:1:replica"
+    with Store.open(harness.database_url) as store:
+        wait_for(lambda: backfilled(store), 60, "the backfill")
+        contact = harness.hubspot_contact(shared_granted_people(store, 1)[0])["id"]
+
+        def held_elsewhere() -> bool:  # as if another replica were working on HubSpot
+            now = datetime.now(UTC)
+            until = now + timedelta(minutes=10)
+            return store.coordination.acquire_lease("system:hubspot", elsewhere, until, now)
+
+        wait_for(held_elsewhere, 30, "the HubSpot lease")
+        assert post_events(harness, url, [change_event(700, contact)]) == 204
+        assert store.webhooks.pending("hubspot").named == {("contacts", contact): False}
+        daemon.kill()
+        assert store.webhooks.pending("hubspot").named == {("contacts", contact): False}
+        assert store.coordination.release_lease("system:hubspot", elsewhere)
+        restarted = harness.daemon("--pull-interval", PULL_INTERVAL)
+        restarted.wait_ready()
+
+        def read_after_restart() -> bool:
+            return not store.webhooks.pending("hubspot").named and webhook_records_read(store) == 1
+
+        wait_for(read_after_restart, 30, "the queued id to be read by the new daemon")
+        # The redelivery HubSpot sends after the restart (it saw no answer) queues nothing.
+        restarted_url = restarted.url("/webhooks/hubspot")
+        assert post_events(harness, restarted_url, [change_event(700, contact, attempt=1)]) == 204
+        assert store.webhooks.pending("hubspot").named == {}
+    assert restarted.terminate() == 0

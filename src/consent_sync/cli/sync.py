@@ -43,6 +43,7 @@ def sync(
     from consent_sync.cli.stores import opened_store
     from consent_sync.connectors.factory import build_connector
     from consent_sync.connectors.protocol import ConnectorError
+    from consent_sync.logs import redact_text
     from consent_sync.sync.engine import SyncEngine
 
     deployment = load_deployment(config)
@@ -72,7 +73,8 @@ def sync(
                 try:
                     report = engine.cycle(name, full=full, pull=pulling, push=not pulling)
                 except ConnectorError as exc:
-                    typer.echo(f"{name}: failed: {exc}", err=True)
+                    # A CRM's error may quote the record it refused, email included.
+                    typer.echo(f"{name}: failed: {redact_text(str(exc))}", err=True)
                     failed.add(name)
                     continue
                 reports[name] = report if pulling else reports[name].merged(report)
@@ -105,6 +107,7 @@ def _print(report: CycleReport, *, dry_run: bool) -> None:
         f"{report.decisions} decisions, {report.queued} writes queued, "
         f"{report.writes_ok} written, {report.writes_retry} to retry, "
         f"{report.writes_dead} dead-lettered, {report.unmatched} unmatched, "
+        f"{report.unreadable} unreadable, "
         f"{report.links_ended} links ended; conflicts: {conflicts}; "
         f"{report.api_calls} API calls in {report.duration_s:.1f} s"
     )

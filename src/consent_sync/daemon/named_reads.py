@@ -1,33 +1,37 @@
 """The records webhooks named, waiting for the daemon's read job (`SyncEngine.read_named`).
 
-The HTTP thread queues them and answers at once; the system's read job takes them under its
-lease. Ids named again while they wait are read once.
+The HTTP thread queues them in the store and answers; the system's read job takes them under its
+lease and unqueues them once read. The queue is in the store, not in memory, so the ids a
+webhook queued survive a restart and any replica's read job can take them; a redelivered event
+queues nothing (see `consent_sync.store.webhooks`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
-#: (object type, record id) -> whether a deletion named it.
-Named = dict[tuple[str, str], bool]
+from consent_sync.store import PendingReads, Store, WebhookNotice
+
+#: Records one read job takes at a time; the job goes round until the queue is empty.
+READ_BATCH = 500
 
 
 class NamedReads:
-    """Record ids waiting for a targeted read, per system; ids named twice are read once."""
+    """Record ids waiting for a targeted read, per system, kept in the store."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[str, Named] = {}
+    def __init__(self, store: Store, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self._store = store
+        self._clock = clock
 
-    def add(self, system: str, named: Mapping[tuple[str, str], bool]) -> None:
-        """Queue records for a read; a deletion among the mentions of a record is kept."""
-        with self._lock:
-            pending = self._pending.setdefault(system, {})
-            for key, deleted in named.items():
-                pending[key] = pending.get(key, False) or deleted
+    def add(self, system: str, notices: Sequence[WebhookNotice]) -> bool:
+        """Queue the records new events name; whether anything was queued."""
+        return bool(self._store.webhooks.accept(system, notices, self._clock()))
 
-    def take(self, system: str) -> Named:
-        """Every record queued for `system`, removed from the queue."""
-        with self._lock:
-            return self._pending.pop(system, {})
+    def take(self, system: str) -> PendingReads:
+        """The records queued longest for `system` (they stay queued until `done`)."""
+        return self._store.webhooks.pending(system, READ_BATCH)
+
+    def done(self, taken: PendingReads) -> None:
+        """`taken` was read: unqueue it (a record named again meanwhile stays queued)."""
+        self._store.webhooks.read_done(taken)
