@@ -13,10 +13,13 @@ from consent_sync.cli.conflicts import conflicts
 from consent_sync.cli.consent import consent
 from consent_sync.cli.db import db
 from consent_sync.cli.ledger import ledger
+from consent_sync.cli.outbox import outbox
 from consent_sync.cli.plugins import WithSandboxPlugin
 from consent_sync.cli.run import run
+from consent_sync.cli.status import status
 from consent_sync.cli.subject import subject
 from consent_sync.cli.sync import sync
+from consent_sync.cli.token import token
 from consent_sync.cli.validate import validate
 
 app = typer.Typer(
@@ -30,11 +33,14 @@ app = typer.Typer(
 app.command()(validate)
 app.command("sync")(sync)
 app.command("run")(run)
+app.command("status")(status)
 app.add_typer(db, name="db")
 app.add_typer(consent, name="consent")
 app.add_typer(subject, name="subject")
 app.add_typer(conflicts, name="conflicts")
 app.add_typer(ledger, name="ledger")
+app.add_typer(token, name="token")
+app.add_typer(outbox, name="outbox")
 
 
 @app.callback()

@@ -1,5 +1,6 @@
 """`consent-sync run`: the daemon. Scheduled pulls, pushes and sweeps; health, readiness, metrics;
-HubSpot webhooks (`POST /webhooks/<system>`) that trigger a targeted read of the named records.
+HubSpot webhooks (`POST /webhooks/<system>`) that trigger a targeted read of the named records;
+the JSON API under `/api/v1` (bearer tokens from `consent-sync token create`; docs/api.md).
 
 Startup refuses an invalid configuration and an outdated schema (exit 2). SIGTERM or SIGINT stops
 taking work, lets the running batch finish (at most `--grace` seconds), releases every lease and
@@ -54,11 +55,18 @@ def run(
     log_level: str = typer.Option(
         "INFO", "--log-level", envvar="CONSENT_SYNC_LOG_LEVEL", help="DEBUG, INFO, WARNING..."
     ),
+    metrics_auth: bool = typer.Option(
+        False,
+        "--metrics-auth/--no-metrics-auth",
+        envvar="CONSENT_SYNC_METRICS_AUTH",
+        help="Require an API token (any scope) for /metrics.",
+    ),
 ) -> None:
     """Run the sync daemon until SIGTERM or Ctrl-C."""
     # The daemon's stack (FastAPI, uvicorn, APScheduler, the CRM SDKs) loads only when it runs.
     import structlog
 
+    from consent_sync.api import ApiContext, create_api, guard_metrics
     from consent_sync.cli.stores import opened_store
     from consent_sync.cli.sync import load_deployment
     from consent_sync.connectors.factory import build_connector
@@ -67,6 +75,7 @@ def run(
     from consent_sync.daemon.leases import Leases
     from consent_sync.daemon.metrics import SyncMetrics
     from consent_sync.daemon.scheduler import SyncScheduler
+    from consent_sync.domain.mapping import targets
     from consent_sync.logs import configure
 
     log = structlog.get_logger(__name__)
@@ -98,6 +107,22 @@ def run(
         app.include_router(
             webhook_router(webhook_secrets(deployment, daemon.systems), daemon.read_now)
         )
+
+        def wake_pushers() -> None:  # a decision recorded through the API propagates at once
+            for system in daemon.systems:
+                daemon.wake_push(system)
+
+        api = ApiContext(
+            store,
+            deployment.purposes,
+            daemon.systems,
+            targets(deployment.mappings),
+            wake_pushers=wake_pushers,
+            quota=lambda system: connectors[system].quota() if system in connectors else None,
+        )
+        if metrics_auth:
+            guard_metrics(app, api)
+        app.mount("/", create_api(api))  # last: /healthz, /readyz, /metrics, /webhooks first
         server = HttpServer(app, host, port)
         try:
             server.start()

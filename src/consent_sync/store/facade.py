@@ -1,8 +1,9 @@
 """`Store`: the canonical store's public surface for the engine, the CLI and the API.
 
-It opens and closes the database; the work is done by its four facets, one per concern:
-`decisions` (decide.py), `outbox` (outbox.py), `coordination` (coordination.py) and `views`
-(views.py), which share one `Transactions` (db.py) and so one dry run.
+It opens and closes the database; the work is done by its facets, one per concern:
+`decisions` (decide.py), `outbox` (outbox.py), `coordination` (coordination.py), `views`
+(views.py), `browse` (browse.py), `tokens` (tokens.py) and `webhooks` (webhooks.py), which
+share one `Transactions` (db.py) and so one dry run.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
+from consent_sync.store.browse import Browse
 from consent_sync.store.coordination import Coordination
 from consent_sync.store.db import Transactions, create_store_engine, database_url
 from consent_sync.store.decide import Decisions
 from consent_sync.store.outbox import Outbox
 from consent_sync.store.schema import ensure_current
+from consent_sync.store.tokens import Tokens
 from consent_sync.store.views import Views
+from consent_sync.store.webhooks import Webhooks
 
 
 class Store:
@@ -26,6 +30,9 @@ class Store:
     outbox: Outbox  # the pusher's writes: due, written, withheld, retried, dead, requeued
     coordination: Coordination  # cursors, leases and sync runs
     views: Views  # what the CLI, the API and the metrics read
+    browse: Browse  # the API's paged listings: conflicts, runs, dead letters, deliveries
+    tokens: Tokens  # API tokens (hashes only) and idempotent decisions
+    webhooks: Webhooks  # webhook events de-duplicated, the records they named queued for a read
 
     def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
         self._transactions = Transactions(engine, dry_run)
@@ -33,6 +40,9 @@ class Store:
         self.coordination = Coordination(self._transactions)
         self.outbox = Outbox(self._transactions)
         self.views = Views(self._transactions)
+        self.browse = Browse(self._transactions)
+        self.tokens = Tokens(self._transactions)
+        self.webhooks = Webhooks(self._transactions)
 
     @property
     def engine(self) -> Engine:

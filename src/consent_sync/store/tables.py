@@ -223,6 +223,67 @@ class SyncRunRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=String(2000))
 
 
+class ApiTokenRow(SQLModel, table=True):
+    """An API bearer token: its name, scope and SHA-256 hash (the token itself is never kept)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        # One live token per name; revoked ones stay listed for the record.
+        Index(
+            "uq_api_tokens_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    name: str = Field(sa_type=String(64))
+    scope: str = Field(sa_type=String(16))  # a tokens.Scope value
+    token_hash: str = Field(sa_type=String(64), unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class IdempotencyKeyRow(SQLModel, table=True):
+    """A request made with an `Idempotency-Key`: its body's hash and the answer it got."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)
+
+    token_name: str = Field(sa_type=String(64), primary_key=True)
+    key: str = Field(sa_type=String(255), primary_key=True)
+    request_hash: str = Field(sa_type=String(64))
+    response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WebhookEventRow(SQLModel, table=True):
+    """A webhook event already queued, by its key: a redelivery of it queues nothing new."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_received", "received_at"),)
+
+    system: str = Field(sa_type=String(64), primary_key=True)
+    event_key: str = Field(sa_type=String(200), primary_key=True)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class NamedReadRow(SQLModel, table=True):
+    """A record a webhook named, waiting for its system's targeted read; removed once read."""
+
+    __tablename__ = "named_reads"
+    __table_args__ = (Index("ix_named_reads_queued", "system", "queued_at"),)
+
+    system: str = Field(sa_type=String(64), primary_key=True)
+    object_type: str = Field(sa_type=String(64), primary_key=True)
+    record_id: str = Field(sa_type=String(255), primary_key=True)
+    deleted: bool = False  # a deletion named it
+    generation: int = 1  # bumped when named again, so a read in flight does not remove it
+    queued_at: datetime = Field(sa_type=UTCDateTime)
+
+
 # The Core tables behind the models, for bulk statements on hot paths.
 SUBJECTS = metadata.tables["subjects"]
 LINKS = metadata.tables["links"]
