@@ -41,6 +41,17 @@ def test_written_updates_shadow_and_records_time_to_apply(store: Store) -> None:
     assert (report.decisions, report.queued, report.conflicts) == (0, 0, 0)
 
 
+def test_an_old_denial_found_by_a_backfill_is_timed_from_the_first_sighting(store: Store) -> None:
+    """A backfill finding a denial made long before consent-sync saw the other record times its
+    write from that sighting (what status, the SLA and time-to-apply report), not the denial."""
+    ingest(store, [seen(SF, Status.DENIED, 0), seen(HS, Status.NOT_OPTED_OUT, 0)], 600)
+    (item,) = store.outbox.due("hubspot", 10, at(600))
+    assert item.revoked_at == at(600)
+    store.outbox.mark_written(item, at(601))
+    (delivery,) = store.views.subject(EMAIL).deliveries
+    assert delivery.time_to_apply_s == 60.0
+
+
 def test_retry_hides_the_row_until_its_time(store: Store) -> None:
     """A transient failure counts the attempt and makes the row due again at `next_at`."""
     item = _revoked(store)

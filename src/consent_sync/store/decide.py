@@ -192,7 +192,7 @@ def _propagate(
     if not canonical.known:
         return 0
     decided_at = utc(canonical.decided_at) if canonical.decided_at else now
-    revoked_at = decided_at if canonical.status is Status.DENIED else None
+    denial = canonical.status is Status.DENIED
     queued = 0
     for link in loaded.links.get(subject_id, ()):
         shadow = loaded.shadows.get((link.id, purpose))
@@ -213,10 +213,18 @@ def _propagate(
             purpose=purpose,
             status=wanted,
             decision_seq=state.ledger_seq if state else None,
-            revoked_at=revoked_at,
+            # The revocation clock (status, the SLA, time-to-apply) starts at the denial, or
+            # when consent-sync first saw this record if that is later: a backfill does not
+            # owe a CRM for the years before it knew the record.
+            revoked_at=_clock_start(decided_at, link) if denial else None,
             now=now,
         )
     return queued
+
+
+def _clock_start(decided_at: datetime, link: snapshot.Link) -> datetime:
+    """When the revocation clock starts for a link: the denial, or the record's first sighting."""
+    return decided_at if link.created_at is None else max(decided_at, utc(link.created_at))
 
 
 class Decisions:

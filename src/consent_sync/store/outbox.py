@@ -39,7 +39,9 @@ class OutboxItem:
     status: Status
     attempts: int
     decision_seq: int | None
-    revoked_at: datetime | None  # when the denial being pushed was decided (SLA clock)
+    revoked_at: (
+        datetime | None
+    )  # the SLA clock: the denial, or the record's first sighting if later
 
 
 def due(

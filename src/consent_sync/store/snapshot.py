@@ -56,6 +56,7 @@ class Link:
     active: bool
     object_type: str = ""
     record_id: str = ""
+    created_at: datetime | None = None  # when consent-sync first saw the record
 
 
 @dataclass(slots=True)
@@ -172,10 +173,11 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
             LINKS.c.active,
             LINKS.c.object_type,
             LINKS.c.record_id,
+            LINKS.c.created_at,
         )
         for row in session.execute(query.where(LINKS.c.subject_id.in_(part))):
             snapshot.links.setdefault(row.subject_id, []).append(
-                Link(row.id, row.system, row.active, row.object_type, row.record_id)
+                Link(row.id, row.system, row.active, row.object_type, row.record_id, row.created_at)
             )
     link_ids = [link.id for links in snapshot.links.values() for link in links]
     for ids in chunks(link_ids):

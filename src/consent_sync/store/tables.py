@@ -139,7 +139,9 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=String(2000))
     decision_seq: int | None = Field(default=None, sa_type=BigId)
-    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the denial's time
+    revoked_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime
+    )  # SLA clock start (decide._clock_start)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
