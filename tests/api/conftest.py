@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,14 +60,15 @@ class ApiServer:
 
 
 @contextmanager
-def serving(store: Store) -> Iterator[ApiServer]:
-    """/api/v1 over `store` and the repository's purposes on a free port, a token per scope."""
+def serving(store: Store, config_dir: Path = REPO) -> Iterator[ApiServer]:
+    """/api/v1 over `store` and the purposes of `config_dir` (the repository's by default) on a
+    free port, a token per scope."""
     now = datetime.now(UTC)
     tokens = {scope: store.tokens.create(f"test-{scope.value}", scope, now) for scope in Scope}
     woken: list[int] = []
     ctx = ApiContext(
         store,
-        load_purposes(REPO),
+        load_purposes(config_dir),
         ("salesforce", "hubspot"),
         wake_pushers=lambda: woken.append(1),
     )

@@ -3,14 +3,17 @@ more; an `Idempotency-Key` makes retries record once; bad input is a 4xx that wr
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
-from api.conftest import ApiServer
+from api.conftest import ApiServer, serving
 from consent_sync.domain.model import Status
 from consent_sync.store import Scope, Store
+from support.paths import REPO
 from support.store_builders import EMAIL as LINKED
 from support.store_builders import SF, ingest, seen
 
@@ -116,6 +119,34 @@ def test_a_grant_the_rule_refuses_is_422_with_the_reason_and_writes_nothing(
     accepted = api.post("/api/v1/consents", proven, **{"Idempotency-Key": "regrant"})
     assert accepted.status_code == 200, accepted.text
     assert api.store.views.subject(EMAIL).states[0].status == "granted"
+
+
+def test_a_preference_centre_lifts_an_unsubscribe_only_when_grant_sources_name_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """email_marketing lets only HubSpot lift a denial; `api:<token name>` in grant_sources lets
+    that API client (a preference centre, with the person's evidence) do it too, and no other."""
+    for directory in ("connectors", "mappings"):
+        shutil.copytree(REPO / directory, tmp_path / directory)
+    purposes = tmp_path / "mappings" / "purposes.yaml"
+    shipped = purposes.read_text()
+    assert "grant_sources: [hubspot]" in shipped
+    purposes.write_text(
+        shipped.replace("grant_sources: [hubspot]", "grant_sources: [hubspot, api:test-write]")
+    )
+    regrant = {
+        "email": EMAIL,
+        "purpose": "email_marketing",
+        "status": "granted",
+        "evidence": {"legal_basis": "consent", "notice_ref": "privacy-2026-10"},
+    }
+    with serving(store, tmp_path) as api:
+        assert api.post("/api/v1/consents", DENIAL).status_code == 200
+        refused = api.post("/api/v1/consents", regrant, scope=Scope.ADMIN)
+        assert (refused.status_code, refused.json()["code"]) == (422, "decision_refused")
+        accepted = api.post("/api/v1/consents", regrant, scope=Scope.WRITE)
+        assert accepted.status_code == 200, accepted.text
+        assert api.store.views.subject(EMAIL).states[0].status == "granted"
 
 
 def test_unknown_fields_are_refused_with_422_naming_them(api: ApiServer) -> None:

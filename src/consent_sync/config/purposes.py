@@ -36,9 +36,25 @@ def _check_system(name: str, info: ValidationInfo) -> str:
     return name
 
 
+#: An API client as a grant source: `api:<token name>` (see docs/api.md).
+API_SOURCE = re.compile(r"^api:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _check_grant_source(name: str, info: ValidationInfo) -> str:
+    """A system, or `api:<token name>`: a preference centre calling /api/v1 with that token."""
+    if name.startswith("api:"):
+        if not API_SOURCE.match(name):
+            raise PydanticCustomError(
+                "bad_source", "api: must be followed by a token name (letters, digits, _ . -)"
+            )
+        return name
+    return _check_system(name, info)
+
+
 #: A purpose or system name as written in configuration keys.
 Name = Annotated[str, AfterValidator(_check_name)]
 SystemRef = Annotated[str, AfterValidator(_check_system)]
+GrantSource = Annotated[str, AfterValidator(_check_grant_source)]
 
 
 class PurposeSpec(StrictModel):
@@ -47,7 +63,7 @@ class PurposeSpec(StrictModel):
     title: Annotated[str, Field(min_length=1)]
     channel: Channel
     policy: PolicyName = "revocation_wins"
-    grant_sources: list[SystemRef] | None = None
+    grant_sources: list[GrantSource] | None = None
     source_priority: list[SystemRef] | None = None
     require_evidence: bool = False
     regime: RegimeName = "opt_in"
