@@ -99,6 +99,7 @@ def create_api(ctx: ApiContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> Fast
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would name whatever host the request claimed
     )
     install_handlers(app)
     _document_purposes(app, sorted(ctx.purposes))

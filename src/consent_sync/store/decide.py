@@ -279,7 +279,7 @@ class Decisions:
         with self._transactions.write() as session:
             subject_id = links.subject_for_email(session, normalize_email(email), now)
             applied = apply(session, subject_id, [(observation, None)], purposes, now, targets)
-            _refuse_blocked(applied)  # rolls the transaction back: nothing half-applied
+            refuse_blocked(applied)  # rolls the transaction back: nothing half-applied
             return applied
 
     def resolve_conflict(
@@ -316,7 +316,7 @@ class Decisions:
                 source, None, row.purpose, status, now, TimeKind.ASSERTED, evidence
             )
             applied = apply(session, row.subject_id, [(decision, None)], purposes, now, targets)
-            _refuse_blocked(applied)
+            refuse_blocked(applied)
             seq = applied.ledger_seqs[-1] if applied.ledger_seqs else None
             conflicts.close(session, row, by=who, note=note, resolution_seq=seq, now=now)
             return applied
@@ -417,7 +417,7 @@ def _open_conflict(session: Session, conflict_id: int) -> ConflictRow:
     return row
 
 
-def _refuse_blocked(applied: Applied) -> None:
+def refuse_blocked(applied: Applied) -> None:
     """A manual decision the rule blocked is refused with the rule's reason, not recorded."""
     for resolution in applied.resolutions:
         for verdict in resolution.verdicts:

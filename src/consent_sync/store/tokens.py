@@ -25,7 +25,7 @@ from consent_sync.domain.identity import normalize_email
 from consent_sync.domain.model import Observation, Purpose, Targets
 from consent_sync.store import links
 from consent_sync.store.db import Transactions
-from consent_sync.store.decide import Applied, _refuse_blocked, apply
+from consent_sync.store.decide import Applied, apply, refuse_blocked
 from consent_sync.store.errors import StoreError
 from consent_sync.store.tables import ApiTokenRow, IdempotencyKeyRow
 from consent_sync.store.types import utc
@@ -213,7 +213,7 @@ class Tokens:
                 return dict(earlier.response), True
             subject_id = links.subject_for_email(session, normalize_email(email), now)
             applied = apply(session, subject_id, [(observation, None)], purposes, now, targets)
-            _refuse_blocked(applied)  # rolls back the key with the decision
+            refuse_blocked(applied)  # rolls back the key with the decision
             response = answer(applied)
             row = session.get(IdempotencyKeyRow, (token_name, key))
             if row is None:
