@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,15 @@ def test_the_same_key_and_body_record_once_and_answer_the_same(api: ApiServer) -
     assert again.json() == first.json()
     assert first.json()["recorded"] is True
     assert _ledger_rows(api.store) == 1
+
+
+def test_keys_are_forgotten_after_a_day_and_not_before(api: ApiServer) -> None:
+    """Housekeeping's prune keeps a key for 24 hours; after that the key is free again."""
+    api.post("/api/v1/consents", DENIAL, **{"Idempotency-Key": "unsub-43"})
+    assert api.store.tokens.prune_keys(datetime.now(UTC) + timedelta(hours=23)) == 0
+    assert _stored_keys(api.store) == 1
+    assert api.store.tokens.prune_keys(datetime.now(UTC) + timedelta(hours=25)) == 1
+    assert _stored_keys(api.store) == 0
 
 
 def test_concurrent_retries_with_one_key_record_once(api: ApiServer) -> None:

@@ -3,17 +3,17 @@
 One lease per system (`system:<name>`) covers its pull, push and sweep, so two replicas never
 work on one system at once, and within this process a lock per system does the same for its
 three jobs. A pull that queued writes wakes every system's pusher at once; pushers also run on a
-short interval for retries. Records a webhook named are read by a one-system read job, also
-under the lease (`read_now`). A failing unit (a CRM down, the database restarting) is logged in
-one line and recorded, a bug with its traceback; the next run tries again and the process
-carries on.
+short interval for retries. Records a webhook named are queued in the store and read by a
+one-system read job, also under the lease (`read_now`), then unqueued. A failing unit (a CRM
+down, the database restarting) is logged in one line and recorded, a bug with its traceback; the
+next run tries again and the process carries on.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
@@ -27,10 +27,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from consent_sync.config import DeploymentConfig
 from consent_sync.connectors.protocol import Connector
 from consent_sync.daemon.leases import Leases
-from consent_sync.daemon.metrics import SyncMetrics
+from consent_sync.daemon.metrics import SyncMetrics, SystemSettings
 from consent_sync.daemon.named_reads import NamedReads
 from consent_sync.logs import brief, bug_traceback
-from consent_sync.store import Store
+from consent_sync.store import Store, WebhookNotice
 from consent_sync.sync import CycleReport, SyncEngine
 from consent_sync.sync.runs import recorded_run, run_error
 
@@ -41,6 +41,7 @@ NAMED_READ_INTERVAL_S = 5.0  # backstop: a webhook's ids queued while its read j
 JITTER = 0.3  # share of an interval
 HOUSEKEEPING_INTERVAL_S = 3600.0
 HOUSEKEEPING_LEASE = "housekeeping"
+LEDGER_CHECK_INTERVAL_S = 3600.0  # every replica re-verifies the ledger's chain this often
 MISFIRE_GRACE_S = 3600  # a pull that overran its interval still runs once, late
 Work = Callable[[CycleReport], None]
 
@@ -84,7 +85,7 @@ class SyncScheduler:
         self._stopping = threading.Event()
         self._locks = {system: threading.Lock() for system in self.systems}
         self._wake = {system: threading.Event() for system in self.systems}
-        self._named = NamedReads()
+        self._named = NamedReads(store)
         self._active = 0
         self._idle = threading.Condition()
         self.scheduler = BackgroundScheduler(
@@ -105,6 +106,8 @@ class SyncScheduler:
         for system in self.systems:
             schedule = self.config.connectors[system].schedule
             interval = self._pull_interval or float(schedule.pull_interval)
+            sla = self.config.connectors[system].limits.revocation_sla_seconds
+            self.metrics.configure_system(system, SystemSettings(interval, sla))
             self.scheduler.add_job(
                 self._pull_job,
                 # Jitter keeps replicas from locking into one phase where one always wins.
@@ -137,6 +140,12 @@ class SyncScheduler:
             self._housekeeping_job,
             IntervalTrigger(seconds=HOUSEKEEPING_INTERVAL_S, timezone=UTC),
             id="housekeeping",
+        )
+        self.scheduler.add_job(
+            self._ledger_job,
+            IntervalTrigger(seconds=LEDGER_CHECK_INTERVAL_S, timezone=UTC),
+            id="ledger",
+            next_run_time=now,
         )
         self.leases.start_heartbeat()
         self.scheduler.start()
@@ -187,17 +196,33 @@ class SyncScheduler:
                 self.wake_push(other)
 
     def _housekeeping_job(self) -> None:
-        """Prune old run history and long-expired leases; one replica at a time."""
+        """Prune old run history, long-expired leases, webhook event keys and idempotency keys;
+        one replica at a time."""
         try:
             if self._stopping.is_set() or not self.leases.acquire(HOUSEKEEPING_LEASE):
                 return
             try:
-                removed = self.store.coordination.housekeep(datetime.now(UTC))
+                now = datetime.now(UTC)
+                removed = self.store.coordination.housekeep(now)
+                removed.update(self.store.webhooks.prune(now))
+                removed["idempotency_keys"] = self.store.tokens.prune_keys(now)
                 log.info("housekeeping", **removed)
             finally:
                 self.leases.release(HOUSEKEEPING_LEASE)
         except Exception as exc:
             log.error("housekeeping failed", error=brief(exc), **bug_traceback(exc))
+
+    def _ledger_job(self) -> None:
+        """Verify the ledger's hash chain (`ledger verify`) and export the result as a gauge."""
+        try:
+            if self._stopping.is_set():
+                return
+            check = self.store.views.verify_ledger()
+            self.metrics.ledger_verified(check.ok, datetime.now(UTC))
+            if not check.ok:
+                log.error("ledger verification failed", problem=str(check.problem), rows=check.rows)
+        except Exception as exc:
+            log.error("ledger verification could not run", error=brief(exc), **bug_traceback(exc))
 
     def _push_job(self, system: str) -> None:
         # A wake that arrives while this push runs makes it go round once more, never lost.
@@ -216,10 +241,10 @@ class SyncScheduler:
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
 
-    def read_now(self, system: str, named: Mapping[tuple[str, str], bool]) -> None:
-        """Read these records of `system` now (a webhook named them); returns at once."""
-        self._named.add(system, named)
-        if self._stopping.is_set():
+    def read_now(self, system: str, notices: Sequence[WebhookNotice]) -> None:
+        """Queue the records a webhook named (in the store, events seen before skipped) and
+        wake `system`'s read job; returns once they are queued."""
+        if not self._named.add(system, notices) or self._stopping.is_set():
             return
         job = self.scheduler.get_job(f"read:{system}")
         if job is not None:
@@ -227,10 +252,22 @@ class SyncScheduler:
 
     def _named_read_job(self, system: str) -> None:
         # Ids named while a read runs are taken by the next round of this loop.
-        while not self._stopping.is_set() and (named := self._named.take(system)):
-            report = self._unit(system, "webhook", partial(self.engine.read_named, system, named))
+        while not self._stopping.is_set():
+            try:
+                taken = self._named.take(system)
+            except SQLAlchemyError as exc:
+                log.warning("database unavailable; will retry", system=system, error=brief(exc))
+                return
+            if not taken.named:
+                return
+            read = partial(self.engine.read_named, system, taken.named)
+            report = self._unit(system, "webhook", read)
             if report is None or report.error:
-                self._named.add(system, named)  # the interval tries again
+                return  # still queued: the interval (or the replica holding the lease) reads them
+            try:
+                self._named.done(taken)
+            except SQLAlchemyError as exc:
+                log.warning("database unavailable; will retry", system=system, error=brief(exc))
                 return
             if report.queued:
                 for other in self.systems:

@@ -14,12 +14,12 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from consent_sync.domain.identity import normalize_email
 from consent_sync.domain.model import Observation, Purpose, Targets
@@ -30,6 +30,8 @@ from consent_sync.store.errors import StoreError
 from consent_sync.store.tables import ApiTokenRow, IdempotencyKeyRow
 from consent_sync.store.types import utc
 
+#: How long an Idempotency-Key answers a retry; after that the hourly housekeeping forgets it.
+KEEP_KEYS = timedelta(hours=24)
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix that marks our tokens, not a secret
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -184,6 +186,14 @@ class Tokens:
                 if hmac.compare_digest(presented, row.token_hash.encode()):
                     found = _info(row)
         return found
+
+    def prune_keys(self, now: datetime, keep: timedelta = KEEP_KEYS) -> int:
+        """Forget idempotency keys older than `keep` (a retry after that records again)."""
+        with self._transactions.write() as session:
+            result = session.execute(
+                delete(IdempotencyKeyRow).where(col(IdempotencyKeyRow.created_at) < utc(now) - keep)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def record_once(
         self,
