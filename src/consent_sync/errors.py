@@ -23,6 +23,8 @@ Each subclass lives next to the code that raises it; what it tells an operator:
     │   ├── ConflictNotResolvableError  already resolved, or nothing to decide for
     │   ├── OutboxItemNotFoundError   the write was made, coalesced away or its link ended
     │   ├── SyncRunNotFoundError      no sync run has this id
+    │   ├── LedgerAnchorError         store/ledger.py: a malformed SEQ:HASH anchor, signature
+    │   │                             or Ed25519 key (named by its variable, never shown)
     │   └── DecisionRefusedError      a manual decision the rule refuses; nothing was recorded
     ├── NaiveTimestampError           store/types.py (also a ValueError): a timestamp without a
     │                                 timezone reached the store; the caller must say which zone

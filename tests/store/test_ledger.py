@@ -26,13 +26,14 @@ def _three_decisions(store: Store) -> None:
 
 
 def _tamper(engine: Engine, statement: str, **params: object) -> None:
-    """Run `statement` with the append-only trigger out of the way, as a superuser could."""
+    """Run `statement` with every trigger out of the way, as a superuser could."""
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SET LOCAL session_replication_role = replica"))
         else:
-            connection.execute(text("DROP TRIGGER ledger_no_update"))
-            connection.execute(text("DROP TRIGGER ledger_no_delete"))
+            query = text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            for name in list(connection.execute(query).scalars()):
+                connection.execute(text(f'DROP TRIGGER "{name}"'))
         connection.execute(text(statement), params)
 
 
@@ -181,3 +182,86 @@ def test_concurrent_ingests_of_one_subject_do_not_interleave(
     assert all(b.previous == a.status for a, b in itertools.pairwise(rows))
     (state,) = store.views.subject(EMAIL).states
     assert state.status == rows[-1].status
+
+
+def test_a_deleted_chain_head_is_a_verification_failure(store: Store) -> None:
+    """With ledger_head's row deleted (triggers dropped), verify reports it instead of crashing."""
+    _three_decisions(store)
+    _tamper(store.engine, "DELETE FROM ledger_head")
+    check = store.views.verify_ledger()
+    assert check.problem is not None
+    assert check.rows == 3
+    assert "the chain head (table ledger_head) is missing" in str(check.problem)
+
+
+def test_a_chain_head_that_is_not_a_row_number_is_a_verification_failure(store: Store) -> None:
+    """SQLite keeps whatever is written: a head whose seq is text is reported as damaged."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's bigint column holds only numbers")
+    _three_decisions(store)
+    _tamper(store.engine, "UPDATE ledger_head SET seq = 'three'")
+    check = store.views.verify_ledger()
+    assert check.problem is not None
+    assert "the chain head (table ledger_head) is damaged" in str(check.problem)
+
+
+@pytest.mark.parametrize(
+    ("statement", "reason"),
+    [
+        ("UPDATE consent_state SET ledger_seq = 7", "points at ledger row 7, which is not in"),
+        ("UPDATE consent_state SET status = 'denied'", "is denied, but the ledger row it points"),
+        ("UPDATE consent_state SET ledger_seq = 2", "is granted, but the ledger row it points"),
+        ("UPDATE consent_state SET ledger_seq = NULL", "is granted, but names no ledger row"),
+        ("UPDATE consent_state SET purpose = 'phone_calls'", "decided another purpose"),
+    ],
+)
+def test_canonical_states_must_point_at_their_deciding_row(
+    store: Store, statement: str, reason: str
+) -> None:
+    """A canonical state edited outside the store (consent_state has no trigger) no longer
+    matches the ledger row that decided it, and verify names the state."""
+    _three_decisions(store)
+    with store.engine.begin() as connection:
+        connection.execute(text(statement))
+    check = store.views.verify_ledger()
+    assert check.problem is not None
+    assert check.rows == 3
+    assert "the canonical state of subject" in str(check.problem)
+    assert reason in check.problem.reason
+
+
+def test_deleting_the_newest_rows_behind_the_triggers_leaves_the_state_pointing_past_them(
+    store: Store,
+) -> None:
+    """Triggers dropped, the newest row deleted and the head moved back: the chain alone is
+    consistent, but the canonical state still names the deleted row."""
+    _three_decisions(store)
+    second = list(store.views.ledger())[1]
+    with store.engine.begin() as connection:
+        if store.engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            for name in ("ledger_no_delete", "ledger_head_no_delete", "ledger_head_forward_only"):
+                connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        connection.execute(text("DELETE FROM ledger WHERE seq = 3"))
+        connection.execute(
+            text("UPDATE ledger_head SET seq = 2, hash = :hash"), {"hash": second.hash}
+        )
+    check = store.views.verify_ledger()
+    assert check.problem is not None
+    assert "points at ledger row 3, which is not in the chain" in str(check.problem)
+
+
+@pytest.mark.parametrize(
+    "damage", ["evidence = 'not json'", "decided_at = 'yesterday'", "recorded_at = 'now'"]
+)
+def test_a_row_damaged_past_reading_is_named(store: Store, damage: str) -> None:
+    """SQLite keeps values no column type can read back: verify names that row, no traceback."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's column types refuse such values")
+    _three_decisions(store)
+    _tamper(store.engine, f"UPDATE ledger SET {damage} WHERE seq = 2")  # noqa: S608
+    check = store.views.verify_ledger()
+    assert check.problem is not None
+    assert check.problem.seq == 2
+    assert "cannot be read: a value was damaged outside consent-sync" in check.problem.reason
