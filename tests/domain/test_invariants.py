@@ -3,8 +3,11 @@
 Several simulated systems (in-memory fakes: this tests the core and the store, not connectors)
 receive random record creations (first sights), grants and revocations by people, pulls that
 crash half-way, pushes that crash before they are acknowledged, transient push faults, store
-restarts and manual decisions. After each example the machine quiesces — faults cleared, cycles
-run until nothing changes — and checks every invariant against the store and the fake systems.
+restarts, manual decisions, and CRM answers with values that will not parse (one field of a
+record, or the record itself): such a value is that record's `unparseable` conflict, its read is
+skipped, and a push that cannot read a field back writes only a denial to it. After each example
+the machine quiesces — faults cleared, cycles run until nothing changes; malformed answers stay —
+and checks every invariant against the store and the fake systems, for every healthy record.
 
 Each system keeps each purpose in a field of one of three shapes, as real CRMs do: an opt-out
 checkbox (ticked = denied, unticked = not opted out: it cannot say "granted"), a subscription
@@ -37,6 +40,7 @@ from hypothesis.stateful import (
 
 from consent_sync.domain.identity import MatchKeys, normalize_email
 from consent_sync.domain.model import (
+    Conflict,
     ConflictKind,
     Evidence,
     LinkKey,
@@ -46,6 +50,7 @@ from consent_sync.domain.model import (
     Status,
     TimeKind,
 )
+from consent_sync.domain.records import Record, Unreadable, unreadable_conflicts
 from consent_sync.store import Store, SubjectNotFoundError
 from consent_sync.store.errors import DecisionRefusedError
 from support.databases import (
@@ -106,6 +111,15 @@ class FakeSystem:
     optins: list[tuple[str, str, int | None, str | None]] = field(default_factory=list)
     # The legal basis a subscription's SUBSCRIBED carries, as the system stores it.
     bases: dict[tuple[str, str], str] = field(default_factory=dict)
+    # What the system answers malformed: (record id, purpose), or (record id, None) for the
+    # record itself (its modification stamp).
+    garbled: set[tuple[str, str | None]] = field(default_factory=set)
+
+    def unreadable(self, record_id: str) -> set[str]:
+        """The purposes a read of this record cannot read."""
+        if (record_id, None) in self.garbled:
+            return set(PURPOSES)
+        return {p for p in PURPOSES if (record_id, p) in self.garbled}
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,7 @@ class ConsentWorld(RuleBasedStateMachine):
         # for our echo, so a person who changed a field to exactly that value shows nothing.
         self.claimed: dict[tuple[str, str, str], Status] = {}
         self.manual_grants: list[tuple[str, str, datetime]] = []
+        self.seen: set[tuple[LinkKey | None, str, str]] = set()  # unparseable conflicts recorded
         self.next_id = 0
 
     def tick(self) -> datetime:
@@ -186,6 +201,17 @@ class ConsentWorld(RuleBasedStateMachine):
             key = (fake.name, record.record_id, purpose)
             act = Act(fake.name, record.record_id, record.email, purpose, status, record.modified)
             self.unread[key] = act  # a later edit of the same field before a read replaces it
+
+    @rule(data=st.data(), whole=st.booleans())
+    def crm_answers_garbage(self, data: st.DataObject, whole: bool) -> None:
+        """A CRM starts (or stops) answering a value of a record as one that will not parse
+        (a timestamp `2026-13-45`), or the record's own stamp, if `whole`."""
+        candidates = [(s, r) for s in self.systems.values() for r in s.records.values()]
+        if not candidates:
+            return
+        fake, record = data.draw(st.sampled_from(candidates))
+        purpose = None if whole else data.draw(st.sampled_from(sorted(PURPOSES)))
+        fake.garbled ^= {(record.record_id, purpose)}
 
     @rule(system=st.sampled_from(SYSTEMS))
     def toggle_push_faults(self, system: str) -> None:
@@ -242,10 +268,17 @@ class ConsentWorld(RuleBasedStateMachine):
     def ingest(self, system: str, records: list[FakeRecord]) -> int:
         observations = []
         keys: dict[LinkKey, MatchKeys] = {}
+        unparseable: list[Conflict] = []
         for record in records:
             link = LinkKey(system, "Contact", record.record_id)
-            keys[link] = MatchKeys(email=normalize_email(record.email))
+            unread = self.systems[system].unreadable(record.record_id)
+            if unread:
+                unparseable += unreadable_conflicts(system, _answered(record, unread), FIELDS)
+            if unread != set(PURPOSES):
+                keys[link] = MatchKeys(email=normalize_email(record.email))
             for purpose, status in record.values.items():
+                if purpose in unread:
+                    continue  # nothing is read from it: a change there stays unseen
                 key = (system, record.record_id, purpose)
                 act = self.unread.pop(key, None)
                 echo = self.claimed.get(key) is status
@@ -268,6 +301,13 @@ class ConsentWorld(RuleBasedStateMachine):
                         Evidence(system, source_record=str(link), legal_basis=fake_basis),
                     )
                 )
+        # The store reports a conflict still open once; asking it again each read only costs time.
+        fresh = [c for c in unparseable if (c.link, c.purpose, c.detail["field"]) not in self.seen]
+        if fresh:
+            self.store.decisions.record_conflicts(fresh, self.tick())
+            self.seen |= {(c.link, c.purpose, c.detail["field"]) for c in fresh}
+        if not observations:
+            return 0
         return self.store.decisions.ingest(
             observations, keys, PURPOSES, self.tick(), TARGETS
         ).decisions
@@ -284,6 +324,10 @@ class ConsentWorld(RuleBasedStateMachine):
         self.ingest(system, [r for r in fake.records.values() if r.record_id in ids])
         written = 0
         for item in self.store.outbox.due(system, 500, self.tick()):
+            if item.status is not D and item.purpose in fake.unreadable(item.link.record_id):
+                # Not read back: only a denial may be written over what it may hold.
+                self.store.outbox.mark_retry(item, "unparseable", now + timedelta(hours=1), now)
+                continue
             self.claimed[(system, item.link.record_id, item.purpose)] = item.status
             if fake.failing:
                 self.store.outbox.mark_retry(item, "503 Service Unavailable", now, now)
@@ -377,7 +421,10 @@ class ConsentWorld(RuleBasedStateMachine):
         for fake in self.systems.values():
             for record in fake.records.values():
                 person = normalize_email(record.email)
+                unread = fake.unreadable(record.record_id)
                 for purpose, value in record.values.items():
+                    if purpose in unread:
+                        continue  # not a healthy value: it was never read
                     expected = HELD[SHAPES[fake.name][purpose]].get(
                         canonical.get((person, purpose), U)
                     )
@@ -400,12 +447,20 @@ class ConsentWorld(RuleBasedStateMachine):
         for row in ledger:
             assert not (row.previous == D and row.status == N), f"row {row.seq} lifted a denial"
 
-        # I1 No lost revocation: every revocation stands, unless a later grant was accepted.
+        # I1 No lost revocation: every revocation stands, unless a later grant was accepted, in
+        # the store and in every healthy record of the person (malformed answers elsewhere
+        # notwithstanding).
         for act in self.acts:
             if act.status is not D:
                 continue
             person = normalize_email(act.email)
             if canonical.get((person, act.purpose)) is D:
+                for fake in self.systems.values():
+                    for record in fake.records.values():
+                        healthy = act.purpose not in fake.unreadable(record.record_id)
+                        if healthy and normalize_email(record.email) == person:
+                            held = record.values[act.purpose]
+                            assert held is D, f"revocation not held: {act} in {record}"
                 continue
             later_grants = [
                 row
@@ -445,6 +500,24 @@ class ConsentWorld(RuleBasedStateMachine):
             assert self.ingest(system, list(self.systems[system].records.values())) == 0
             assert self.store.outbox.due(system, 10, self.tick()) == []
         assert sum(f.writes for f in self.systems.values()) == writes_before
+
+
+#: Each purpose's field in a fake system is named after the purpose.
+FIELDS = {purpose: purpose for purpose in PURPOSES}
+
+
+def _answered(record: FakeRecord, unread: set[str]) -> Record:
+    """The record as the CRM answered it: the values it garbled are unreadable."""
+    if unread == set(PURPOSES):
+        problem = Unreadable.of("modified", "2026-13-45", "not an ISO 8601 timestamp")
+        return Record.broken("Contact", record.record_id, problem)
+    return Record(
+        "Contact",
+        record.record_id,
+        {p: s.value for p, s in record.values.items() if p not in unread},
+        record.modified,
+        unreadable={p: Unreadable.of("timestamp", "2026-13-45", "not a timestamp") for p in unread},
+    )
 
 
 # -- databases per example -----------------------------------------------------------------

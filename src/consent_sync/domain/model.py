@@ -74,6 +74,7 @@ class ConflictKind(StrEnum):
     INITIAL_DISAGREEMENT = "initial_disagreement"
     IDENTITY_AMBIGUOUS = "identity_ambiguous"
     UNMAPPABLE_VALUE = "unmappable_value"
+    UNPARSEABLE = "unparseable"  # a CRM answered a value that is not what it must be
     PUSH_REJECTED = "push_rejected"
     DRIFT = "drift"
     GRANT_NOT_REPRESENTABLE = "grant_not_representable"
@@ -95,6 +96,7 @@ SEVERITY: Mapping[ConflictKind, Severity] = MappingProxyType(
         ConflictKind.INITIAL_DISAGREEMENT: Severity.INFO,
         ConflictKind.IDENTITY_AMBIGUOUS: Severity.NEEDS_REVIEW,
         ConflictKind.UNMAPPABLE_VALUE: Severity.NEEDS_REVIEW,
+        ConflictKind.UNPARSEABLE: Severity.NEEDS_REVIEW,
         ConflictKind.PUSH_REJECTED: Severity.NEEDS_REVIEW,
         ConflictKind.DRIFT: Severity.INFO,
         ConflictKind.GRANT_NOT_REPRESENTABLE: Severity.INFO,

@@ -8,15 +8,53 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["FieldInfo", "FieldWrite", "Page", "Quota", "Record", "WriteResult"]
+from consent_sync.domain.model import Conflict, ConflictKind, LinkKey
+
+__all__ = [
+    "WHOLE_RECORD",
+    "FieldInfo",
+    "FieldWrite",
+    "Page",
+    "Quota",
+    "Record",
+    "Unreadable",
+    "WriteResult",
+    "unreadable_conflicts",
+]
 
 
 #: The empty read-only mapping every record without per-field data shares (pulls build many).
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
+#: The `Record.unreadable` key of a problem with the record itself (its id, modification stamp
+#: or deletion flag): nothing it holds can be used.
+WHOLE_RECORD = "(record)"
+#: The `modified_at` of a record whose own stamp would not parse: it means nothing.
+NO_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
+_RAW_KEPT = 200  # characters of an unreadable value kept for on-call
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A value of a CRM answer that would not parse, as received (docs/design.md, "Containment").
+
+    `part` says what held it (a field, or a part of a value such as a status's `timestamp`),
+    `raw` the value as received (shortened; it may be personal data: it is kept in the conflict
+    for on-call, never logged), `reason` what it should have been.
+    """
+
+    part: str
+    raw: str
+    reason: str
+
+    @classmethod
+    def of(cls, part: str, value: object, reason: str) -> Unreadable:
+        """The problem with `value`, its text shortened to what on-call needs."""
+        text = value if isinstance(value, str) else repr(value)
+        return cls(part, text[:_RAW_KEPT], reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +63,9 @@ class Record:
 
     `field_times` holds a per-field decision time where the CRM keeps one (a subscription's own
     timestamp); otherwise `modified_at` (the record's modification stamp) is the upper bound.
+    `unreadable` names each mapped field whose value would not parse (it is left out of
+    `fields`), or `WHOLE_RECORD` when the record itself would not: such a record has no fields,
+    an empty `record_id` if its id was the problem, and `NO_STAMP` if its stamp was.
     """
 
     object_type: str
@@ -36,6 +77,60 @@ class Record:
     field_evidence: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: _NOTHING
     )  # what the CRM stores with a value: legal basis, explanation, source
+    unreadable: Mapping[str, Unreadable] = field(default_factory=lambda: _NOTHING)
+
+    @property
+    def readable(self) -> bool:
+        """Whether the record itself parsed (its values may still hold unreadable ones)."""
+        return WHOLE_RECORD not in self.unreadable
+
+    @classmethod
+    def broken(
+        cls, object_type: str, record_id: str, problem: Unreadable, modified_at: datetime = NO_STAMP
+    ) -> Record:
+        """A record whose own id, stamp or deletion flag would not parse: it carries nothing."""
+        return cls(object_type, record_id, {}, modified_at, unreadable={WHOLE_RECORD: problem})
+
+
+def unreadable_conflicts(
+    system: str, record: Record, purposes: Mapping[str, str]
+) -> tuple[Conflict, ...]:
+    """One `unparseable` conflict per purpose a record's unreadable values leave unread.
+
+    `purposes` maps each pulled field to its purpose; a problem with the record itself leaves
+    every one of them unread. The raw value goes into the conflict's detail, not its message
+    (which listings print).
+    """
+    link = LinkKey(system, record.object_type, record.record_id) if record.record_id else None
+    where = f"{system} {record.object_type}/{record.record_id or '(no id)'}"
+    found: dict[str, Conflict] = {}
+    for name, problem in record.unreadable.items():
+        if name == WHOLE_RECORD:
+            spoiled = sorted(set(purposes.values()))
+            what = f"the record's {problem.part}"
+        else:
+            spoiled = [purposes[name]] if name in purposes else []
+            what = f"{name} ({problem.part})" if problem.part != name else name
+        for purpose in spoiled:
+            found.setdefault(
+                purpose,
+                Conflict(
+                    ConflictKind.UNPARSEABLE,
+                    purpose,
+                    (),
+                    "parse",
+                    f"{where}: {what} would not parse ({problem.reason}); {purpose} was not "
+                    "read from it (the value as received is in the detail)",
+                    link=link,
+                    detail={
+                        "field": name,
+                        "part": problem.part,
+                        "raw": problem.raw,
+                        "reason": problem.reason,
+                    },
+                ),
+            )
+    return tuple(found.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -19,7 +20,7 @@ from consent_sync.connectors.protocol import Connector, QuotaExhausted, Transien
 from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.mapping import observe, render, targets
 from consent_sync.domain.model import Conflict, Evidence, LinkKey, Observation, Status
-from consent_sync.domain.records import FieldWrite, Record, WriteResult
+from consent_sync.domain.records import FieldWrite, Record, WriteResult, unreadable_conflicts
 from consent_sync.store import Store
 from consent_sync.store.outbox import OutboxItem
 from consent_sync.sync.report import CycleReport
@@ -130,7 +131,15 @@ class SyncEngine:
         observations: list[Observation] = []
         keys: dict[LinkKey, MatchKeys] = {}
         unmappable: list[Conflict] = []
+        unparseable: list[Conflict] = []
         for record in records:
+            if record.unreadable:
+                # What would not parse is that record's conflict; the rest of it, and of the
+                # page, goes on (docs/design.md, "Containment").
+                report.unreadable += 1
+                unparseable += unreadable_conflicts(system, record, _pulled_purposes(mapping))
+                if not record.readable:
+                    continue
             mapped = observe(system, mapping, record, now)
             if mapped.deleted:
                 if not self.store.dry_run and self.store.decisions.end_link(mapped.link, now):
@@ -140,6 +149,11 @@ class SyncEngine:
             keys[mapped.link] = mapped.keys
             unmappable.extend(mapped.unmappable)
         report.records_read += len(records)
+        if unparseable:
+            _log_unreadable(system, records)
+            report.conflicts["unparseable"] += self.store.decisions.record_conflicts(
+                unparseable, now
+            )
         if unmappable:
             report.conflicts["unmappable_value"] += self.store.decisions.record_conflicts(
                 unmappable, now
@@ -197,6 +211,7 @@ class SyncEngine:
         connector = self.connectors[system]
         objects = self.config.mappings[system].objects
         seen: set[int] = set()
+        unread: set[tuple[str, str, str]] = set()  # (object, record, purpose) not read back
         while True:
             now = self.clock()
             pending = [
@@ -215,14 +230,17 @@ class SyncEngine:
                 # first, so a push never overwrites a revocation nobody has seen yet.
                 ids = sorted({i.link.record_id for i in items})
                 try:
-                    self.ingest(system, mapping, connector.read(object_type, ids), report)
+                    records = connector.read(object_type, ids)
                 except QuotaExhausted:
                     log.warning("quota exhausted; writes wait", system=system)
                     return
+                self.ingest(system, mapping, records, report)
+                unread |= _unread(object_type, mapping, ids, records)
             claimed = self.store.outbox.due(system, PUSH_BATCH, self.clock())
             claimed = [i for i in claimed if i.id in seen]
             for object_type, items in _group(claimed).items():
-                if not self._write(system, objects[object_type], object_type, items, report):
+                mapping = objects[object_type]
+                if not self._write(system, mapping, object_type, items, report, unread):
                     return
 
     def _write(
@@ -232,8 +250,13 @@ class SyncEngine:
         object_type: str,
         items: list[OutboxItem],
         report: CycleReport,
+        unread: AbstractSet[tuple[str, str, str]],
     ) -> bool:
-        """Write one object's items; False when the system is out of quota (stop pushing)."""
+        """Write one object's items; False when the system is out of quota (stop pushing).
+
+        A value whose field could not be read back is written only if it is a denial (which
+        cannot overwrite a revocation); anything else waits for a readable read-back.
+        """
         connector = self.connectors[system]
         evidence = self.store.views.evidence(
             [i.decision_seq for i in items if i.status is Status.GRANTED and i.decision_seq]
@@ -242,6 +265,11 @@ class SyncEngine:
         grants: dict[str, Evidence | None] = {}
         per_record: dict[str, list[OutboxItem]] = {}
         for item in items:
+            if item.status is not Status.DENIED and (
+                (object_type, item.link.record_id, item.purpose) in unread
+            ):
+                self._retry(item, "waits: its field could not be read back (unparseable)", report)
+                continue
             rendered = render(mapping, item.purpose, item.status)
             if rendered is None:
                 self._dead(
@@ -285,6 +313,8 @@ class SyncEngine:
         if result.ok:
             self.store.outbox.mark_written(item, now, self.targets)
             report.writes_ok += 1
+            if item.revoked_at is not None:
+                report.applied_revocations_s.append((now - item.revoked_at).total_seconds())
         elif result.unrepresentable:
             if item.status is Status.GRANTED:
                 self.store.outbox.mark_withheld(item, result.error or "not representable", now)
@@ -309,6 +339,47 @@ class SyncEngine:
         self.store.outbox.mark_dead(item, error, self.clock())
         report.writes_dead += 1
         report.conflicts["push_rejected"] += 1
+
+
+def _pulled_purposes(mapping: ObjectMapping) -> dict[str, str]:
+    """Each pulled field of an object and its purpose."""
+    return {name: f.purpose for name, f in mapping.fields.items() if f.pulls}
+
+
+def _unread(
+    object_type: str, mapping: ObjectMapping, asked: Sequence[str], records: Sequence[Record]
+) -> set[tuple[str, str, str]]:
+    """(object, record id, purpose) a read-back could not read: unparseable fields and broken
+    records; when a record came back without a readable id, every record asked for and not
+    read (it may have been any of them)."""
+    purposes = {name: f.purpose for name, f in mapping.fields.items()}
+    every = set(purposes.values())
+    out: set[tuple[str, str, str]] = set()
+    for record in records:
+        if not record.readable:
+            out |= {(object_type, record.record_id, p) for p in every}
+        else:
+            spoiled = {purposes[n] for n in record.unreadable if n in purposes}
+            out |= {(object_type, record.record_id, p) for p in spoiled}
+    if any(not record.record_id for record in records):
+        read = {record.record_id for record in records if record.readable}
+        out |= {(object_type, i, p) for i in asked if i not in read for p in every}
+    return out
+
+
+def _log_unreadable(system: str, records: Sequence[Record]) -> None:
+    """Say which records held values that would not parse, and why; never the values."""
+    broken = [r for r in records if r.unreadable]
+    log.warning(
+        "values that would not parse: recorded as unparseable conflicts",
+        system=system,
+        object=broken[0].object_type,
+        records=[r.record_id or "(no id)" for r in broken[:20]],
+        count=len(broken),
+        problems=sorted(
+            {f"{name}: {u.part}: {u.reason}" for r in broken for name, u in r.unreadable.items()}
+        )[:20],
+    )
 
 
 def _group(items: Sequence[OutboxItem]) -> dict[str, list[OutboxItem]]:

@@ -13,6 +13,7 @@ class CycleReport:
 
     system: str
     records_read: int = 0
+    unreadable: int = 0  # records holding a value that would not parse (each a conflict)
     observations: int = 0
     unmatched: int = 0
     decisions: int = 0
@@ -26,12 +27,15 @@ class CycleReport:
     api_calls: int = 0
     duration_s: float = 0.0
     error: str | None = None
+    #: Seconds from decision to confirmed write of each denial this run applied (SLA metrics).
+    applied_revocations_s: list[float] = field(default_factory=list)
 
     def merged(self, other: CycleReport) -> CycleReport:
         """This report plus another of the same system (a pull and its later push)."""
         out = CycleReport(self.system)
         for name in (
             "records_read",
+            "unreadable",
             "observations",
             "unmatched",
             "decisions",
@@ -46,12 +50,14 @@ class CycleReport:
         ):
             setattr(out, name, getattr(self, name) + getattr(other, name))
         out.conflicts = self.conflicts + other.conflicts
+        out.applied_revocations_s = self.applied_revocations_s + other.applied_revocations_s
         out.error = self.error or other.error
         return out
 
     def counts(self) -> dict[str, int]:
         out = {
             "records_read": self.records_read,
+            "unreadable": self.unreadable,
             "observations": self.observations,
             "unmatched": self.unmatched,
             "decisions": self.decisions,

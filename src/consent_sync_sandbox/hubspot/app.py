@@ -13,6 +13,7 @@ from consent_sync_sandbox.common import Emulator, Faults, Stats, install_sandbox
 from consent_sync_sandbox.hubspot.control import control_router
 from consent_sync_sandbox.hubspot.crm import crm_router
 from consent_sync_sandbox.hubspot.errors import error_body, install_error_handlers
+from consent_sync_sandbox.hubspot.garble import Garbles
 from consent_sync_sandbox.hubspot.gate import HubSpotGate, RateLimiter, RateLimits
 from consent_sync_sandbox.hubspot.prefs import PortalSettings, prefs_router
 from consent_sync_sandbox.hubspot.store import ContactStore
@@ -59,6 +60,7 @@ def build_hubspot(
     )
     stats, faults = Stats(), Faults()
     portal = PortalSettings(gdpr_enabled=gdpr)
+    garbles = Garbles()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -68,9 +70,9 @@ def build_hubspot(
 
     app = FastAPI(title="HubSpot API (consent-sync sandbox)", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(crm_router(store, faults))
-    app.include_router(prefs_router(store, portal))
-    app.include_router(control_router(store, sender, limiter, portal))
+    app.include_router(crm_router(store, faults, garbles))
+    app.include_router(prefs_router(store, portal, garbles))
+    app.include_router(control_router(store, sender, limiter, portal, garbles))
     app.add_middleware(HubSpotGate, token=access_token, limiter=limiter, faults=faults)
     install_sandbox(app, stats, faults, error_body)
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from consent_sync_sandbox.hubspot.crm import record_id, validate_properties
 from consent_sync_sandbox.hubspot.errors import HubSpotError
+from consent_sync_sandbox.hubspot.garble import Garble, Garbles
 from consent_sync_sandbox.hubspot.gate import RateLimiter, RateLimits
 from consent_sync_sandbox.hubspot.prefs import PortalSettings
 from consent_sync_sandbox.hubspot.props import (
@@ -72,10 +73,12 @@ def control_router(
     sender: WebhookSender,
     limiter: RateLimiter,
     portal: PortalSettings | None = None,
+    garbles: Garbles | None = None,
 ) -> APIRouter:
     """The emulator's own control surface under /_sandbox."""
     router = APIRouter(prefix="/_sandbox", tags=["sandbox"])
     settings = portal if portal is not None else PortalSettings()
+    garbled = garbles if garbles is not None else Garbles()
 
     def find(email: str | None, identifier: str | None) -> Contact:
         contact = None
@@ -147,6 +150,15 @@ def control_router(
     def put_portal(update: PortalSettings) -> PortalSettings:
         settings.gdpr_enabled = update.gdpr_enabled
         return settings
+
+    @router.put("/garble", status_code=204)
+    def put_garble(garble: Garble) -> None:
+        """Serve some of a contact's values as what they cannot be (see `garble.py`)."""
+        garbled.set(garble)
+
+    @router.delete("/garble", status_code=204)
+    def clear_garbles() -> None:
+        garbled.clear()
 
     @router.get("/limits")
     def get_limits() -> RateLimits:

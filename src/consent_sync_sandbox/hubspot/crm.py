@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from consent_sync_sandbox.common import Faults
 from consent_sync_sandbox.hubspot.errors import HubSpotError
+from consent_sync_sandbox.hubspot.garble import Garbles
 from consent_sync_sandbox.hubspot.history import BASELINE_SOURCE, HistoryEntry
 from consent_sync_sandbox.hubspot.props import (
     ALWAYS_RETURNED,
@@ -82,13 +84,15 @@ def history_properties(requested: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if n in PROPERTY_BY_NAME))
 
 
-def contact_json(
+def _contact_json(
     store: ContactStore,
     contacts: Sequence[Contact],
     wanted: tuple[str, ...],
     with_history: tuple[str, ...] = (),
+    garbles: Garbles | None = None,
 ) -> list[dict[str, Any]]:
-    """HubSpot's SimplePublicObject JSON for each contact, with only the wanted properties."""
+    """HubSpot's SimplePublicObject JSON for each contact, with only the wanted properties
+    (served garbled where `garbles` says so)."""
     needs_subs = any(name.startswith("hs_email_optout_") for name in (*wanted, *with_history))
     ids = [c.id for c in contacts]
     subs = store.subscriptions(ids) if needs_subs else {}
@@ -115,7 +119,7 @@ def contact_json(
             }
         if contact.archived:
             body["archivedAt"] = iso_ms(contact.modified_ms)
-        result.append(body)
+        result.append(garbles.crm_object(contact.email, body) if garbles else body)
     return result
 
 
@@ -196,9 +200,10 @@ def record_id(text: str) -> int | None:
     return int(text)
 
 
-def crm_router(store: ContactStore, faults: Faults) -> APIRouter:
+def crm_router(store: ContactStore, faults: Faults, garbles: Garbles | None = None) -> APIRouter:
     """Routes under /crm/v3 for contacts and contact properties."""
     router = APIRouter()
+    contact_json = partial(_contact_json, garbles=garbles)
 
     def lookup(key: str, id_property: str | None, *, archived: bool = False) -> Contact | None:
         if id_property == "email":

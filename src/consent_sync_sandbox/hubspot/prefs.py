@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from consent_sync_sandbox.hubspot.crm import batch_error, batch_response
 from consent_sync_sandbox.hubspot.errors import HubSpotError
+from consent_sync_sandbox.hubspot.garble import Garbles
 from consent_sync_sandbox.hubspot.props import (
     LEGAL_BASES,
     SUBSCRIPTION_BY_ID,
@@ -145,8 +146,11 @@ def _legal_basis(raw: str | None) -> str | None:
     return raw
 
 
-def prefs_router(store: ContactStore, settings: PortalSettings | None = None) -> APIRouter:
-    """Routes under /communication-preferences; `settings` may change while serving."""
+def prefs_router(
+    store: ContactStore, settings: PortalSettings | None = None, garbles: Garbles | None = None
+) -> APIRouter:
+    """Routes under /communication-preferences; `settings` may change while serving, and
+    `garbles` says which v4 statuses to serve as values they cannot be."""
     router = APIRouter()
     portal = settings if settings is not None else PortalSettings()
 
@@ -163,7 +167,7 @@ def prefs_router(store: ContactStore, settings: PortalSettings | None = None) ->
     ) -> dict[str, Any]:
         fallback = contact.created_ms if contact else None
         stamp = state.timestamp_ms if state and state.timestamp_ms else fallback
-        return {
+        entry = {
             "subscriberIdString": email,
             "subscriptionId": sub.id,
             "subscriptionName": sub.name,
@@ -175,6 +179,7 @@ def prefs_router(store: ContactStore, settings: PortalSettings | None = None) ->
             "timestamp": iso_ms(stamp) if stamp else now_iso(),
             "businessUnitId": 0,
         }
+        return garbles.status(email, sub.id, entry) if garbles else entry
 
     def v4_statuses(email: str, reason: Reason | None = None) -> list[dict[str, Any]]:
         contact = store.by_email(email)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from consent_sync_sandbox.salesforce.auth import ApiMeter
+from consent_sync_sandbox.salesforce.garble import Garble
 from consent_sync_sandbox.salesforce.org import Org
 from consent_sync_sandbox.salesforce.records import check_write, render
 from consent_sync_sandbox.salesforce.schema import API_VERSIONS, SObjectSpec, id_sequence, sobject
@@ -94,6 +95,15 @@ def control_router(org: Org, meter: ApiMeter) -> APIRouter:
         else:
             raise HTTPException(422, "give `email` or `id`")
         return [render(spec, row, None, _VERSION) for row in org.store.fetch(spec, seqs)]
+
+    @router.put("/garble", status_code=204)
+    def put_garble(garble: Garble) -> None:
+        """Serve some of a record's fields as what they cannot be (see `garble.py`)."""
+        org.garbles.set(garble)
+
+    @router.delete("/garble", status_code=204)
+    def clear_garbles() -> None:
+        org.garbles.clear()
 
     @router.get("/api-usage")
     def get_usage() -> dict[str, int]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from consent_sync_sandbox.common import Faults
 from consent_sync_sandbox.salesforce.errors import RecordError, RecordRejected, SalesforceError
+from consent_sync_sandbox.salesforce.garble import Garbles
 from consent_sync_sandbox.salesforce.query import CompiledQuery, compile_query
 from consent_sync_sandbox.salesforce.records import Values, check_write, render
 from consent_sync_sandbox.salesforce.schema import (
@@ -98,6 +99,7 @@ class Org:
     def __init__(self, store: Store, faults: Faults) -> None:
         self.store = store
         self.faults = faults
+        self.garbles = Garbles()  # values served as they cannot be (`/_sandbox/garble`)
         self._cursors = _Cursors()
 
     # -- queries ---------------------------------------------------------------------------
@@ -130,7 +132,7 @@ class Org:
             body["nextRecordsUrl"] = (
                 f"/services/data/v{version}/{snapshot.endpoint}/{locator}-{end}"
             )
-        body["records"] = [render(spec, row, fields, version) for row in rows]
+        body["records"] = [self.garbles.record(render(spec, row, fields, version)) for row in rows]
         return body
 
     # -- single records --------------------------------------------------------------------
@@ -159,7 +161,7 @@ class Org:
                         f"No such column '{name.strip()}' on sobject of type {spec.name}",
                     )
                 fields.append(found)
-        return render(spec, row, fields, version)
+        return self.garbles.record(render(spec, row, fields, version))
 
     def create(self, spec: SObjectSpec, body: Any) -> Any:
         if not isinstance(body, dict):

@@ -1,13 +1,7 @@
 """HubSpot connector: hubspot-api-client for CRM contacts, httpx for Communication Preferences v4.
 
-HubSpot returns every property value as a string; values are typed here by the portal's property
-definitions (booleans as True/False, empty as None, everything else as text), so mapping value
-tables read `true`/`false`/`null` as YAML writes them. Each mapped email subscription appears in a
-record as a field of its own (the mapping key) holding the v4 status, with that status's own
-timestamp in `field_times` and its legal basis in `field_evidence`.
-
-An opt-out of all email (`hs_email_optout`) reads as UNSUBSCRIBED on every mapped subscription, at
-the opt-out's own time, unless the contact later subscribed to that one type. A SUBSCRIBED write is
+How a contact and its subscription statuses become one record (typed properties, subscriptions as
+fields, an opt-out of all email, values that will not parse) is `contacts.py`. A SUBSCRIBED write is
 sent only with the legal basis its decision recorded (and only its recorded explanation): without
 a basis HubSpot knows, that status is not sent, the rest of the record's write is, and the record
 is reported `unrepresentable`.
@@ -28,11 +22,17 @@ from hubspot.crm.contacts import (
     SimplePublicObjectId,
 )
 
+from consent_sync.connectors.hubspot.contacts import (
+    OBJECT_TYPE,
+    contact_email,
+    contact_properties,
+    contact_record,
+    contact_stamp,
+)
 from consent_sync.connectors.hubspot.preferences import (
+    SUBSCRIPTION_STATES,
     StatusWrite,
     SubscriptionPreferences,
-    SubscriptionStatus,
-    WideOptOut,
     hubspot_basis,
     parse_hs_datetime,
     withheld_reason,
@@ -40,18 +40,29 @@ from consent_sync.connectors.hubspot.preferences import (
 from consent_sync.connectors.hubspot.transport import Endpoint, HubSpotTransport
 from consent_sync.connectors.protocol import PermanentError
 from consent_sync.connectors.retry import RetryPolicy
-from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
+from consent_sync.domain.records import (
+    FieldInfo,
+    FieldWrite,
+    Page,
+    Quota,
+    Record,
+    WriteResult,
+)
 
-OBJECT_TYPE = "contacts"
 SEARCH_LIMIT = 200  # results per search page
 SEARCH_CAP = 10_000  # the search API never pages past this many results of one query
 LIST_LIMIT = 100  # results per list page
 BATCH_LIMIT = 100  # inputs per batch read and update
-SUBSCRIPTION_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED")
 OPT_OUT_ALL = "hs_email_optout"  # read-only: the contact opted out of all email
 _RETRYABLE_CATEGORIES = frozenset({"RATE_LIMITS", "INTERNAL_ERROR"})
 
-__all__ = ["OBJECT_TYPE", "HubSpotConnector", "HubSpotSettings", "parse_hs_datetime"]
+__all__ = [
+    "OBJECT_TYPE",
+    "SUBSCRIPTION_STATES",
+    "HubSpotConnector",
+    "HubSpotSettings",
+    "parse_hs_datetime",
+]
 
 
 @dataclass
@@ -131,15 +142,20 @@ class HubSpotConnector:
                 public_object_search_request=self._search_request(window, offset),
             )
             rows = list(result.results)
-            fresh = [r for r in rows if not (str(r.id) in seen_at_window and _stamp(r) == window)]
+            fresh = [
+                r for r in rows if not (str(r.id) in seen_at_window and contact_stamp(r) == window)
+            ]
             if fresh:
                 yield self._page(fresh)
             if not (result.paging and result.paging.next) or not rows:
                 return
-            last = max(_stamp(r) for r in rows)
+            # A stamp that would not parse is its record's conflict, not the window's end.
+            last = max(
+                (s for s in map(contact_stamp, rows) if isinstance(s, datetime)), default=window
+            )
             if last > window:
                 window, offset = last, 0
-                seen_at_window = {str(r.id) for r in rows if _stamp(r) == last}
+                seen_at_window = {str(r.id) for r in rows if contact_stamp(r) == last}
             else:
                 seen_at_window |= {str(r.id) for r in rows}
                 offset += len(rows)
@@ -294,18 +310,14 @@ class HubSpotConnector:
     ) -> dict[str, WriteResult]:
         if not wanted:
             return {}
-        emails = {
-            str(r.id): str(r.properties["email"])
-            for r in self._batch_read(list(wanted), ["email"])
-            if (r.properties or {}).get("email")
-        }
+        emails = {str(r.id): contact_email(r) for r in self._batch_read(list(wanted), ["email"])}
         outcome: dict[str, WriteResult] = {}
         planned: list[StatusWrite] = []
         everything: list[str] = []  # subscribers to opt out of all email at once
         by_email: dict[str, list[str]] = {}
         for record_id, fields in wanted.items():
             email = emails.get(record_id)
-            if email is None:
+            if not email:
                 # v4 would create a contact for an unknown address: never write blind.
                 outcome[record_id] = WriteResult(
                     record_id, False, "contact not found or has no email", gone=True
@@ -381,7 +393,7 @@ class HubSpotConnector:
     def _page(self, results: Sequence[Any]) -> Page:
         subs = self._prefs.ids()
         types = {p.name: str(p.type) for p in self._property_definitions()}
-        emails = [str(r.properties.get("email") or "") for r in results]
+        emails = [contact_email(r) for r in results]
         statuses = self._prefs.read([e for e in emails if e]) if subs else {}
         # Only contacts HubSpot flags as opted out of all email cost a wide-status read (for its
         # timestamp); everyone else's subscriptions are what their own statuses say. A flagged
@@ -389,49 +401,14 @@ class HubSpotConnector:
         flagged = [
             email
             for r, email in zip(results, emails, strict=True)
-            if email and str((r.properties or {}).get(OPT_OUT_ALL) or "").lower() == "true"
+            if email and str(contact_properties(r).get(OPT_OUT_ALL) or "").lower() == "true"
         ]
         wide = self._prefs.read_wide(flagged) if subs and flagged else {}
-        records = []
-        for r, email in zip(results, emails, strict=True):
-            props = {
-                name: _typed(types.get(name), raw) for name, raw in (r.properties or {}).items()
-            }
-            # No answer for the subscriber (no email, or v4 refused it): their statuses are unknown
-            # and left out; an answer without a subscription type means NOT_SPECIFIED.
-            answered = statuses.get(email.lower()) if email else None
-            opt_out = wide.get(email.lower()) if email else None
-            field_times: dict[str, datetime] = {}
-            evidence: dict[str, Mapping[str, str]] = {}
-            for name, sid in subs.items():
-                status = answered.get(sid) if answered else None
-                if opt_out is not None and not _opted_in_since(status, opt_out):
-                    props[name] = "UNSUBSCRIBED"
-                    evidence[name] = opt_out.evidence
-                    if opt_out.timestamp is not None:
-                        field_times[name] = opt_out.timestamp
-                    continue
-                if answered is None:
-                    continue
-                if status is None:
-                    props[name] = "NOT_SPECIFIED"
-                    continue
-                props[name] = status.status
-                evidence[name] = status.evidence
-                if status.timestamp is not None:
-                    field_times[name] = status.timestamp
-            records.append(
-                Record(
-                    OBJECT_TYPE,
-                    str(r.id),
-                    props,
-                    _stamp(r),
-                    deleted=bool(getattr(r, "archived", False)),
-                    field_times=field_times,
-                    field_evidence=evidence,
-                )
-            )
-        watermark = max((rec.modified_at for rec in records), default=None)
+        records = [
+            contact_record(r, email, types, subs, statuses, wide)
+            for r, email in zip(results, emails, strict=True)
+        ]
+        watermark = max((rec.modified_at for rec in records if rec.readable), default=None)
         return Page(records, watermark)
 
 
@@ -457,38 +434,11 @@ def _unsubscribes_all(fields: Mapping[str, _Wanted], subs: Mapping[str, str]) ->
     return set(fields) == set(subs) and all(w.state == "UNSUBSCRIBED" for w in fields.values())
 
 
-def _opted_in_since(status: SubscriptionStatus | None, opt_out: WideOptOut) -> bool:
-    """Whether a subscription's own SUBSCRIBED is strictly later than an opt-out of all email."""
-    return (
-        status is not None
-        and status.status == "SUBSCRIBED"
-        and status.timestamp is not None
-        and opt_out.timestamp is not None
-        and status.timestamp > opt_out.timestamp
-    )
-
-
 def _withhold(record_id: str, previous: WriteResult | None, reason: str) -> WriteResult:
     """A record with a grant withheld: unrepresentable if the rest landed, else that failure."""
     if previous is None or previous.ok:
         return WriteResult(record_id, False, reason, unrepresentable=True)
     return replace(previous, error=f"{previous.error}; {reason}")
-
-
-def _stamp(result: Any) -> datetime:
-    """A contact's modification stamp: `lastmodifieddate`, else the object's `updatedAt`."""
-    raw = (result.properties or {}).get("lastmodifieddate") or result.updated_at
-    return parse_hs_datetime(raw)
-
-
-def _typed(property_type: str | None, raw: Any) -> Any:
-    """A property value as the mapping reads it: bool for booleans, None for empty, else text."""
-    if raw is None or raw == "":
-        return None
-    text = str(raw)
-    if property_type == "bool" and text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
 
 
 def _hs_value(value: Any) -> str:

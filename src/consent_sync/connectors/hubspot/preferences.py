@@ -20,6 +20,7 @@ from typing import Any
 
 from consent_sync.connectors.hubspot.transport import HubSpotTransport
 from consent_sync.connectors.protocol import PermanentError
+from consent_sync.domain.records import Unreadable
 
 BATCH_LIMIT = 100  # subscribers per v4 batch call
 STATUS_READ = "/communication-preferences/v4/statuses/batch/read"
@@ -54,6 +55,13 @@ _EVIDENCE_KEYS = (
 )
 #: How a field read from an opt-out of all email says so in its evidence.
 UNSUBSCRIBE_ALL_METHOD = "unsubscribe_all"
+#: The states v4 answers a subscription status in.
+SUBSCRIPTION_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED")
+#: The key, among a subscriber's statuses, of an entry that names no readable subscription id:
+#: it could be any subscription, so every one the subscriber has no readable answer for is
+#: unreadable too.
+ANY_SUBSCRIPTION = "*"
+_STAMP_MAX = 64  # characters: no ISO 8601 timestamp is longer
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +97,26 @@ class StatusWrite:
 
 
 def parse_hs_datetime(value: str | datetime) -> datetime:
-    """HubSpot's ISO timestamps (`2024-01-02T03:04:05.678Z`) as aware UTC datetimes."""
+    """HubSpot's ISO timestamps (`2024-01-02T03:04:05.678Z`) as aware UTC datetimes.
+
+    ValueError when `value` is not one (HubSpot never sends those: a careless CRM might).
+    """
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    if not isinstance(value, str) or len(value) > _STAMP_MAX:
+        raise ValueError("not an ISO 8601 timestamp")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def read_stamp(part: str, value: object) -> datetime | Unreadable | None:
+    """A timestamp a v4 answer may leave out (None), or what was wrong with it."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_hs_datetime(value)  # type: ignore[arg-type]  # checked inside
+    except (ValueError, OverflowError):
+        return Unreadable.of(part, value, "not an ISO 8601 timestamp")
 
 
 def hubspot_basis(legal_basis: str | None) -> str | None:
@@ -161,33 +185,45 @@ class SubscriptionPreferences:
             self._ids = resolved
         return self._ids
 
-    def read(self, emails: Sequence[str]) -> dict[str, dict[str, SubscriptionStatus]]:
-        """Lower-cased email -> subscription id -> status, 100 subscribers a call.
+    def read(self, emails: Sequence[str]) -> dict[str, dict[str, SubscriptionStatus | Unreadable]]:
+        """Lower-cased email -> subscription id -> status (or why it would not parse), 100
+        subscribers a call.
 
-        A subscriber HubSpot did not answer for is absent: nothing is known about them.
+        A subscriber HubSpot did not answer for is absent: nothing is known about them. An answer
+        that is not what v4 sends (a timestamp that is no timestamp, a state outside the three,
+        an entry without a readable subscription id) spoils that status only, never the call.
         """
         wanted = list(dict.fromkeys(emails))
-        found: dict[str, dict[str, SubscriptionStatus]] = {}
+        found: dict[str, dict[str, SubscriptionStatus | Unreadable]] = {}
         for start in range(0, len(wanted), BATCH_LIMIT):
+            asked = wanted[start : start + BATCH_LIMIT]
             answer = self._transport.post_json(
-                STATUS_READ,
-                {"inputs": wanted[start : start + BATCH_LIMIT]},
-                {"channel": "EMAIL"},
-                listing="results",
+                STATUS_READ, {"inputs": asked}, {"channel": "EMAIL"}, listing="results"
             )
+            garbled: Unreadable | None = None
             for result in answer["results"]:
-                subscriber = str(result.get("subscriberIdString", "")).lower()
-                statuses = found.setdefault(subscriber, {})
-                for entry in result.get("statuses") or []:
-                    stamp = entry.get("timestamp")
-                    statuses[str(entry.get("subscriptionId"))] = SubscriptionStatus(
-                        str(entry.get("status") or "NOT_SPECIFIED"),
-                        parse_hs_datetime(stamp) if stamp else None,
-                        {key: str(entry[src]) for key, src in _EVIDENCE_KEYS if entry.get(src)},
+                if not isinstance(result, Mapping) or not isinstance(
+                    result.get("subscriberIdString"), str
+                ):
+                    garbled = Unreadable.of("result", result, "not a subscriber's statuses")
+                    continue
+                statuses = found.setdefault(str(result["subscriberIdString"]).lower(), {})
+                entries = result.get("statuses") or []
+                if not isinstance(entries, list):
+                    statuses[ANY_SUBSCRIPTION] = Unreadable.of(
+                        "statuses", entries, "not a list of statuses"
                     )
+                    continue
+                for entry in entries:
+                    subscription_id, status = _status(entry)
+                    statuses[subscription_id] = status
+            if garbled is not None:
+                # One answer nobody can attribute: whoever it may be for was not read.
+                for email in asked:
+                    found.setdefault(email.lower(), {}).setdefault(ANY_SUBSCRIPTION, garbled)
         return found
 
-    def read_wide(self, emails: Sequence[str]) -> dict[str, WideOptOut]:
+    def read_wide(self, emails: Sequence[str]) -> dict[str, WideOptOut | Unreadable]:
         """Lower-cased email -> opt-out of all email, for those who have one; 100 a call.
 
         v4 answers each subscriber with their wide statuses; only an UNSUBSCRIBED one on EMAIL is
@@ -195,19 +231,33 @@ class SubscriptionPreferences:
         subscription type must postdate to stand.
         """
         wanted = list(dict.fromkeys(emails))
-        found: dict[str, WideOptOut] = {}
+        found: dict[str, WideOptOut | Unreadable] = {}
         for start in range(0, len(wanted), BATCH_LIMIT):
+            asked = wanted[start : start + BATCH_LIMIT]
             answer = self._transport.post_json(
-                WIDE_READ, {"inputs": wanted[start : start + BATCH_LIMIT]}, EMAIL, listing="results"
+                WIDE_READ, {"inputs": asked}, EMAIL, listing="results"
             )
             for result in answer["results"]:
-                subscriber = str(result.get("subscriberIdString", "")).lower()
-                for entry in result.get("wideStatuses") or []:
+                if not isinstance(result, Mapping) or not isinstance(
+                    result.get("subscriberIdString"), str
+                ):
+                    # Any of them may have opted out of everything: none of them was read.
+                    garbled = Unreadable.of("result", result, "not a subscriber's wide statuses")
+                    for email in asked:
+                        found[email.lower()] = garbled
+                    break
+                subscriber = str(result["subscriberIdString"]).lower()
+                entries = result.get("wideStatuses") or []
+                for entry in entries if isinstance(entries, list) else [entries]:
                     opt_out = _wide_opt_out(entry)
-                    if opt_out is None:
-                        continue
                     known = found.get(subscriber)
-                    if known is None or _later(opt_out.timestamp, known.timestamp):
+                    if opt_out is None or isinstance(known, Unreadable):
+                        continue
+                    if (
+                        isinstance(opt_out, Unreadable)
+                        or known is None
+                        or _later(opt_out.timestamp, known.timestamp)
+                    ):
                         found[subscriber] = opt_out
         return found
 
@@ -243,12 +293,37 @@ def _refusals(answer: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return failed
 
 
-def _wide_opt_out(entry: Mapping[str, Any]) -> WideOptOut | None:
+def _status(entry: object) -> tuple[str, SubscriptionStatus | Unreadable]:
+    """One v4 status entry as (subscription id, status), or what would not parse in it."""
+    if not isinstance(entry, Mapping):
+        return ANY_SUBSCRIPTION, Unreadable.of("status", entry, "not a status object")
+    raw_id = entry.get("subscriptionId")
+    subscription_id = str(raw_id) if isinstance(raw_id, int | str) else ""
+    if isinstance(raw_id, bool) or not (subscription_id.isascii() and subscription_id.isdigit()):
+        return ANY_SUBSCRIPTION, Unreadable.of("subscriptionId", raw_id, "not a subscription id")
+    state = entry.get("status")
+    if state is None or state == "":
+        state = "NOT_SPECIFIED"
+    if state not in SUBSCRIPTION_STATES:
+        reason = f"not one of {', '.join(SUBSCRIPTION_STATES)}"
+        return subscription_id, Unreadable.of("status", state, reason)
+    stamp = read_stamp("timestamp", entry.get("timestamp"))
+    if isinstance(stamp, Unreadable):
+        return subscription_id, stamp
+    evidence = {key: str(entry[src]) for key, src in _EVIDENCE_KEYS if entry.get(src)}
+    return subscription_id, SubscriptionStatus(str(state), stamp, evidence)
+
+
+def _wide_opt_out(entry: object) -> WideOptOut | Unreadable | None:
+    if not isinstance(entry, Mapping):
+        return Unreadable.of("wide status", entry, "not a wide status object")
     if str(entry.get("status") or "") != "UNSUBSCRIBED":
         return None
     if str(entry.get("channel") or "EMAIL") != "EMAIL":
         return None
-    stamp = entry.get("timestamp")
+    stamp = read_stamp("wide status timestamp", entry.get("timestamp"))
+    if isinstance(stamp, Unreadable):
+        return stamp
     evidence = {"collection_method": UNSUBSCRIBE_ALL_METHOD}
     for key, src in (
         ("hubspot_source", "source"),
@@ -257,7 +332,7 @@ def _wide_opt_out(entry: Mapping[str, Any]) -> WideOptOut | None:
     ):
         if entry.get(src) not in (None, ""):
             evidence[key] = str(entry[src])
-    return WideOptOut(parse_hs_datetime(stamp) if stamp else None, evidence)
+    return WideOptOut(stamp, evidence)
 
 
 def _later(stamp: datetime | None, than: datetime | None) -> bool:

@@ -31,10 +31,17 @@ from consent_sync.connectors.salesforce.results import (
     error_details,
     is_record_id,
     parse_limit_info,
-    parse_sf_datetime,
+    record_from_row,
     write_results,
 )
-from consent_sync.domain.records import FieldInfo, FieldWrite, Page, Quota, Record, WriteResult
+from consent_sync.domain.records import (
+    FieldInfo,
+    FieldWrite,
+    Page,
+    Quota,
+    Record,
+    WriteResult,
+)
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -204,7 +211,7 @@ class SalesforceConnector:
         result = self._query(object_type, since)
         resumed_at: datetime | None = None
         while True:
-            page = self._page(object_type, result["records"])
+            page = self._page(object_type, self._rows(result, object_type))
             yield page
             since = page.watermark or since
             next_url = result.get("nextRecordsUrl")
@@ -272,7 +279,7 @@ class SalesforceConnector:
                 return sf.query_all(q, include_deleted=True)
 
             result = self._call("read", query_all, object_type)
-            out.extend(self._page(object_type, result["records"]).records)
+            out.extend(self._page(object_type, self._rows(result, object_type)).records)
         return out
 
     def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
@@ -355,18 +362,20 @@ class SalesforceConnector:
     def close(self) -> None:
         self._session.close()
 
-    def _page(self, object_type: str, rows: Sequence[dict[str, Any]]) -> Page:
-        records = []
-        for row in rows:
-            row.pop("attributes", None)  # each row is a fresh dict this page owns
-            records.append(
-                Record(
-                    object_type,
-                    str(row["Id"]),
-                    row,
-                    parse_sf_datetime(str(row["SystemModstamp"])),
-                    deleted=bool(row.get("IsDeleted")),
-                )
+    def _rows(self, result: Any, object_type: str) -> list[Any]:
+        """The records of a query answer; an answer without a list of them is malformed."""
+        rows = result.get("records") if isinstance(result, dict) else None
+        if not isinstance(rows, list):
+            raise TransientError(
+                "query: malformed response body (no list of records)",
+                system=self.name,
+                object_type=object_type,
             )
-        watermark = max((r.modified_at for r in records), default=None)
+        return rows
+
+    def _page(self, object_type: str, rows: Sequence[Any]) -> Page:
+        """The rows as records; one whose id, stamp or deletion flag will not parse is a broken
+        record (its conflict), never the page's end (docs/design.md, "Containment")."""
+        records = [record_from_row(object_type, row) for row in rows]
+        watermark = max((r.modified_at for r in records if r.readable), default=None)
         return Page(records, watermark)

@@ -1,4 +1,4 @@
-"""Reading Salesforce answers: timestamps, error codes and per-record save results."""
+"""Reading Salesforce answers: records, timestamps, error codes and per-record save results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from consent_sync.domain.records import FieldWrite, Quota, WriteResult
+from consent_sync.domain.records import FieldWrite, Quota, Record, Unreadable, WriteResult
 
 #: Per-record or request-level codes worth trying again: another transaction holds the row.
 TRANSIENT_CODES = frozenset(
@@ -17,6 +17,7 @@ TRANSIENT_CODES = frozenset(
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
 _ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_STAMP_MAX = 64  # characters: no dateTime is longer
 _LIMIT_INFO = re.compile(r"(?<![\w-])api-usage=(\d+)/(\d+)")
 
 
@@ -38,8 +39,16 @@ def is_record_id(value: str) -> bool:
 
 
 def parse_sf_datetime(value: str) -> datetime:
-    """Salesforce's `2024-01-02T03:04:05.000+0000` as an aware UTC datetime."""
-    return datetime.fromisoformat(value).astimezone(UTC)
+    """Salesforce's `2024-01-02T03:04:05.000+0000` as an aware UTC datetime.
+
+    ValueError when `value` is not one (without a zone it would be read in local time).
+    """
+    if len(value) > _STAMP_MAX:
+        raise ValueError("not a Salesforce dateTime")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("a Salesforce dateTime without its zone")
+    return parsed.astimezone(UTC)
 
 
 def parse_limit_info(header: str | None) -> Quota | None:
@@ -94,3 +103,28 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     fields = error.get("fields") or []
     where = f" ({', '.join(str(f) for f in fields)})" if fields else ""
     return f"{error.get('statusCode')}: {error.get('message')}{where}"
+
+
+def record_from_row(object_type: str, row: Any) -> Record:
+    """A queried row as a record; one whose id, stamp or deletion flag will not parse is broken
+    (docs/design.md, "Containment"). The row becomes the record's fields (it is the page's own)."""
+    if not isinstance(row, dict):
+        return Record.broken(object_type, "", Unreadable.of("row", row, "not a record object"))
+    row.pop("attributes", None)  # each row is a fresh dict this page owns
+    record_id = row.get("Id")
+    if not isinstance(record_id, str) or not is_record_id(record_id):
+        return Record.broken(object_type, "", Unreadable.of("Id", record_id, "not a record id"))
+    stamp = row.get("SystemModstamp")
+    try:
+        modified_at = parse_sf_datetime(stamp) if isinstance(stamp, str) else None
+    except (ValueError, OverflowError):
+        modified_at = None
+    if modified_at is None:
+        problem = Unreadable.of("SystemModstamp", stamp, "not a Salesforce dateTime")
+        return Record.broken(object_type, record_id, problem)
+    deleted = row.get("IsDeleted", False)
+    if not isinstance(deleted, bool):
+        # "false" read as a deletion would end the link: only a JSON boolean says either.
+        problem = Unreadable.of("IsDeleted", deleted, "not a boolean")
+        return Record.broken(object_type, record_id, problem, modified_at)
+    return Record(object_type, record_id, row, modified_at, deleted=deleted)

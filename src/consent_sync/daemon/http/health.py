@@ -2,7 +2,11 @@
 
 `/healthz` answers while the process serves HTTP. `/readyz` is 200 only when the database
 answers, its schema is the one this version needs and the scheduler is taking work; otherwise 503
-with the reasons. `/metrics` is the Prometheus exposition of the daemon's registry.
+with the reasons. A system whose runs keep failing leaves it 200 but "degraded", naming the system,
+the kind of run and the last error (`failing_runs.py`). `/metrics` is the Prometheus exposition
+of the daemon's registry. The app and
+its server are hardened at the edge (`edge.py`): JSON errors, never a 500; no trailing-slash
+redirects (they would be built from the Host header); body and header deadlines; a connection cap.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from consent_sync.daemon.failing_runs import readiness_detail
+from consent_sync.daemon.http.edge import (
+    MAX_CONNECTIONS,
+    GuardedH11Protocol,
+    install_error_handlers,
+)
 from consent_sync.logs import brief, bug_traceback
 from consent_sync.store.schema import SchemaOutdatedError, ensure_current
 
@@ -43,7 +53,14 @@ def health_app(
     engine: Engine, registry: CollectorRegistry, scheduler_running: Callable[[], bool]
 ) -> FastAPI:
     """The daemon's operational endpoints over one store engine and one metrics registry."""
-    app = FastAPI(title="consent-sync", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="consent-sync",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,  # a redirect would name whatever host the request claimed
+    )
+    install_error_handlers(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -54,6 +71,11 @@ def health_app(
         problems = readiness_problems(engine, scheduler_running)
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        failing = readiness_detail(engine)
+        if failing:
+            # Still ready: this process serves and works; a CRM refusing is not cured by
+            # sending webhooks elsewhere or restarting it. The body says which and why.
+            return JSONResponse({"status": "degraded", "failing": failing})
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics")
@@ -74,6 +96,9 @@ class HttpServer:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=2,
+            http=GuardedH11Protocol,  # a deadline on headers, see edge.py
+            limit_concurrency=MAX_CONNECTIONS,
+            server_header=False,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
