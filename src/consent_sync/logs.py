@@ -149,11 +149,6 @@ def _scrub(key: str, value: Any) -> Any:
     return value
 
 
-def redact(text: str) -> str:
-    """The same as `redact_text` (kept for its callers)."""
-    return redact_text(text)
-
-
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Hide secrets and turn email addresses into pseudonyms, at any depth (a structured
     traceback's messages and frames included)."""

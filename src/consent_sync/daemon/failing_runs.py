@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from consent_sync.logs import redact
+from consent_sync.logs import redact_text
 from consent_sync.store import Store
 
 #: Consecutive failed runs of one kind after which `/readyz` names the system.
@@ -63,7 +63,7 @@ def streaks(runs: Sequence[Any]) -> dict[tuple[str, str], FailingRuns | None]:
             continue
         known = out.get(key)
         if known is None:
-            reason = redact(run.error)[:_REASON_MAX]
+            reason = redact_text(run.error)[:_REASON_MAX]
             out[key] = FailingRuns(run.system, run.kind, 1, run.started_at, reason)
         else:
             out[key] = FailingRuns(
