@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from consent_sync_sandbox.common import ASGIApp, Message, Receive, Scope, Send
 from consent_sync_sandbox.salesforce.auth import ORG_ID, USER_ID, ApiMeter, Sessions
+from consent_sync_sandbox.salesforce.bulk2 import add_bulk2_routes
 from consent_sync_sandbox.salesforce.errors import OAuthError, RecordRejected, SalesforceError
 from consent_sync_sandbox.salesforce.org import DEFAULT_BATCH, Org, not_found, require_sobject
 from consent_sync_sandbox.salesforce.schema import (
@@ -240,6 +241,7 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
     _route(router, "GET", "/sobjects/{name}/{record_id}", read)
     _route(router, "PATCH", "/sobjects/{name}/{record_id}", update)
     _route(router, "DELETE", "/sobjects/{name}/{record_id}", delete)
+    add_bulk2_routes(router, org)  # Bulk API 2.0 query jobs, behind the same guard
     return router
 
 
