@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck contracts rules pytest install clean
+.PHONY: demo bench test lint typecheck contracts rules browser pytest install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/consent-sync demo
+
+bench: $(STAMP)                              # docs/performance.md; BENCH_ARGS=--quick, --contacts 1000000
+	$(BIN)/consent-sync bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
@@ -32,10 +35,13 @@ rules:                                       # deploy/prometheus: alert rules an
 	promtool check rules deploy/prometheus/alerts.yml
 	cd deploy/prometheus && promtool test rules alerts.test.yml
 
-pytest: $(STAMP)
+browser:                                     # the console's browser tests drive Debian's chromium
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+pytest: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck contracts rules pytest
+test: lint typecheck contracts rules browser pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -25,6 +25,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "guard_metrics",
         "require",
     ),
+    "consent_sync.console": (
+        "CONSOLE_PREFIX",
+        "ConsoleContext",
+        "LedgerResult",
+        "create_console",
+        "mount_console",
+    ),
     "consent_sync.domain": (
         "Canonical",
         "Conflict",

@@ -10,13 +10,18 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from consent_sync.cli.options import CONFIG_OPTION, fail
 from consent_sync.cli.subject import render
+
+if TYPE_CHECKING:
+    from consent_sync_sandbox.stage import Stage
 
 
 def register(app: typer.Typer) -> None:
@@ -81,7 +86,10 @@ def demo(
         Path(".demo"), "--work-dir", help="Where the sandbox CA, env and SQLite store go."
     ),
     serve: bool = typer.Option(
-        False, "--serve", help="Keep the sandboxes and store up afterwards, until Ctrl-C."
+        False,
+        "--serve",
+        help="Afterwards keep the daemon running with its HTTP app and print the on-call "
+        "console's URL and a write token, until Ctrl-C.",
     ),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
@@ -119,57 +127,90 @@ def demo(
             )
             say(f"   ledger: {'verified' if verified.ok else 'BROKEN'} ({verified})")
             if serve:
-                _serve(stage.sandbox.env_file, work_dir)
+                _serve(stage, work_dir)
     except ConfigError as exc:
         raise invalid_config(exc, config_dir) from None
     except DemoError as exc:
         raise fail(f"the demo scenario failed: {exc}") from None
 
 
-def _serve(env_file: Path, work_dir: Path) -> None:
+def _serve(stage: Stage, work_dir: Path) -> None:
+    """`demo --serve`: the daemon and the console stay up on the demo's store until Ctrl-C."""
+    from consent_sync_sandbox.demo import serve_console
+
     typer.echo("")
-    typer.echo("Serving until Ctrl-C. Explore with:")
-    typer.echo(f"   . {env_file}")
+    typer.echo("Explore from a shell with:")
+    typer.echo(f"   . {stage.sandbox.env_file}")
     typer.echo(
         f"   export CONSENT_SYNC_DATABASE_URL=sqlite:///{(work_dir / 'consent-sync.db').resolve()}"
     )
-    typer.echo("   consent-sync conflicts list --open; consent-sync sync")
+    typer.echo("   consent-sync conflicts list --open; consent-sync status")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    serve_console(stage, typer.echo, stop)
 
 
 def bench(
-    contacts: int = typer.Option(20000, "--contacts", min=100, help="Contacts per CRM sandbox."),
-    samples: int = typer.Option(20, "--samples", min=1, help="Propagation measurements."),
-    work_dir: Path = typer.Option(Path(".bench"), "--work-dir", help="Sandbox files and store."),
-    as_json: bool = typer.Option(False, "--json", help="Print only the JSON figures."),
+    contacts: int = typer.Option(
+        100_000, "--contacts", min=100, help="Contacts per CRM sandbox (1000000: the large run)."
+    ),
+    quick: bool = typer.Option(
+        False, "--quick", help="Small counts, SQLite only: a smoke test in under a minute."
+    ),
+    no_postgres: bool = typer.Option(
+        False, "--no-postgres", help="Skip the PostgreSQL backfill (127.0.0.1:5432)."
+    ),
+    samples: int | None = typer.Option(
+        None, "--samples", min=1, help="Propagation actions per path [default: 200; quick 10]."
+    ),
+    fault_contacts: int | None = typer.Option(
+        None, "--fault-contacts", min=100, help="Contacts for the fault run [20000; quick 300]."
+    ),
+    poll_interval: float = typer.Option(1.0, "--poll-interval", min=0.2, help="Poll path, s."),
+    baseline: Path | None = typer.Option(
+        None,
+        "--baseline",
+        exists=True,
+        dir_okay=False,
+        help="An earlier results file: reports the time ratio to its contact count (100k -> 1M).",
+    ),
+    output: Path = typer.Option(
+        Path("bench-results.json"), "--output", help="Where the JSON results are written."
+    ),
+    work_dir: Path = typer.Option(Path(".bench"), "--work-dir", help="Sandbox files and stores."),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Measure backfill vs the bare clients, API calls vs the minimum, idle cost, latency."""
+    """Benchmark backfill, idle cycles, propagation, the reconcile core, faults and start-up."""
     from consent_sync.config import default_config_dir
     from consent_sync_sandbox.bench import run_bench
+    from consent_sync_sandbox.bench_report import table
+    from consent_sync_sandbox.bench_stage import Options
 
-    say = (lambda _: None) if as_json else (lambda line: typer.echo(line, err=True))
-    result = run_bench(work_dir, contacts, default_config_dir(config), say, samples)
-    figures = result.as_dict()
-    if as_json:
-        typer.echo(json.dumps(figures, indent=2))
-        return
-    typer.echo(
-        f"contacts per CRM: {contacts}; backfill to convergence {figures['backfill_seconds']} s"
+    options = Options(
+        work_dir=work_dir.resolve(),
+        config_dir=default_config_dir(config).resolve(),
+        contacts=300 if quick else contacts,
+        fault_contacts=fault_contacts or (300 if quick else 20_000),
+        samples=samples or (10 if quick else 200),
+        poll_interval=poll_interval,
+        reconcile_observations=5_000 if quick else 100_000,
+        postgres=not (quick or no_postgres),
+        quick=quick,
+        baseline=baseline,
     )
-    for name, f in figures["systems"].items():
-        typer.echo(
-            f"  {name}: {f['records']} records in {f['seconds']} s; bare client "
-            f"{f['bare_client_seconds']} s (x{f['time_ratio']}); API calls {f['api_calls']} vs "
-            f"minimum {f['minimum_calls']} (x{f['call_ratio']}); {f['writes']} writes"
-        )
-    idle = figures["idle_cycle"]
-    typer.echo(f"  idle cycle: API calls {idle['api_calls']}, writes {idle['writes']}")
-    lat = figures["propagation_seconds"]
+    started = time.monotonic()
+
+    def say(line: str) -> None:
+        typer.echo(f"[{time.monotonic() - started:5.0f} s] {line}", err=True)
+
+    results = run_bench(options, say)
+    figures = results.pop("_figures")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    typer.echo(table(figures))
+    machine = results["machine"]
     typer.echo(
-        f"  propagation HubSpot -> Salesforce (poll): p50 {lat['p50']} s, p99 {lat['p99']} s"
+        f"\n{machine['cores']} cores, {machine['memory_mib']:,} MiB, Python {machine['python']}; "
+        f"{results['seconds']:.0f} s in all; results in {output}"
     )
-    typer.echo(f"  peak RSS (this process, sandboxes included): {figures['peak_rss_mib']} MiB")

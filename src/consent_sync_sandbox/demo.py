@@ -8,21 +8,32 @@
 3. A sales rep unticks "Email Opt Out" in Salesforce. That is not an opt-in: the denial stands,
    the attempt is shown as on-call sees it, and the box is ticked again.
 4. `subject show` for that person: state per purpose and the ledger timeline with evidence.
+
+With `--serve`, the daemon then keeps running with its HTTP app, and the demo prints the on-call
+console's URL and a fresh write token: the blocked re-grant of step 3 waits in its queue.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from fastapi import FastAPI
 from sqlalchemy import text
 
+from consent_sync.api import ApiContext, create_api
+from consent_sync.console import ConsoleContext, mount_console
+from consent_sync.daemon.http import HttpServer, health_app
 from consent_sync.daemon.leases import Leases
 from consent_sync.daemon.metrics import SyncMetrics
 from consent_sync.daemon.scheduler import SyncScheduler
+from consent_sync.domain.mapping import targets
+from consent_sync.store import Scope
 from consent_sync.store.tables import ConflictRow, SyncRunRow
 from consent_sync_sandbox.stage import SYSTEMS, Stage
 
@@ -227,3 +238,88 @@ def _rep_reticks_in_salesforce(stage: Stage, person: str, say: Say) -> tuple[int
     if conflict.id is None:
         raise DemoError("the conflict has no id")
     return conflict.id, pushed_back
+
+
+def serve_console(
+    stage: Stage,
+    say: Say,
+    stop: threading.Event,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    pull_interval: float = 1.0,
+) -> None:
+    """Keep the daemon running on the demo's store, with its HTTP app (health, metrics, /api/v1
+    and the console), until `stop` is set; print the console's URL and a fresh write token."""
+    leases = Leases(stage.store)
+    metrics = SyncMetrics(stage.store, SYSTEMS)
+    scheduler = SyncScheduler(
+        stage.store,
+        stage.config,
+        stage.connectors,
+        leases,
+        metrics,
+        pull_interval=pull_interval,
+        push_interval=pull_interval,
+    )
+
+    def wake_pushers() -> None:
+        for system in scheduler.systems:
+            scheduler.wake_push(system)
+
+    api = ApiContext(
+        stage.store,
+        stage.config.purposes,
+        scheduler.systems,
+        targets(stage.config.mappings),
+        wake_pushers=wake_pushers,
+        quota=lambda system: stage.connectors[system].quota(),
+    )
+    slas = {name: stage.config.connectors[name].limits.revocation_sla_seconds for name in SYSTEMS}
+    app = health_app(stage.store.engine, metrics.registry, lambda: scheduler.running)
+    mount_console(
+        app,
+        ConsoleContext(
+            api,
+            slas,
+            daemon_verified=lambda: _verified(metrics.ledger.result),
+            report_verified=metrics.ledger_verified,
+        ),
+    )
+    app.mount("/", create_api(api))
+    server = _listening(app, host, port)
+    scheduler.start()
+    try:
+        token = stage.store.tokens.create("demo-oncall", Scope.WRITE, datetime.now(UTC))
+        bound = server.server.config.port
+        say("")
+        say("The daemon keeps running with its HTTP app. On-call console:")
+        say(f"   http://{host}:{bound}/console/  (API: http://{host}:{bound}/api/v1)")
+        say(
+            "   sign in with this write token (shown once; revoke: "
+            "`consent-sync token revoke demo-oncall`):"
+        )
+        say(token)
+        say("Serving until Ctrl-C.")
+        stop.wait()
+    finally:
+        scheduler.stop(grace=15)
+        server.stop()
+
+
+def _listening(app: FastAPI, host: str, port: int) -> HttpServer:
+    """The app served on `port`, or on a free port when that one is taken."""
+    try:
+        server = HttpServer(app, host, port)
+        server.start()
+    except OSError:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        server = HttpServer(app, host, port)
+        server.start()
+    return server
+
+
+def _verified(result: tuple[bool, float] | None) -> tuple[bool, datetime] | None:
+    return None if result is None else (result[0], datetime.fromtimestamp(result[1], UTC))

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from support.paths import REPO
+
 #: A web server, a CRM SDK, the scheduler or the emulators: only the commands that use them
 #: may import them.
 FORBIDDEN = (
@@ -73,7 +75,14 @@ def test_importing_the_cli_loads_no_web_server_sdk_or_sandbox() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [("ledger", "verify", "--help"), ("ledger", "--help"), ("run", "--help")]
+    "argv",
+    [
+        ("ledger", "verify", "--help"),
+        ("ledger", "--help"),
+        ("run", "--help"),
+        ("status", "--help"),
+        ("subject", "show", "--help"),
+    ],
 )
 def test_help_of_a_product_command_loads_no_web_server_sdk_or_sandbox(
     argv: tuple[str, ...],
@@ -84,6 +93,25 @@ def test_help_of_a_product_command_loads_no_web_server_sdk_or_sandbox(
     assert "Usage: consent-sync" in result["out"]
     assert _forbidden(result["modules"]) == []
     assert "sqlalchemy" not in result["modules"]  # the database is the commands' business, too
+    # A usage text logs nothing: no logging stack, no configuration models (the read commands'
+    # start-up budget is 0.5 s, docs/performance.md).
+    assert "structlog" not in result["modules"]
+    assert "consent_sync.config.connector_settings" not in result["modules"]
+
+
+def test_loading_only_the_purposes_builds_no_connector_or_mapping_models() -> None:
+    """`load_purposes` (what `ledger verify` and `subject show` need) skips the other models."""
+    modules = _fresh(
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from consent_sync.config import load_purposes\n"
+        "purposes = load_purposes(Path(sys.argv[1]))\n"
+        "print(json.dumps(sorted(sys.modules)))",
+        str(REPO),
+    )
+    assert "consent_sync.config.connector_settings" not in modules
+    assert "consent_sync.config.mapping_checks" not in modules
+    assert "apscheduler" not in {name.partition(".")[0] for name in modules}
 
 
 def test_top_level_help_lists_the_sandbox_plugin_commands_in_a_checkout() -> None:

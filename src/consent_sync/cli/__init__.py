@@ -7,6 +7,8 @@ configuration, the connectors and the daemon inside its function, and `sandbox`,
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from consent_sync.cli.conflicts import conflicts
@@ -50,6 +52,10 @@ def root(
     ),
 ) -> None:
     """Keep consent and opt-out state consistent across CRMs."""
+    if "--help" in sys.argv[1:]:
+        # A usage text logs nothing; configuring logging (structlog and rich) would be a third
+        # of `subject show --help`'s start-up (tests/cli/test_startup.py).
+        return
     from consent_sync.logs import configure as configure_logging
 
     configure_logging(log_level)

@@ -1,6 +1,7 @@
 """`consent-sync run`: the daemon. Scheduled pulls, pushes and sweeps; health, readiness, metrics;
 HubSpot webhooks (`POST /webhooks/<system>`) that trigger a targeted read of the named records;
-the JSON API under `/api/v1` (bearer tokens from `consent-sync token create`; docs/api.md).
+the JSON API under `/api/v1` (bearer tokens from `consent-sync token create`; docs/api.md) and
+the on-call console under `/console` (signed in with such a token; docs/console.md).
 
 Startup refuses an invalid configuration and an outdated schema (exit 2). SIGTERM or SIGINT stops
 taking work, lets the running batch finish (at most `--grace` seconds), releases every lease and
@@ -14,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -70,6 +71,7 @@ def run(
     from consent_sync.cli.stores import opened_store
     from consent_sync.cli.sync import load_deployment
     from consent_sync.connectors.factory import build_connector
+    from consent_sync.console import ConsoleContext, mount_console
     from consent_sync.daemon.http.health import HttpServer, health_app
     from consent_sync.daemon.http.webhooks import webhook_router, webhook_secrets
     from consent_sync.daemon.leases import Leases
@@ -122,6 +124,20 @@ def run(
         )
         if metrics_auth:
             guard_metrics(app, api)
+        slas = {
+            name: connector.limits.revocation_sla_seconds
+            for name, connector in deployment.connectors.items()
+            if connector.enabled
+        }
+        mount_console(
+            app,
+            ConsoleContext(
+                api,
+                slas,
+                daemon_verified=lambda: _verified_at(metrics.ledger.result),
+                report_verified=metrics.ledger_verified,
+            ),
+        )
         app.mount("/", create_api(api))  # last: /healthz, /readyz, /metrics, /webhooks first
         server = HttpServer(app, host, port)
         try:
@@ -149,6 +165,11 @@ def run(
         # lease is released, so leaving now loses nothing (I5); waiting on its thread would hang.
         sys.stderr.flush()
         os._exit(0)
+
+
+def _verified_at(result: tuple[bool, float] | None) -> tuple[bool, datetime] | None:
+    """The daemon's last ledger verification (ok, Unix time) as the console shows it."""
+    return None if result is None else (result[0], datetime.fromtimestamp(result[1], UTC))
 
 
 def _claim_sqlite_replica(store: Store, leases: Leases) -> None:
