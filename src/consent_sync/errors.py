@@ -9,6 +9,9 @@ Each subclass lives next to the code that raises it; what it tells an operator:
     ConsentSyncError
     ├── ConfigError                   config/errors.py: the configuration directory is invalid;
     │                                 every `file:line: message` found, fix the YAML (exit 2)
+    ├── YamlLimitError                config/yaml_limits.py: a YAML file past a budget (size,
+    │                                 values once aliases are expanded, depth); becomes a
+    │                                 `file:line` ConfigError
     ├── MissingVariableError          config/env.py (also a LookupError): a `${VAR}` a setting
     │                                 references is not set in the environment
     ├── IdentityError                 domain/identity.py (also a ValueError): an email or phone
@@ -25,7 +28,12 @@ Each subclass lives next to the code that raises it; what it tells an operator:
     │   ├── SyncRunNotFoundError      no sync run has this id
     │   ├── LedgerAnchorError         store/ledger.py: a malformed SEQ:HASH anchor, signature
     │   │                             or Ed25519 key (named by its variable, never shown)
-    │   └── DecisionRefusedError      a manual decision the rule refuses; nothing was recorded
+    │   ├── DecisionRefusedError      a manual decision the rule refuses; nothing was recorded
+    │   ├── TokenNameError            store/tokens.py (also a ValueError): an API token name
+    │   │                             that is not 1-64 letters, digits, `_`, `.` or `-`
+    │   ├── TokenExistsError          a live API token already has this name: revoke it first
+    │   ├── TokenNotFoundError        no live API token has this name
+    │   └── IdempotencyKeyReusedError an `Idempotency-Key` sent again with another body (422)
     ├── NaiveTimestampError           store/types.py (also a ValueError): a timestamp without a
     │                                 timezone reached the store; the caller must say which zone
     ├── ConnectorError                connectors/protocol.py: a CRM call failed; carries the
@@ -36,8 +44,16 @@ Each subclass lives next to the code that raises it; what it tells an operator:
     │   │   │                         `push_rejected` conflict for a human
     │   │   └── AuthError             the CRM refused the credentials: check the secrets
     │   └── QuotaExhausted            the CRM's daily quota is spent: work waits for a later run
-    └── MalformedWebhook              daemon/http/webhooks.py (also a ValueError): a correctly
-                                      signed body that is not HubSpot events; answered 400
+    ├── MalformedWebhook              daemon/http/webhooks.py (also a ValueError): a correctly
+    │                                 signed body that is not HubSpot events; answered 400
+    ├── BodyTimeout                   daemon/http/edge.py: a request body that did not arrive
+    │                                 in time; answered 408
+    ├── ApiError                      api/errors.py: a refusal /api/v1 answers as JSON with its
+    │                                 HTTP status and a stable `code`
+    ├── CsrfRefused                   console/web.py: a console form post without the
+    │                                 session's CSRF token; answered 403
+    └── NotSignedIn                   console/web.py: a console request with no live session;
+                                      redirected to the sign-in page
 
 Not errors: `ShutdownRequested` (daemon/scheduler.py) is control flow. The scheduler raises it
 between committed pages to unwind a unit of work when the daemon stops; it never leaves the
