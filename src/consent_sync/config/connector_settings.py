@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
@@ -21,6 +20,10 @@ SECRET_KEYS = frozenset({"client_secret", "password", "access_token"})
 
 
 def _check_cron(expression: str) -> str:
+    # APScheduler is imported here, not at module level: commands that never load a connector's
+    # settings (`ledger verify`, `subject show`) should not pay for the scheduler at start-up.
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
         CronTrigger.from_crontab(expression, timezone="UTC")
     except ValueError as exc:
@@ -64,6 +67,14 @@ class Limits(StrictModel):
     revocation_sla_seconds: Annotated[float, Field(gt=0)] = 900.0
 
 
+class SalesforceLimits(Limits):
+    """Salesforce's limits, and when a full read becomes a Bulk API 2.0 query job."""
+
+    #: A full read (backfill, sweep, `--full`) of an object holding more records than this runs
+    #: as a query job: a few calls in all instead of one per 2,000 records.
+    bulk_threshold: Annotated[int, Field(ge=0)] = 10_000
+
+
 class SalesforceAuth(StrictModel):
     """OAuth 2.0 against `{login_url}/services/oauth2/token`."""
 
@@ -99,6 +110,7 @@ class SalesforceConnector(_Connector):
 
     type: Literal["salesforce"]
     auth: SalesforceAuth
+    limits: SalesforceLimits = SalesforceLimits()
 
 
 class HubSpotConnector(_Connector):

@@ -54,6 +54,8 @@ def build_connector(
                 timeout=config.limits.timeout_seconds,
                 requests_per_second=config.limits.requests_per_second,
                 retry=policy,
+                bulk_threshold=config.limits.bulk_threshold,
+                lookback_seconds=config.limits.lookback_seconds,
             )
         )
     if isinstance(config, HubSpotConfig):
@@ -77,6 +79,7 @@ def build_connector(
                 requests_per_second=config.limits.requests_per_second,
                 retry=policy,
                 unsubscribe_all_push=bool(unsubscribe_all and unsubscribe_all.push),
+                lookback_seconds=config.limits.lookback_seconds,
             )
         )
     raise TypeError(f"no connector for {type(config).__name__}")

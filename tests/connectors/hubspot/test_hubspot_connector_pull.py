@@ -9,6 +9,7 @@ from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.protocol import FieldWrite
 from consent_sync.domain.mapping import observe
+from consent_sync.domain.records import Page
 from support.hubspot_portal import CONTACTS, Portal, pulled_since, records
 from support.paths import REPO
 
@@ -33,6 +34,7 @@ def test_full_listing_pages_through_every_contact_once(portal: Portal):
     portal.reset_stats()
     started = datetime.now(UTC)
     pages = list(portal.connector().pull("contacts", None))
+    assert pages.pop() == Page([], None)  # the page that closes a pull (connectors/window.py)
     ids = [r.record_id for r in records(pages)]
     assert len(ids) == CONTACTS and len(set(ids)) == CONTACTS
     assert len(pages) == CONTACTS // 100

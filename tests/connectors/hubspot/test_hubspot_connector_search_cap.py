@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from consent_sync.connectors.hubspot.connector import SEARCH_CAP, SEARCH_LIMIT, HubSpotConnector
+from consent_sync.domain.records import Page
 from support.hubspot_portal import Portal
 
 PAST_THE_CAP = 10_500
@@ -25,6 +26,7 @@ def test_search_past_the_cap_reads_every_contact_exactly_once(portal: Portal):
     assert PAST_THE_CAP > SEARCH_CAP
     portal.reset_stats()
     pages = list(_plain(portal).pull("contacts", EPOCH))
+    assert pages.pop() == Page([], None)  # the page that closes a pull (connectors/window.py)
     pulled = [r for page in pages for r in page.records]
     assert len(pulled) == PAST_THE_CAP
     assert len({r.record_id for r in pulled}) == PAST_THE_CAP

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import shutil
+from pathlib import Path
 
-from consent_sync.config import load_config
+import httpx
+import pytest
+
+from consent_sync.config import ConfigError, load_config
 from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.protocol import FieldWrite
 from consent_sync.connectors.salesforce.connector import SalesforceConnector
@@ -44,3 +48,42 @@ def test_shipped_config_pulls_describes_and_writes(org: Org, control: httpx.Clie
         assert back.fields["DoNotCall"] is flipped
     finally:
         connector.close()
+
+
+def test_bulk_threshold_and_lookback_reach_the_connector(org: Org, tmp_path: Path) -> None:
+    """`limits.bulk_threshold` defaults to 10,000 in the shipped file and is passed on, with the
+    lookback the connector remembers read records for."""
+    shipped = load_config(REPO, env={**org.env, **HUBSPOT_ENV})
+    connector = build_connector(shipped.connectors["salesforce"], shipped.mappings["salesforce"])
+    assert isinstance(connector, SalesforceConnector)
+    assert connector.settings.bulk_threshold == 10_000
+    assert connector.settings.lookback_seconds == 300
+    connector.close()
+    root = _copy_config(tmp_path, "bulk_threshold: 10000", "bulk_threshold: 250")
+    config = load_config(root, env={**org.env, **HUBSPOT_ENV})
+    connector = build_connector(config.connectors["salesforce"], config.mappings["salesforce"])
+    assert isinstance(connector, SalesforceConnector)
+    assert connector.settings.bulk_threshold == 250
+    connector.close()
+
+
+def test_a_negative_bulk_threshold_is_refused_with_its_line(org: Org, tmp_path: Path) -> None:
+    """A bulk_threshold below zero is a configuration error naming the file and line."""
+    root = _copy_config(tmp_path, "bulk_threshold: 10000", "bulk_threshold: -1")
+    line = 1 + (root / "connectors/salesforce.yaml").read_text().split("\n").index(
+        "  bulk_threshold: -1"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(root, env={**org.env, **HUBSPOT_ENV})
+    assert f"connectors/salesforce.yaml:{line}" in str(raised.value)
+    assert "bulk_threshold" in str(raised.value)
+
+
+def _copy_config(tmp_path: Path, old: str, new: str) -> Path:
+    for folder in ("connectors", "mappings"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    path = tmp_path / "connectors/salesforce.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return tmp_path

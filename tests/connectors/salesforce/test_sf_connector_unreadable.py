@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from consent_sync.domain.records import WHOLE_RECORD
+from consent_sync.domain.records import WHOLE_RECORD, Page
 from support.salesforce_org import MakeConnector, seeded_ids
 
 
@@ -65,6 +65,7 @@ def test_a_broken_stamp_never_moves_the_watermark(
     ids = seeded_ids(connector, 3)
     garble(ids[0], SystemModstamp="9999-12-31T23:59:59.000+0000x")
     pages = list(connector.pull("Contact", None))
+    assert pages.pop() == Page([], None)  # the page that closes a pull (connectors/window.py)
     records = [r for page in pages for r in page.records]
     assert [r.record_id for r in records if not r.readable] == [ids[0]]
     newest = max(r.modified_at for r in records if r.readable)

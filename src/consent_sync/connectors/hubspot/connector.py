@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hubspot.crm.contacts import (
@@ -40,6 +40,7 @@ from consent_sync.connectors.hubspot.preferences import (
 from consent_sync.connectors.hubspot.transport import Endpoint, HubSpotTransport
 from consent_sync.connectors.protocol import PermanentError
 from consent_sync.connectors.retry import RetryPolicy
+from consent_sync.connectors.window import SeenWindow
 from consent_sync.domain.records import (
     FieldInfo,
     FieldWrite,
@@ -83,6 +84,8 @@ class HubSpotSettings:
     # mapped subscription goes out as one v4 unsubscribe-all (which covers every type in the
     # portal, mapped or not) instead of one status per type.
     unsubscribe_all_push: bool = False
+    #: The engine's lookback: how far behind the cursor pulls read (what is remembered).
+    lookback_seconds: float = 300.0
 
     def __repr__(self) -> str:
         return f"HubSpotSettings(name={self.name!r}, base_url={self.base_url!r})"
@@ -108,6 +111,7 @@ class HubSpotConnector:
         )
         self._prefs = SubscriptionPreferences(self._transport, settings.subscriptions)
         self._definitions: list[Any] | None = None
+        self._window = SeenWindow(timedelta(seconds=settings.lookback_seconds))
 
     @property
     def api_calls(self) -> int:
@@ -117,14 +121,35 @@ class HubSpotConnector:
     # -- pull -----------------------------------------------------------------------------
 
     def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
-        """Changed contacts (search on lastmodifieddate) or, when since is None, all of them."""
+        """Changed contacts (search on lastmodifieddate) or, when since is None, all of them.
+
+        Contacts a completed pull already delivered with the same stamp are not delivered
+        again, nor are their statuses read; when the window's newest page and its total show
+        nothing else is new, that one search is the whole pull (`connectors/window.py`).
+        """
         self._check_object(object_type)
+        window = self._window
         if since is None:
             yield from self._list_all()
-        else:
-            yield from self._search_since(since)
+            return
+        known = window.covers(since)
+        if known:
+            result = self._search(since, 0, newest_first=True)
+            rows = list(result.results)
+            total = getattr(result, "total", None)
+            if isinstance(total, int) and window.accounts_for(
+                since, {str(r.id) for r in rows}, total
+            ):
+                fresh = sorted(
+                    (r for r in rows if not window.seen(str(r.id), contact_stamp(r))),
+                    key=_stamp_order,
+                )
+                yield from window.track([self._page(fresh) if fresh else Page([], None)], since)
+                return
+        window.begin()
+        yield from window.track(self._search_since(since, window if known else None), since)
 
-    def _search_since(self, since: datetime) -> Iterator[Page]:
+    def _search_since(self, since: datetime, known: SeenWindow | None) -> Iterator[Page]:
         # Every page is its own query from the last stamp seen (keyset paging on the stamp), so
         # no query nears the 10,000-result cap and a contact modified mid-pull, which moves to the
         # end of the order, cannot shift an unread one past an offset. Contacts already yielded
@@ -134,16 +159,13 @@ class HubSpotConnector:
         offset = 0
         seen_at_window: set[str] = set()
         while True:
-            result = self._transport.sdk(
-                "search",
-                self._transport.contacts_search.do_search_with_http_info,
-                search=True,
-                object_name=OBJECT_TYPE,
-                public_object_search_request=self._search_request(window, offset),
-            )
+            result = self._search(window, offset)
             rows = list(result.results)
             fresh = [
-                r for r in rows if not (str(r.id) in seen_at_window and contact_stamp(r) == window)
+                r
+                for r in rows
+                if not (str(r.id) in seen_at_window and contact_stamp(r) == window)
+                and not (known is not None and known.seen(str(r.id), contact_stamp(r)))
             ]
             if fresh:
                 yield self._page(fresh)
@@ -167,7 +189,18 @@ class HubSpotConnector:
                         object_type=OBJECT_TYPE,
                     )
 
-    def _search_request(self, window: datetime, offset: int) -> PublicObjectSearchRequest:
+    def _search(self, window: datetime, offset: int, *, newest_first: bool = False) -> Any:
+        return self._transport.sdk(
+            "search",
+            self._transport.contacts_search.do_search_with_http_info,
+            search=True,
+            object_name=OBJECT_TYPE,
+            public_object_search_request=self._search_request(window, offset, newest_first),
+        )
+
+    def _search_request(
+        self, window: datetime, offset: int, newest_first: bool = False
+    ) -> PublicObjectSearchRequest:
         stamp_filter = {
             "propertyName": "lastmodifieddate",
             "operator": "GTE",
@@ -175,7 +208,12 @@ class HubSpotConnector:
         }
         return PublicObjectSearchRequest(
             filter_groups=[{"filters": [stamp_filter]}],
-            sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+            sorts=[
+                {
+                    "propertyName": "lastmodifieddate",
+                    "direction": "DESCENDING" if newest_first else "ASCENDING",
+                }
+            ],
             properties=self._properties(),
             limit=SEARCH_LIMIT,
             after=str(offset) if offset else None,
@@ -183,6 +221,10 @@ class HubSpotConnector:
 
     def _list_all(self) -> Iterator[Page]:
         started = datetime.now(UTC)
+        self._window.begin(started)
+        yield from self._window.track(self._list_pages(started), None)
+
+    def _list_pages(self, started: datetime) -> Iterator[Page]:
         after: str | None = None
         while True:
             result = self._transport.sdk(
@@ -419,6 +461,12 @@ class _Wanted:
     state: str
     legal_basis: str | None
     explanation: str | None
+
+
+def _stamp_order(result: Any) -> datetime:
+    """Oldest first; a contact whose stamp will not parse goes first (it is its own conflict)."""
+    stamp = contact_stamp(result)
+    return stamp if isinstance(stamp, datetime) else datetime.min.replace(tzinfo=UTC)
 
 
 def _status_write(email: str, subscription_id: str, want: _Wanted) -> StatusWrite:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import requests
@@ -26,14 +26,19 @@ from consent_sync.connectors.protocol import (
 from consent_sync.connectors.ratelimit import TokenBucket
 from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
 from consent_sync.connectors.salesforce.auth import SalesforceCredentials, fetch_token
+from consent_sync.connectors.salesforce.bulk import BulkQuery, BulkSettings
+from consent_sync.connectors.salesforce.full_read import full_read
+from consent_sync.connectors.salesforce.incremental import incremental_read
 from consent_sync.connectors.salesforce.results import (
     TRANSIENT_CODES,
     error_details,
     is_record_id,
+    parse_http_date,
     parse_limit_info,
     record_from_row,
     write_results,
 )
+from consent_sync.connectors.window import SeenWindow
 from consent_sync.domain.records import (
     FieldInfo,
     FieldWrite,
@@ -65,6 +70,11 @@ class SalesforceSettings:
     page_size: int = 2000
     requests_per_second: float | None = None  # client-side budget; None: unthrottled
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: A full read of an object holding more records than this runs as a Bulk API 2.0 query job.
+    bulk_threshold: int = 10_000
+    bulk: BulkSettings = field(default_factory=BulkSettings)
+    #: The engine's lookback: how far behind the cursor pulls read (what is remembered).
+    lookback_seconds: float = 300.0
 
 
 @dataclass
@@ -98,6 +108,9 @@ class SalesforceConnector:
         self._client: Salesforce | None = None
         self._quota = Quota()
         self._api_calls = 0
+        self._types: dict[str, dict[str, str]] = {}
+        self._windows: dict[str, SeenWindow] = {}
+        self.bulk_rows_held = 0  # most result rows a query job's stream held at once
 
     @property
     def api_calls(self) -> int:
@@ -111,6 +124,7 @@ class SalesforceConnector:
         quota = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
         if quota is not None:
             self._quota = quota
+        self._last.date = parse_http_date(response.headers.get("Date"))
         self._last.retry_after = parse_retry_after(
             response.headers.get("Retry-After"),
             datetime.now(UTC),
@@ -204,11 +218,24 @@ class SalesforceConnector:
     def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
         """Records (deleted ones included) with SystemModstamp >= since, oldest first.
 
-        `since` is compared to the second (SOQL datetime literals carry no fraction), so a
-        pull re-reads at most the records of that second. A query cursor Salesforce closed
-        (idle 15 minutes, or past 10 open per user) is resumed from the last page's watermark.
+        `since` is compared to the second (SOQL datetime literals carry no fraction). A full
+        read (`since` None) of an object holding more than `bulk_threshold` records runs as a
+        Bulk API 2.0 query job (`full_read.py`). Records a completed pull already delivered with
+        the same stamp are not delivered again, and when the window's newest page and its count
+        show nothing else is new, that one call is the whole pull (`connectors/window.py`).
         """
-        result = self._query(object_type, since)
+        window = self._window(object_type)
+        if since is None:
+            yield from full_read(self, object_type, window)
+            return
+        yield from incremental_read(self, object_type, since, window)
+
+    def scan(self, object_type: str, since: datetime | None, result: Any) -> Iterator[Page]:
+        """The pages of a REST query from its first answer, following `nextRecordsUrl`.
+
+        A query cursor Salesforce closed (idle 15 minutes, or past 10 open per user) is resumed
+        from the last page's watermark.
+        """
         resumed_at: datetime | None = None
         while True:
             page = self._page(object_type, self._rows(result, object_type))
@@ -234,16 +261,23 @@ class SalesforceConnector:
     def _query_options(self) -> dict[str, str]:
         return {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
 
-    def _query(self, object_type: str, since: datetime | None) -> Any:
+    def full_soql(self, object_type: str) -> str:
+        """The SOQL of a full read, without ORDER BY (a query job is asked not to sort)."""
+        return format_soql(f"SELECT {self._names(object_type)} FROM {object_type}")  # noqa: S608
+
+    def _query(
+        self, object_type: str, since: datetime | None, *, newest_first: bool = False
+    ) -> Any:
         names = self._names(object_type)
+        order = "SystemModstamp DESC, Id DESC" if newest_first else "SystemModstamp, Id"
         if since is None:
             soql = format_soql(
-                f"SELECT {names} FROM {object_type} ORDER BY SystemModstamp, Id"  # noqa: S608
+                f"SELECT {names} FROM {object_type} ORDER BY {order}"  # noqa: S608
             )
         else:
             soql = format_soql(
                 f"SELECT {names} FROM {object_type} "  # noqa: S608
-                "WHERE SystemModstamp >= {since} ORDER BY SystemModstamp, Id",
+                f"WHERE SystemModstamp >= {{since}} ORDER BY {order}",
                 since=since,
             )
 
@@ -251,6 +285,55 @@ class SalesforceConnector:
             return sf.query(soql, include_deleted=True, headers=self._query_options)
 
         return self._call("query", query, object_type)
+
+    def newest(self, object_type: str, since: datetime) -> tuple[list[Record], int | None]:
+        """The newest page of records stamped at or after `since`, and how many there are."""
+        answer = self._query(object_type, since, newest_first=True)
+        total = answer.get("totalSize")
+        records = list(self._page(object_type, self._rows(answer, object_type)).records)
+        return records, total if isinstance(total, int) else None
+
+    def changed_since(self, object_type: str, since: datetime) -> Iterator[Page]:
+        """Every record stamped at or after `since`, oldest first, page by page (REST)."""
+        return self.scan(object_type, since, self._query(object_type, since))
+
+    def first_page(self, object_type: str) -> tuple[Any, datetime | None]:
+        """A full read's first REST answer (its `totalSize` counts the object) and the server's
+        clock when it answered (`Date`, to the second; None without one)."""
+        result = self._query(object_type, None)
+        return result, getattr(self._last, "date", None)
+
+    def bulk_query(self, object_type: str) -> BulkQuery:
+        """A query job runner for the object, through this connector's calls and retries."""
+
+        def call(what: str, fn: Callable[[Salesforce], Any]) -> Any:
+            return self._call(what, fn, object_type)
+
+        return BulkQuery(
+            call,
+            replace(self.settings.bulk, page_size=self.settings.page_size),
+            system=self.name,
+            object_type=object_type,
+            field_types=self._field_types(object_type),
+        )
+
+    def _field_types(self, object_type: str) -> dict[str, str]:
+        types = self._types.get(object_type)
+        if types is None:
+            types = {f.name: f.type for f in self.describe(object_type)}
+            self._types[object_type] = types
+        return types
+
+    def _window(self, object_type: str) -> SeenWindow:
+        window = self._windows.get(object_type)
+        if window is None:
+            window = SeenWindow(timedelta(seconds=self.settings.lookback_seconds))
+            self._windows[object_type] = window
+        return window
+
+    def page(self, object_type: str, rows: Sequence[Any]) -> Page:
+        """Rows as REST returns them, as a page of records."""
+        return self._page(object_type, rows)
 
     def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
         """The current state of the given records, 200 ids a query.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from consent_sync.domain.records import FieldWrite, Quota, Record, Unreadable, WriteResult
@@ -49,6 +50,17 @@ def parse_sf_datetime(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError("a Salesforce dateTime without its zone")
     return parsed.astimezone(UTC)
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP `Date` header as an aware UTC datetime (None when absent or not a date)."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def parse_limit_info(header: str | None) -> Quota | None:
