@@ -6,10 +6,12 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 from consent_sync.store.errors import UnsupportedDatabaseError
@@ -26,9 +28,24 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     return env.get(URL_ENV) or DEFAULT_URL
 
 
+def parse_url(url: str) -> URL:
+    """`url` parsed; an ArgumentError that quotes none of it when it does not parse.
+
+    SQLAlchemy raises a ValueError quoting the text after the host for a port that is not a
+    number (or a host like `[::1` that makes one): that text may hold a password.
+    """
+    try:
+        return make_url(url)
+    except ValueError:
+        raise ArgumentError("its host:port does not parse (the port must be a number)") from None
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password hidden, for messages and logs."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with any password hidden, for messages and logs (a placeholder if unparseable)."""
+    try:
+        return parse_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(a database URL that does not parse)"
 
 
 def create_store_engine(url: str) -> Engine:
@@ -36,7 +53,7 @@ def create_store_engine(url: str) -> Engine:
 
     A bare `postgresql://` URL uses psycopg 3, the driver consent-sync ships with.
     """
-    parsed = make_url(url)
+    parsed = parse_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     backend = parsed.get_backend_name()
@@ -45,9 +62,23 @@ def create_store_engine(url: str) -> Engine:
     if backend == "postgresql":
         return create_engine(parsed, pool_pre_ping=True)
     engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "do_connect", partial(_create_private_file, parsed.database))
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _create_private_file(database: str | None, *_connect_args: Any) -> None:
+    """Create a missing SQLite file readable by its owner only (0600): it holds emails and
+    consent history. SQLite gives its -wal and -shm files the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # an existing file keeps the mode its owner gave it
+    except OSError:
+        pass  # a missing directory or no permission: SQLite's own error says it better
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
