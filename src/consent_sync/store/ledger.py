@@ -96,8 +96,13 @@ def row_hash(row: LedgerRow) -> str:
     )
 
 
+#: The canonical JSON of a row's content (what `json.dumps` with these options writes); one
+#: encoder for every row, rather than one built per call while a page chains thousands.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _content_hash(content: dict[str, Any]) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = _CANONICAL.encode(content)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -4,7 +4,7 @@ for operators: listing rows and giving dead letters another go."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +15,7 @@ from consent_sync.store import conflicts
 from consent_sync.store.db import Transactions
 from consent_sync.store.errors import OutboxItemNotFoundError
 from consent_sync.store.queueing import OutboxState, held_on, queue
+from consent_sync.store.settle import mark_written_many
 from consent_sync.store.tables import (
     ConsentStateRow,
     DeliveryRow,
@@ -348,6 +349,13 @@ class Outbox:
         """The system applied the write: shadow and delivery updated, row removed."""
         with self._transactions.write() as session:
             mark_written(session, item, utc(now), targets)
+
+    def mark_written_many(
+        self, items: Sequence[OutboxItem], now: datetime, targets: Targets | None = None
+    ) -> None:
+        """A write batch landed: every item settled as `mark_written` would, in one transaction."""
+        with self._transactions.write() as session:
+            mark_written_many(session, items, utc(now), targets)
 
     def mark_withheld(self, item: OutboxItem, reason: str, now: datetime) -> int:
         """Nothing was written: the target cannot store the value with its decision's evidence.

@@ -105,6 +105,8 @@ _STATE_FIELDS = (
     "updated_at",
 )
 _SHADOW_FIELDS = ("last_seen", "last_seen_at", "last_written", "last_written_at")
+_STATE_COLUMNS = [CONSENT_STATE.c[name] for name in ("subject_id", "purpose", *_STATE_FIELDS)]
+_SHADOW_COLUMNS = [SHADOWS.c[name] for name in ("link_id", "purpose", *_SHADOW_FIELDS)]
 
 
 @dataclass(slots=True)
@@ -161,11 +163,12 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
     """Canonical states, links, and the links' shadows and outbox rows of these subjects."""
     snapshot = Snapshot()
     for part in chunks(subject_ids):
+        # Columns in the dataclasses' field order: rows become objects positionally, without
+        # a dict per row (a page loads thousands).
         for row in session.execute(
-            select(CONSENT_STATE).where(CONSENT_STATE.c.subject_id.in_(part))
+            select(*_STATE_COLUMNS).where(CONSENT_STATE.c.subject_id.in_(part))
         ):
-            values = {name: getattr(row, name) for name in _STATE_FIELDS}
-            snapshot.states[(row.subject_id, row.purpose)] = State(**values)
+            snapshot.states[(row[0], row[1])] = State(*row[2:])
         query = select(
             LINKS.c.id,
             LINKS.c.subject_id,
@@ -181,9 +184,8 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
             )
     link_ids = [link.id for links in snapshot.links.values() for link in links]
     for ids in chunks(link_ids):
-        for row in session.execute(select(SHADOWS).where(SHADOWS.c.link_id.in_(ids))):
-            values = {name: getattr(row, name) for name in _SHADOW_FIELDS}
-            snapshot.shadows[(row.link_id, row.purpose)] = ShadowState(**values)
+        for row in session.execute(select(*_SHADOW_COLUMNS).where(SHADOWS.c.link_id.in_(ids))):
+            snapshot.shadows[(row[0], row[1])] = ShadowState(*row[2:])
         query = select(
             OUTBOX.c.id,
             OUTBOX.c.link_id,
@@ -204,7 +206,7 @@ def write(session: Session, snapshot: Snapshot) -> None:
         for (subject_id, purpose), state in snapshot.states.items()
         if state.changed
     ]
-    _upsert(session, CONSENT_STATE, ("subject_id", "purpose"), states, _STATE_FIELDS)
+    upsert(session, CONSENT_STATE, ("subject_id", "purpose"), states, _STATE_FIELDS)
     for forgot in (False, True):
         shadows = [
             {"link_id": link_id, "purpose": purpose, **_values(row, _SHADOW_FIELDS)}
@@ -212,22 +214,22 @@ def write(session: Session, snapshot: Snapshot) -> None:
             if row.changed and row.forgot is forgot
         ]
         seen = ("last_seen", "last_seen_at", "last_written") if forgot else _SHADOW_FIELDS[:2]
-        _upsert(session, SHADOWS, ("link_id", "purpose"), shadows, seen)
+        upsert(session, SHADOWS, ("link_id", "purpose"), shadows, seen)
 
 
 def _values(row: State | ShadowState, names: Sequence[str]) -> dict[str, Any]:
     return {name: getattr(row, name) for name in names}
 
 
-def _upsert(
+def upsert(
     session: Session,
     table: Table,
     keys: tuple[str, str],
     rows: list[dict[str, Any]],
     updated: Sequence[str],
 ) -> None:
-    # Multi-row INSERT ... ON CONFLICT DO UPDATE of the `updated` columns: far fewer round
-    # trips than an UPDATE per row.
+    """Multi-row INSERT ... ON CONFLICT (`keys`) DO UPDATE of the `updated` columns: far fewer
+    round trips than an UPDATE per row."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name

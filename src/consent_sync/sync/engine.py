@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -20,9 +21,23 @@ from consent_sync.connectors.protocol import Connector, QuotaExhausted, Transien
 from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.mapping import observe, render, targets
 from consent_sync.domain.model import Conflict, Evidence, LinkKey, Observation, Status
-from consent_sync.domain.records import FieldWrite, Record, WriteResult, unreadable_conflicts
+from consent_sync.domain.records import (
+    Page,
+    Record,
+    WriteResult,
+    unreadable_conflicts,
+)
 from consent_sync.store import Store
 from consent_sync.store.outbox import OutboxItem
+from consent_sync.sync.batches import (
+    field_write,
+    grouped,
+    log_unreadable,
+    pulled_purposes,
+    unread_fields,
+)
+from consent_sync.sync.prefetch import prefetched
+from consent_sync.sync.recent import FRESH_FOR, RecentReads
 from consent_sync.sync.report import CycleReport
 from consent_sync.sync.runs import recorded_run, run_error
 
@@ -65,7 +80,10 @@ class SyncEngine:
         clock: Callable[[], datetime] = utcnow,
         progress: Progress | None = None,
         rng: random.Random | None = None,
+        fresh_for: timedelta = FRESH_FOR,
     ) -> None:
+        """`fresh_for`: how long a record this engine read counts as read for the pusher, which
+        then writes it without reading it back first (sync/recent.py; zero: always read back)."""
         self.store = store
         self.config = config
         self.connectors = connectors
@@ -73,6 +91,8 @@ class SyncEngine:
         self.progress = progress
         self.rng = rng or random.Random()
         self.targets = targets(config.mappings)
+        self.recent = RecentReads(fresh_for)
+        self._pull_started: dict[str, datetime] = {}  # per system: when its latest pull began
 
     def cycle(
         self, system: str, *, full: bool = False, pull: bool = True, push: bool = True
@@ -100,18 +120,35 @@ class SyncEngine:
         """Read records changed since each object's cursor (minus lookback) and reconcile them."""
         connector = self.connectors[system]
         lookback = timedelta(seconds=self.config.connectors[system].limits.lookback_seconds)
+        self._pull_started[system] = self.clock()
         for object_type, mapping in self.config.mappings[system].objects.items():
             cursor = None if full else self.store.coordination.cursor(system, object_type)
             since = cursor - lookback if cursor is not None else None
             log.info("pull", system=system, object=object_type, since=since, full=full)
-            for page in connector.pull(object_type, since):
-                self.ingest(system, mapping, page.records, report, read_back=full)
-                if page.watermark is not None and not self.store.dry_run:
-                    self.store.coordination.advance_cursor(
-                        system, object_type, page.watermark, self.clock()
-                    )
-                if self.progress is not None:
-                    self.progress(f"{system} {object_type}", report.records_read)
+            started = self.clock()
+            # Page N+1 is fetched while page N commits; the cursor still follows the commits.
+            with closing(prefetched(connector.pull(object_type, since))) as pages:
+                for page in pages:
+                    self._pulled(system, object_type, mapping, page, report, full, started)
+                    if self.progress is not None:
+                        self.progress(f"{system} {object_type}", report.records_read)
+
+    def _pulled(
+        self,
+        system: str,
+        object_type: str,
+        mapping: ObjectMapping,
+        page: Page,
+        report: CycleReport,
+        full: bool,
+        started: datetime,
+    ) -> None:
+        """Commit one pulled page, then advance the cursor to its watermark."""
+        self.ingest(system, mapping, page.records, report, read_back=full, read_at=started)
+        if page.watermark is not None and not self.store.dry_run:
+            self.store.coordination.advance_cursor(
+                system, object_type, page.watermark, self.clock()
+            )
 
     def ingest(
         self,
@@ -121,12 +158,33 @@ class SyncEngine:
         report: CycleReport,
         *,
         read_back: bool = False,
+        read_at: datetime | None = None,
     ) -> None:
         """Map records to observations and commit their reconciliation.
 
         `read_back` (a sweep or `--full`): whatever still differs from the canonical value after
-        the rule, with no pending write to explain it, is drift and is queued again.
+        the rule, with no pending write to explain it, is drift and is queued again. `read_at`:
+        when the read that returned them began; once committed, the pusher need not read them
+        back for a while (`RecentReads`).
         """
+        self._ingest(system, mapping, records, report, read_back=read_back)
+        if read_at is not None and records and not self.store.dry_run:
+            self.recent.note(
+                system,
+                records[0].object_type,
+                (r.record_id for r in records if r.readable and not r.unreadable),
+                read_at,
+            )
+
+    def _ingest(
+        self,
+        system: str,
+        mapping: ObjectMapping,
+        records: Sequence[Record],
+        report: CycleReport,
+        *,
+        read_back: bool,
+    ) -> None:
         now = self.clock()
         observations: list[Observation] = []
         keys: dict[LinkKey, MatchKeys] = {}
@@ -137,7 +195,7 @@ class SyncEngine:
                 # What would not parse is that record's conflict; the rest of it, and of the
                 # page, goes on (docs/design.md, "Containment").
                 report.unreadable += 1
-                unparseable += unreadable_conflicts(system, record, _pulled_purposes(mapping))
+                unparseable += unreadable_conflicts(system, record, pulled_purposes(mapping))
                 if not record.readable:
                     continue
             mapped = observe(system, mapping, record, now)
@@ -150,7 +208,7 @@ class SyncEngine:
             unmappable.extend(mapped.unmappable)
         report.records_read += len(records)
         if unparseable:
-            _log_unreadable(system, records)
+            log_unreadable(system, records)
             report.conflicts["unparseable"] += self.store.decisions.record_conflicts(
                 unparseable, now
             )
@@ -194,8 +252,9 @@ class SyncEngine:
             if object_type in objects:
                 by_object.setdefault(object_type, {})[record_id] = deleted
         for object_type, ids in by_object.items():
+            started = self.clock()
             records = connector.read(object_type, list(ids))
-            self.ingest(system, objects[object_type], records, report)
+            self.ingest(system, objects[object_type], records, report, read_at=started)
             found = {record.record_id for record in records}
             gone = [i for i, deleted in ids.items() if deleted and i not in found]
             for record_id in gone:
@@ -220,25 +279,35 @@ class SyncEngine:
             if not pending:
                 return
             seen.update(i.id for i in pending)
-            for object_type, items in _group(pending).items():
+            for object_type, items in grouped(pending).items():
                 mapping = objects.get(object_type)
                 if mapping is None:
                     for item in items:
                         self._dead(item, f"no mapping for object {object_type}", report)
                     continue
                 # Read before write: a change made in the CRM since the last pull is reconciled
-                # first, so a push never overwrites a revocation nobody has seen yet.
-                ids = sorted({i.link.record_id for i in items})
+                # first, so a push never overwrites a revocation nobody has seen yet. Records
+                # this engine read and committed within `fresh_for` are not read again.
+                started = self.clock()
+                ids = self.recent.stale(
+                    system,
+                    object_type,
+                    sorted({i.link.record_id for i in items}),
+                    started,
+                    since=self._pull_started.get(system),
+                )
+                if not ids:
+                    continue
                 try:
                     records = connector.read(object_type, ids)
                 except QuotaExhausted:
                     log.warning("quota exhausted; writes wait", system=system)
                     return
-                self.ingest(system, mapping, records, report)
-                unread |= _unread(object_type, mapping, ids, records)
+                self.ingest(system, mapping, records, report, read_at=started)
+                unread |= unread_fields(object_type, mapping, ids, records)
             claimed = self.store.outbox.due(system, PUSH_BATCH, self.clock())
             claimed = [i for i in claimed if i.id in seen]
-            for object_type, items in _group(claimed).items():
+            for object_type, items in grouped(claimed).items():
                 mapping = objects[object_type]
                 if not self._write(system, mapping, object_type, items, report, unread):
                     return
@@ -288,7 +357,7 @@ class SyncEngine:
             name, raw = rendered
             writes.setdefault(record_id, {})[name] = raw
             per_record.setdefault(record_id, []).append(item)
-        batch = [_field_write(record_id, values, grants) for record_id, values in writes.items()]
+        batch = [field_write(record_id, values, grants) for record_id, values in writes.items()]
         if not batch:
             return True
         now = self.clock()
@@ -302,19 +371,34 @@ class SyncEngine:
             for item in items:
                 self._retry(item, str(exc), report)
             return True
+        written = [
+            item for result in results if result.ok for item in per_record.get(result.record_id, [])
+        ]
+        self._written(written, report, now)
         for result in results:
-            for item in per_record.get(result.record_id, []):
-                self._settle(item, result, report, now)
+            if not result.ok:
+                for item in per_record.get(result.record_id, []):
+                    self._settle(item, result, report, now)
         return True
+
+    def _written(self, items: list[OutboxItem], report: CycleReport, now: datetime) -> None:
+        """Settle every value the system accepted: one transaction for the whole batch."""
+        if not items:
+            return
+        # A crash before this commit leaves the rows pending and their values claimed in the
+        # shadows: written again later (idempotent), and their echo recognised meanwhile.
+        self.store.outbox.mark_written_many(items, now, self.targets)
+        report.writes_ok += len(items)
+        report.applied_revocations_s.extend(
+            (now - i.revoked_at).total_seconds() for i in items if i.revoked_at is not None
+        )
 
     def _settle(
         self, item: OutboxItem, result: WriteResult, report: CycleReport, now: datetime
     ) -> None:
+        """Settle a value the system did not accept (or, via `_written`, one it did)."""
         if result.ok:
-            self.store.outbox.mark_written(item, now, self.targets)
-            report.writes_ok += 1
-            if item.revoked_at is not None:
-                report.applied_revocations_s.append((now - item.revoked_at).total_seconds())
+            self._written([item], report, now)
         elif result.unrepresentable:
             if item.status is Status.GRANTED:
                 self.store.outbox.mark_withheld(item, result.error or "not representable", now)
@@ -339,61 +423,3 @@ class SyncEngine:
         self.store.outbox.mark_dead(item, error, self.clock())
         report.writes_dead += 1
         report.conflicts["push_rejected"] += 1
-
-
-def _pulled_purposes(mapping: ObjectMapping) -> dict[str, str]:
-    """Each pulled field of an object and its purpose."""
-    return {name: f.purpose for name, f in mapping.fields.items() if f.pulls}
-
-
-def _unread(
-    object_type: str, mapping: ObjectMapping, asked: Sequence[str], records: Sequence[Record]
-) -> set[tuple[str, str, str]]:
-    """(object, record id, purpose) a read-back could not read: unparseable fields and broken
-    records; when a record came back without a readable id, every record asked for and not
-    read (it may have been any of them)."""
-    purposes = {name: f.purpose for name, f in mapping.fields.items()}
-    every = set(purposes.values())
-    out: set[tuple[str, str, str]] = set()
-    for record in records:
-        if not record.readable:
-            out |= {(object_type, record.record_id, p) for p in every}
-        else:
-            spoiled = {purposes[n] for n in record.unreadable if n in purposes}
-            out |= {(object_type, record.record_id, p) for p in spoiled}
-    if any(not record.record_id for record in records):
-        read = {record.record_id for record in records if record.readable}
-        out |= {(object_type, i, p) for i in asked if i not in read for p in every}
-    return out
-
-
-def _log_unreadable(system: str, records: Sequence[Record]) -> None:
-    """Say which records held values that would not parse, and why; never the values."""
-    broken = [r for r in records if r.unreadable]
-    log.warning(
-        "values that would not parse: recorded as unparseable conflicts",
-        system=system,
-        object=broken[0].object_type,
-        records=[r.record_id or "(no id)" for r in broken[:20]],
-        count=len(broken),
-        problems=sorted(
-            {f"{name}: {u.part}: {u.reason}" for r in broken for name, u in r.unreadable.items()}
-        )[:20],
-    )
-
-
-def _group(items: Sequence[OutboxItem]) -> dict[str, list[OutboxItem]]:
-    grouped: dict[str, list[OutboxItem]] = {}
-    for item in items:
-        grouped.setdefault(item.link.object_type, []).append(item)
-    return grouped
-
-
-def _field_write(
-    record_id: str, values: Mapping[str, object], grants: Mapping[str, Evidence | None]
-) -> FieldWrite:
-    """One record's values, with the evidence its grant was decided with (none is invented)."""
-    proof = grants.get(record_id)
-    if proof is None:
-        return FieldWrite(record_id, values)
-    return FieldWrite(record_id, values, legal_basis=proof.legal_basis, explanation=proof.note)
