@@ -1,248 +1,269 @@
 """`consent-sync bench`: the numbers that show it is fast, each as a ratio taken in the same run.
 
-- backfill time ÷ the time the bare official client needs just to page through the same records;
-- API calls ÷ the minimum the page and batch limits allow;
-- propagation latency on the poll path (a HubSpot unsubscribe reaching Salesforce), p50/p99;
-- idle-cycle cost (API calls and writes of a cycle with nothing to do);
-- peak memory of this process.
+Scenarios (docs/performance.md says what bounds each figure):
+1. backfill on SQLite and PostgreSQL, in a child process (`bench_child`) so its peak RSS is the
+   engine's alone: time, records/s, ÷ the bare official client paging the same records (the
+   ceiling), API calls ÷ the minimum the page and batch sizes allow;
+2. idle cycles after the backfill: writes and read calls per mapped object;
+3. propagation through a running `consent-sync run`, webhook and poll paths (`bench_live`);
+4. the reconcile core: observations/s through the rule, and rule + store commit;
+5. the backfill under 10% 429s and 5% 5xx: time ÷ the fault-free run, and nothing lost;
+6. CLI start-up: read commands as fresh subprocesses, best of 5.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import resource
-import ssl
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import httpx
-import requests
-import urllib3
-from hubspot import HubSpot
-from simple_salesforce.api import Salesforce
+from consent_sync.store.db import create_store_engine
+from consent_sync.store.schema import upgrade
+from consent_sync_sandbox import bench_data, bench_faults, bench_live, bench_scenarios
+from consent_sync_sandbox.bench_report import Figure, machine, median, percentile
+from consent_sync_sandbox.bench_stage import (
+    OVERLAP,
+    SEED,
+    UNTHROTTLED,
+    Bench,
+    Options,
+    Say,
+    attempt,
+    control,
+    run_child,
+    sandbox,
+)
+from consent_sync_sandbox.runner import RunningSandbox
+from consent_sync_sandbox.seed import iter_people
 
-from consent_sync.sync.report import CycleReport
-from consent_sync_sandbox.stage import SYSTEMS, Stage, staged
-
-SF_PAGE, SF_WRITE = 2000, 200
-HS_PAGE, HS_BATCH = 100, 100
-UNTHROTTLED = 10_000.0  # requests per second: no client-side budget to speak of
-CONTROL_TIMEOUT = 60.0  # seconds per sandbox control call; the bench seeds 20,000 contacts a CRM
-
-Say = Callable[[str], None]
-
-
-@dataclass
-class SystemFigures:
-    """One system's backfill, against its ceiling and its minimum API calls."""
-
-    records: int = 0
-    seconds: float = 0.0
-    bare_seconds: float = 0.0
-    api_calls: int = 0
-    minimum_calls: int = 0
-    writes: int = 0
-
-    @property
-    def time_ratio(self) -> float:
-        return self.seconds / self.bare_seconds if self.bare_seconds else math.inf
-
-    @property
-    def call_ratio(self) -> float:
-        return self.api_calls / self.minimum_calls if self.minimum_calls else math.inf
+WRITE_BATCH = {"salesforce": 200, "hubspot": 100}  # composite / batch write maxima
 
 
-@dataclass
-class BenchResult:
-    contacts: int
-    systems: dict[str, SystemFigures] = field(default_factory=dict)
-    backfill_seconds: float = 0.0
-    idle_calls: dict[str, int] = field(default_factory=dict)
-    idle_writes: int = 0
-    latencies: list[float] = field(default_factory=list)
-    peak_rss_mib: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        lat = sorted(self.latencies)
-        return {
-            "contacts_per_crm": self.contacts,
-            "backfill_seconds": round(self.backfill_seconds, 2),
-            "systems": {
-                name: {
-                    "records": f.records,
-                    "seconds": round(f.seconds, 2),
-                    "bare_client_seconds": round(f.bare_seconds, 2),
-                    "time_ratio": round(f.time_ratio, 2),
-                    "api_calls": f.api_calls,
-                    "minimum_calls": f.minimum_calls,
-                    "call_ratio": round(f.call_ratio, 2),
-                    "writes": f.writes,
-                }
-                for name, f in self.systems.items()
-            },
-            "idle_cycle": {"api_calls": self.idle_calls, "writes": self.idle_writes},
-            "propagation_seconds": {
-                "samples": len(lat),
-                "p50": round(statistics.median(lat), 3) if lat else None,
-                "p99": round(lat[min(len(lat) - 1, math.ceil(0.99 * len(lat)) - 1)], 3)
-                if lat
-                else None,
-            },
-            "peak_rss_mib": round(self.peak_rss_mib, 1),
-        }
+def _bare(running: RunningSandbox, bulk: bool) -> dict[str, dict[str, float]]:
+    """Seconds and calls of the bare official clients paging the same records."""
+    out: dict[str, dict[str, float]] = {}
+    readers: dict[str, Callable[[], float]] = {
+        "salesforce": lambda: bench_data.bare_salesforce(running.env, bulk),
+        "hubspot": lambda: bench_data.bare_hubspot(running.env),
+    }
+    for name, read in readers.items():
+        with control(running, name) as client:
+            client.delete("/_sandbox/stats").raise_for_status()
+            seconds = read()
+            calls = int(client.get("/_sandbox/stats").json()["total"])
+        out[name] = {"seconds": seconds, "calls": calls}
+    return out
 
 
-def run_bench(
-    work_dir: Path, contacts: int, config_dir: Path, say: Say, samples: int = 20
-) -> BenchResult:
-    """Seed both sandboxes, measure the bare clients, then backfill, idle and propagate."""
-    result = BenchResult(contacts)
-    with staged(work_dir, contacts, config_dir, rate=UNTHROTTLED) as stage:
-        env = stage.sandbox.env
-        # The figures are about the software: quotas off on both sides (in production the
-        # HubSpot portal's 100-190 calls per 10 s bound a backfill, whoever makes the calls).
-        with stage.control("hubspot", timeout=CONTROL_TIMEOUT) as hs:
-            hs.put(
-                "/_sandbox/limits",
-                json={"max_per_interval": 10**9, "search_per_second": 10**6, "daily": 10**9},
-            ).raise_for_status()
-        say(f"bare clients paging through {contacts} contacts per CRM ...")
-        bare = {
-            "salesforce": _bare_salesforce(env),
-            "hubspot": _bare_hubspot(env),
-        }
-        for name in SYSTEMS:
-            _reset_stats(stage, name)
-        say("backfill ...")
-        started = time.monotonic()
-        reports: dict[str, list[CycleReport]] = {name: [] for name in SYSTEMS}
-        for _ in range(4):
-            quiet = True
-            for name in SYSTEMS:
-                report = stage.engine.cycle(name)
-                reports[name].append(report)
-                quiet = quiet and report.decisions == 0 and report.writes_ok == 0
-            if quiet:
-                break
-        result.backfill_seconds = time.monotonic() - started
-        for name in SYSTEMS:
-            figures = SystemFigures(
-                records=reports[name][0].records_read,
-                seconds=sum(r.duration_s for r in reports[name]),
-                bare_seconds=bare[name],
-                api_calls=_api_calls(stage, name),
-                writes=sum(r.writes_ok for r in reports[name]),
+def backfill(bench: Bench, label: str, url: str, *, idle: int = 0) -> tuple[Any, RunningSandbox]:
+    """Seed, backfill in a child, page with the bare clients; the figures of one database."""
+    o = bench.options
+    (o.work_dir / label).mkdir(parents=True, exist_ok=True)
+    bench.say(f"{label}: {o.contacts:,} contacts per CRM ...")
+    with sandbox(o.work_dir / label, o.contacts) as running:
+        result = run_child(bench, running, url, label, idle)
+        bulk = bench_data.used_bulk2(result["systems"]["salesforce"]["endpoints"])
+        bare = _bare(running, bulk)
+        result["bare"] = bare
+        result["salesforce_bare_method"] = "bulk2" if bulk else "rest"
+        for name, figures in result["systems"].items():
+            records, seconds = figures["records"], figures["seconds"]
+            minimum = bare[name]["calls"] + math.ceil(figures["writes"] / WRITE_BATCH[name])
+            figures["minimum_calls"] = minimum
+            how = ""
+            if name == "salesforce":
+                how = "Bulk API 2.0" if bulk else "REST query_all"
+            bench.add(
+                Figure(label, f"{name} backfill time", seconds, "s", note=f"{records:,} records"),
+                Figure(label, f"{name} records/s", records / seconds if seconds else None, "/s"),
+                Figure(
+                    label,
+                    f"{name} ceiling ratio",
+                    seconds / bare[name]["seconds"],
+                    "x",
+                    "<=",
+                    1.5,
+                    1.15,
+                    note=f"bare {bare[name]['seconds']:.2f} s{', ' + how if how else ''}",
+                ),
+                Figure(
+                    label,
+                    f"{name} API-call ratio",
+                    figures["calls"] / minimum if minimum else None,
+                    "x",
+                    "<=",
+                    1.10,
+                    1.02,
+                    note=f"{figures['calls']}/{minimum}",
+                ),
             )
-            figures.minimum_calls = _minimum_calls(name, contacts, figures.writes)
-            result.systems[name] = figures
-        say("idle cycle ...")
-        for name in SYSTEMS:
-            _reset_stats(stage, name)
-            report = stage.engine.cycle(name)
-            result.idle_writes += report.writes_ok
-            result.idle_calls[name] = _api_calls(stage, name)
-        say(f"propagation: {samples} HubSpot unsubscribes, each polled to Salesforce ...")
-        result.latencies = _propagation(stage, samples)
-    result.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return result
+        bench.add(
+            Figure(label, "wall time to quiet", result["wall_seconds"], "s"),
+            Figure(label, "engine peak RSS", result["peak_rss_mib"], "MiB", "<=", 300),
+        )
+        if idle:
+            _idle_figures(bench, result["idle"])
+        bench.details[label] = result
+        if label == "backfill_sqlite":
+            attempt(bench, "propagation", lambda: _propagation(bench, running, url))
+            attempt(bench, "cli_startup", lambda: _startup(bench, running, url))
+    return result, running
 
 
-def _minimum_calls(system: str, contacts: int, writes: int) -> int:
-    """Calls the page and batch limits allow at best: one pass of pages, full write batches."""
-    if system == "salesforce":
-        # Contact pages; one (empty) Lead query; composite writes of 200.
-        return math.ceil(contacts / SF_PAGE) + 1 + math.ceil(writes / SF_WRITE)
-    # List pages of 100 and one v4 status read per page; writes: batch update or v4 write.
-    return 2 * math.ceil(contacts / HS_PAGE) + math.ceil(writes / HS_BATCH)
+def _idle_figures(bench: Bench, idle: dict[str, Any]) -> None:
+    for name, figures in idle.items():
+        bench.add(
+            Figure(
+                "idle",
+                f"{name} writes in {figures['cycles']} cycles",
+                figures["writes"],
+                "",
+                "==",
+                0,
+            ),
+            Figure(
+                "idle",
+                f"{name} read calls per object per cycle (max)",
+                figures["read_calls_per_object_max"],
+                "",
+                "<=",
+                1,
+                note=f"{figures['objects']} objects",
+            ),
+        )
 
 
-def _reset_stats(stage: Stage, system: str) -> None:
-    with stage.control(system, timeout=CONTROL_TIMEOUT) as client:
-        client.delete("/_sandbox/stats").raise_for_status()
+def _propagation(bench: Bench, running: RunningSandbox, url: str) -> None:
+    """Propagation through a daemon on the backfilled store, the sandboxes still up."""
+    o = bench.options
+    live = bench_live.Live(running, o.config_dir, url)
+    work = o.work_dir / "backfill_sqlite"
+    candidates = (
+        p.email
+        for p in iter_people("salesforce", o.contacts, SEED, OVERLAP)
+        if p.shared and p.email_ok and not p.disagrees
+    )
+    try:
+        bench.say(f"propagation: {o.samples} actions per path ...")
+        paths = bench_live.propagation(live, candidates, o.samples, o.poll_interval, work, SEED)
+    finally:
+        live.close()
+    for latencies in paths:
+        bound = 1.0 if latencies.path == "webhook" else latencies.interval + 1.0
+        scenario = f"propagation_{latencies.path}"
+        note = f"pull every {latencies.interval:g} s"
+        bench.add(
+            Figure(scenario, "p50", median(latencies.seconds), "s", note=note),
+            Figure(scenario, "p95", percentile(latencies.seconds, 0.95), "s"),
+            Figure(scenario, "p99", percentile(latencies.seconds, 0.99), "s", "<=", bound),
+            Figure(scenario, "actions not arrived in 30 s", latencies.missing, "", "==", 0),
+        )
+        bench.details[scenario] = {
+            "interval_s": latencies.interval,
+            "samples": len(latencies.seconds),
+            "missing": latencies.missing,
+            "by_direction": {
+                d: {"n": len(v), "p50": median(v), "p99": percentile(v, 0.99)}
+                for d, v in latencies.by_direction.items()
+            },
+        }
 
 
-def _api_calls(stage: Stage, system: str) -> int:
-    with stage.control(system, timeout=CONTROL_TIMEOUT) as client:
-        return int(client.get("/_sandbox/stats").json()["total"])
-
-
-def _bare_salesforce(env: dict[str, str]) -> float:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = env["SALESFORCE_CA_FILE"]
-    token = session.post(
-        env["SALESFORCE_LOGIN_URL"] + "/services/oauth2/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": env["SALESFORCE_CLIENT_ID"],
-            "client_secret": env["SALESFORCE_CLIENT_SECRET"],
+def _startup(bench: Bench, running: RunningSandbox, url: str) -> None:
+    bench.say("CLI start-up ...")
+    live = bench_live.Live(running, bench.options.config_dir, url)
+    live.close()  # only its environment is needed
+    empty = bench.options.work_dir / "empty.db"
+    empty.unlink(missing_ok=True)
+    engine = create_store_engine(f"sqlite:///{empty}")
+    upgrade(engine)
+    engine.dispose()
+    empty_env = {**live.env, "CONSENT_SYNC_DATABASE_URL": f"sqlite:///{empty}"}
+    tries = 2 if bench.options.quick else 5
+    timed = bench_live.startup(
+        empty_env,
+        {
+            "consent-sync --help": ["--help"],
+            "subject show --help": ["subject", "show", "--help"],
+            "ledger verify (empty store)": ["ledger", "verify"],
         },
-        timeout=30,
-    ).json()
-    sf = Salesforce(
-        instance_url=token["instance_url"], session_id=token["access_token"], session=session
+        tries,
     )
-    started = time.monotonic()
-    fields = "Id, SystemModstamp, IsDeleted, Email, HasOptedOutOfEmail, DoNotCall, HasOptedOutOfFax"
-    query = f"SELECT {fields}, SMS_Consent__c FROM Contact ORDER BY SystemModstamp, Id"  # noqa: S608
-    for _ in sf.query_all_iter(query, include_deleted=True):
-        pass
-    return time.monotonic() - started
-
-
-def _bare_hubspot(env: dict[str, str]) -> float:
-    client = HubSpot(
-        access_token=env["HUBSPOT_ACCESS_TOKEN"],
-        host=env["HUBSPOT_BASE_URL"],
-        ssl_ca_cert=env["HUBSPOT_CA_FILE"],
-        retry=urllib3.Retry(total=0, respect_retry_after_header=False, raise_on_status=False),
-    )
-    api = client.crm.contacts.basic_api
-    trust = ssl.create_default_context(cafile=env["HUBSPOT_CA_FILE"])
-    http = httpx.Client(
-        base_url=env["HUBSPOT_BASE_URL"],
-        verify=trust,
-        headers={"Authorization": f"Bearer {env['HUBSPOT_ACCESS_TOKEN']}"},
-    )
-    started = time.monotonic()
-    after = None
-    with http:
-        while True:
-            page = api.get_page(
-                limit=HS_PAGE,
-                after=after,
-                properties=["email", "sms_consent", "phone_consent", "lastmodifieddate"],
+    timed.update(bench_live.startup(live.env, {"status (bench store)": ["status"]}, tries))
+    for name, run in timed.items():
+        bench.add(
+            Figure(
+                "cli_startup", name, run["seconds"], "s", "<=", 0.5, note=f"exit {run['exit_code']}"
             )
-            emails = [r.properties.get("email") for r in page.results if r.properties.get("email")]
-            http.post(
-                "/communication-preferences/v4/statuses/batch/read",
-                params={"channel": "EMAIL"},
-                json={"inputs": emails},
-            ).raise_for_status()
-            if not page.paging or not page.paging.next:
-                break
-            after = page.paging.next.after
-    return time.monotonic() - started
+        )
+    bench.details["cli_startup"] = timed
 
 
-def _propagation(stage: Stage, samples: int) -> list[float]:
-    """Unsubscribe people in HubSpot one at a time; time until Salesforce holds the denial."""
-    latencies: list[float] = []
-    for email in stage.shared_agreeing_emails():
-        if len(latencies) >= samples:
-            break
-        if stage.salesforce_opted_out(email):
-            continue
-        stage.unsubscribe_in_hubspot(email)
-        started = time.monotonic()
-        for _ in range(5):
-            stage.engine.cycle("hubspot")
-            stage.engine.cycle("salesforce")
-            if stage.salesforce_opted_out(email):
-                latencies.append(time.monotonic() - started)
-                break
-    return latencies
+def _reconcile(bench: Bench, env: dict[str, str]) -> None:
+    o = bench.options
+    bench.say(f"reconcile core: {o.reconcile_observations:,} observations ...")
+    core = bench_scenarios.reconcile_core(o.config_dir, env, o.work_dir, o.reconcile_observations)
+    bench.details["reconcile"] = core
+    bench.add(
+        Figure("reconcile", "rule (domain.reconcile)", core["rule_per_second"], "obs/s"),
+        Figure("reconcile", "rule + store commit (SQLite)", core["commit_per_second"], "obs/s"),
+    )
+
+
+def run_bench(options: Options, say: Say) -> dict[str, Any]:
+    """Every scenario; the JSON document `bench-results.json` holds."""
+    bench = Bench(options, say)
+    options.work_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    for stale in (options.work_dir / "backfill_sqlite").glob("store.db*"):
+        stale.unlink()
+    (options.work_dir / "backfill_sqlite").mkdir(parents=True, exist_ok=True)
+    sqlite_url = f"sqlite:///{(options.work_dir / 'backfill_sqlite' / 'store.db').resolve()}"
+    sqlite, running = backfill(bench, "backfill_sqlite", sqlite_url, idle=options.idle_cycles)
+    if options.postgres:
+        try:
+            with bench_scenarios.postgres_database() as url:
+                backfill(bench, "backfill_postgres", url)
+        except Exception as exc:  # reported; the other scenarios go on
+            bench.details["backfill_postgres"] = {"error": f"{type(exc).__name__}: {exc}"}
+            bench.add(Figure("backfill_postgres", "not measured", None, note=str(exc)[:80]))
+    attempt(bench, "reconcile", lambda: _reconcile(bench, running.env))
+    attempt(bench, "faults", lambda: bench_faults.faults(bench))
+    if options.baseline is not None:
+        base = json.loads(options.baseline.read_text(encoding="utf-8"))
+        scale = options.contacts / base["parameters"]["contacts"]
+        ratio = sqlite["wall_seconds"] / base["details"]["backfill_sqlite"]["wall_seconds"]
+        bench.add(
+            Figure(
+                "backfill_sqlite",
+                f"time ratio to {base['parameters']['contacts']:,}",
+                ratio,
+                "x",
+                "<=",
+                1.1 * scale,
+            )
+        )
+    parameters = {
+        "contacts": options.contacts,
+        "fault_contacts": options.fault_contacts,
+        "samples": options.samples,
+        "idle_cycles": options.idle_cycles,
+        "poll_interval_s": options.poll_interval,
+        "reconcile_observations": options.reconcile_observations,
+        "postgres": options.postgres,
+        "quick": options.quick,
+        "seed": SEED,
+        "overlap": OVERLAP,
+        "client_budget_rps": UNTHROTTLED,
+    }
+    return {
+        "machine": machine(),
+        "parameters": parameters,
+        "seconds": time.monotonic() - started,
+        "scenarios": sorted({f.scenario for f in bench.figures}),
+        "figures": [f.as_dict() for f in bench.figures],
+        "details": bench.details,
+        "_figures": bench.figures,
+    }

@@ -8,24 +8,24 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from consent_sync.config.connector_settings import (
-    CONNECTOR_MODELS,
-    ConnectorConfig,
-    check_connector,
-)
 from consent_sync.config.env import referenced_variables
 from consent_sync.config.errors import ConfigError, ConfigIssue, sorted_issues
-from consent_sync.config.file_checks import ca_file_issues
-from consent_sync.config.mapping_checks import check_mapping, mapping_warnings
-from consent_sync.config.mappings import SystemMapping
 from consent_sync.config.purposes import PurposesFile, check_purposes
 from consent_sync.config.validation import Context, validate
 from consent_sync.config.yaml_source import Loc, YamlDocument, load_yaml
 from consent_sync.domain.model import Purpose
+
+if TYPE_CHECKING:
+    from consent_sync.config.connector_settings import ConnectorConfig
+    from consent_sync.config.mappings import SystemMapping
+
+# The connector and mapping models are imported where a whole configuration is loaded, not here:
+# `load_purposes` (the store commands: `ledger verify`, `subject show`) needs only purposes.yaml,
+# and building the other models is most of this package's import time.
 
 #: The environment variable naming the configuration directory when `--config` is not given.
 CONFIG_ENV = "CONSENT_SYNC_CONFIG"
@@ -100,6 +100,9 @@ class _Loader:
     purposes_doc: YamlDocument | None = None
 
     def load(self) -> DeploymentConfig:
+        from consent_sync.config.mapping_checks import check_mapping, mapping_warnings
+        from consent_sync.config.mappings import SystemMapping
+
         if not self.config_dir.is_dir():
             raise ConfigError([ConfigIssue(self.config_dir, None, "config directory not found")])
         connector_docs = {path.stem: self.parse(path) for path in self.yaml_files(CONNECTORS_DIR)}
@@ -186,6 +189,9 @@ class _Loader:
         return frozenset(name for name in purposes if isinstance(name, str))
 
     def connector(self, name: str, doc: YamlDocument) -> ConnectorConfig | None:
+        from consent_sync.config.connector_settings import CONNECTOR_MODELS, check_connector
+        from consent_sync.config.file_checks import ca_file_issues
+
         data = doc.data
         if not isinstance(data, dict):
             self.errors.append(doc.issue((), "the file must be a mapping of connector settings"))
@@ -248,6 +254,8 @@ def system_name_problem(name: str) -> str | None:
 
 
 def _declared_type(doc: YamlDocument | None) -> str:
+    from consent_sync.config.connector_settings import CONNECTOR_MODELS
+
     data = doc.data if doc is not None else None
     kind = data.get("type") if isinstance(data, dict) else None
     return kind if isinstance(kind, str) and kind in CONNECTOR_MODELS else ""
