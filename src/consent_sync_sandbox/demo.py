@@ -55,19 +55,24 @@ class DemoResult:
     pushed_back: bool
 
 
-def run_demo(stage: Stage, say: Say, *, pull_interval: float = 1.0) -> DemoResult:
-    """Play the scenario with the daemon's scheduler running in-process, narrating via `say`."""
-    leases = Leases(stage.store)
+def _daemon(stage: Stage, pull_interval: float) -> tuple[SyncMetrics, SyncScheduler]:
+    """The daemon's scheduler over the demo's store, pushing as often as it pulls."""
     metrics = SyncMetrics(stage.store, SYSTEMS)
     scheduler = SyncScheduler(
         stage.store,
         stage.config,
         stage.connectors,
-        leases,
+        Leases(stage.store),
         metrics,
         pull_interval=pull_interval,
         push_interval=pull_interval,
     )
+    return metrics, scheduler
+
+
+def run_demo(stage: Stage, say: Say, *, pull_interval: float = 1.0) -> DemoResult:
+    """Play the scenario with the daemon's scheduler running in-process, narrating via `say`."""
+    _, scheduler = _daemon(stage, pull_interval)
     say(f"   the daemon runs in-process: pull every {pull_interval:g} s per CRM, push when woken")
     scheduler.start()
     try:
@@ -251,17 +256,7 @@ def serve_console(
 ) -> None:
     """Keep the daemon running on the demo's store, with its HTTP app (health, metrics, /api/v1
     and the console), until `stop` is set; print the console's URL and a fresh write token."""
-    leases = Leases(stage.store)
-    metrics = SyncMetrics(stage.store, SYSTEMS)
-    scheduler = SyncScheduler(
-        stage.store,
-        stage.config,
-        stage.connectors,
-        leases,
-        metrics,
-        pull_interval=pull_interval,
-        push_interval=pull_interval,
-    )
+    metrics, scheduler = _daemon(stage, pull_interval)
 
     def wake_pushers() -> None:
         for system in scheduler.systems:

@@ -193,3 +193,13 @@ def test_a_decision_that_queues_writes_wakes_the_pushers(api: ApiServer, store: 
     assert api.woken == [1]
     assert api.post("/api/v1/consents", body).json()["recorded"] is False
     assert api.woken == [1]
+
+
+def test_the_api_accepts_exactly_the_legal_bases_the_domain_knows() -> None:
+    """The OpenAPI enum of legal bases is the domain's list, not a copy that can drift."""
+    from typing import get_args
+
+    from consent_sync.api.schemas import LegalBasis
+    from consent_sync.domain.model import LEGAL_BASES
+
+    assert set(get_args(LegalBasis)) == set(LEGAL_BASES)
