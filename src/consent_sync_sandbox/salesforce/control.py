@@ -5,6 +5,7 @@ None of these count against the API meter or the request stats.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -29,6 +30,9 @@ class Act(BaseModel):
     fields: dict[str, Any] = Field(default_factory=dict, description="field values to write")
     stamp_offset_seconds: float = Field(
         0.0, description="commit with SystemModstamp shifted by this much (negative: late commit)"
+    )
+    stamp_at: datetime | None = Field(
+        None, description="or: commit with exactly this SystemModstamp (to the millisecond)"
     )
 
 
@@ -61,18 +65,23 @@ def control_router(org: Org, meter: ApiMeter) -> APIRouter:
         if errors and request.action != "delete":
             raise HTTPException(400, [e.as_json() for e in errors])
         offset = int(request.stamp_offset_seconds * 1000)
+        exact = None if request.stamp_at is None else round(request.stamp_at.timestamp() * 1000)
+
+        def stamp() -> int:
+            return exact if exact is not None else store.clock.next() + offset
+
         with store.transaction():
             if request.action == "create":
-                targets = [store.insert(spec, values, store.clock.next() + offset)]
+                targets = [store.insert(spec, values, stamp())]
             else:
                 targets = _targets(org, spec, request)
                 if not targets:
                     raise HTTPException(404, "no such live record")
                 for seq in targets:
                     if request.action == "delete":
-                        store.delete(spec, seq, store.clock.next() + offset)
+                        store.delete(spec, seq, stamp())
                     else:
-                        store.update(spec, seq, values, store.clock.next() + offset)
+                        store.update(spec, seq, values, stamp())
         rows = store.fetch(spec, targets)
         records = [render(spec, row, None, _VERSION) for row in rows]
         return {"ids": [r["Id"] for r in records], "records": records}
