@@ -14,7 +14,7 @@ from consent_sync.domain.model import Conflict, ConflictKind, LinkKey, Side, Sta
 from consent_sync.store import conflicts
 from consent_sync.store.db import Transactions
 from consent_sync.store.errors import OutboxItemNotFoundError
-from consent_sync.store.queueing import OutboxState, held_on, queue
+from consent_sync.store.queueing import OutboxState, requeue_if_changed
 from consent_sync.store.settle import mark_written_many
 from consent_sync.store.tables import (
     ConsentStateRow,
@@ -130,21 +130,20 @@ def mark_written(
         session.delete(row)
         session.flush()
     state = session.get(ConsentStateRow, (subject_id, item.purpose))
-    if state is None or state.status == Status.UNKNOWN.value:
+    if state is None:
         return
-    canonical = Status(state.status)
-    wanted = held_on(targets, item.link, item.purpose, canonical)
-    if wanted is not None and wanted is not item.status:
-        queue(
-            session,
-            link_id=item.link_id,
-            system=item.link.system,
-            purpose=item.purpose,
-            status=wanted,
-            decision_seq=state.ledger_seq,
-            revoked_at=state.decided_at if canonical is Status.DENIED else None,
-            now=now,
-        )
+    requeue_if_changed(
+        session,
+        link_id=item.link_id,
+        link=item.link,
+        purpose=item.purpose,
+        written=item.status,
+        canonical=Status(state.status),
+        decision_seq=state.ledger_seq,
+        decided_at=state.decided_at,
+        targets=targets,
+        now=now,
+    )
 
 
 def mark_withheld(session: Session, item: OutboxItem, reason: str, now: datetime) -> int:

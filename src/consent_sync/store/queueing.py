@@ -174,3 +174,34 @@ def held_on(targets: Targets | None, link: LinkKey, purpose: str, status: Status
     if targets is None:
         return status
     return targets.get((link.system, link.object_type, purpose), {}).get(status)
+
+
+def requeue_if_changed(
+    session: Session,
+    *,
+    link_id: int,
+    link: LinkKey,
+    purpose: str,
+    written: Status,
+    canonical: Status,
+    decision_seq: int | None,
+    decided_at: datetime | None,
+    targets: Targets | None,
+    now: datetime,
+) -> None:
+    """After `written` landed: queue the canonical value again if it changed while in flight
+    (as the field holds it; nothing if the field cannot hold it or already holds it)."""
+    if canonical is Status.UNKNOWN:
+        return
+    wanted = held_on(targets, link, purpose, canonical)
+    if wanted is not None and wanted is not written:
+        queue(
+            session,
+            link_id=link_id,
+            system=link.system,
+            purpose=purpose,
+            status=wanted,
+            decision_seq=decision_seq,
+            revoked_at=decided_at if canonical is Status.DENIED else None,
+            now=now,
+        )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, bindparam, delete, insert, select
 
 from consent_sync.domain.model import Status, Targets
-from consent_sync.store.queueing import OutboxState, held_on, queue
+from consent_sync.store.queueing import OutboxState, requeue_if_changed
 from consent_sync.store.snapshot import chunks, lock, upsert
 from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, DeliveryRow
 
@@ -90,21 +90,21 @@ def mark_written_many(
     canonical = _canonical(session, {(subjects[i.link_id], i.purpose) for i in latest.values()})
     for item in latest.values():
         state = canonical.get((subjects[item.link_id], item.purpose))
-        if state is None or state[0] is Status.UNKNOWN:
+        if state is None:
             continue
         status, ledger_seq, decided_at = state
-        wanted = held_on(targets, item.link, item.purpose, status)
-        if wanted is not None and wanted is not item.status:
-            queue(
-                session,
-                link_id=item.link_id,
-                system=item.link.system,
-                purpose=item.purpose,
-                status=wanted,
-                decision_seq=ledger_seq,
-                revoked_at=decided_at if status is Status.DENIED else None,
-                now=now,
-            )
+        requeue_if_changed(
+            session,
+            link_id=item.link_id,
+            link=item.link,
+            purpose=item.purpose,
+            written=item.status,
+            canonical=status,
+            decision_seq=ledger_seq,
+            decided_at=decided_at,
+            targets=targets,
+            now=now,
+        )
 
 
 def _subjects(session: Session, link_ids: Sequence[int]) -> dict[int, uuid.UUID]:
