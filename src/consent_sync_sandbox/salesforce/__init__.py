@@ -18,9 +18,11 @@ from consent_sync_sandbox.salesforce.app import (
     oauth_router,
 )
 from consent_sync_sandbox.salesforce.auth import ApiMeter, Credentials, Sessions
+from consent_sync_sandbox.salesforce.consent_acts import consent_control_router
 from consent_sync_sandbox.salesforce.control import control_router
 from consent_sync_sandbox.salesforce.errors import injected_error_body
 from consent_sync_sandbox.salesforce.org import Org
+from consent_sync_sandbox.salesforce.seeding import seed_org
 from consent_sync_sandbox.salesforce.store import Store
 from consent_sync_sandbox.seed import iter_people
 
@@ -36,16 +38,24 @@ def build_salesforce(
     daily_limit: int = 5_000_000,
     credentials: Credentials | None = None,
     cache_mb: int = 64,
+    lead_share: float = 0.0,
+    rotate_refresh_tokens: bool = False,
 ) -> Emulator:
-    """Seed `contacts` Contacts deterministically and build the emulator app around them."""
+    """Seed `contacts` Contacts deterministically and build the emulator app around them.
+
+    `lead_share` of the people also exist as a Lead with the same email (docs/sandboxes.md);
+    `rotate_refresh_tokens` makes each refresh-token grant answer a new refresh token.
+    """
     credentials = credentials or Credentials()
     started = time.perf_counter()
-    store = Store(iter_people("salesforce", contacts, seed, overlap), contacts, cache_mb)
+    store = Store(cache_mb)
+    people = iter_people("salesforce", contacts, seed, overlap)
+    seed_org(store, people, contacts, seed=seed, lead_share=lead_share)
     seeded_in = time.perf_counter() - started
     earliest = store.clock.last - 30 * 24 * 3600 * 1000
     stats, faults = Stats(), Faults()
     meter = ApiMeter(daily_limit)
-    sessions = Sessions(credentials, faults, token_ttl)
+    sessions = Sessions(credentials, faults, token_ttl, rotate_refresh_tokens)
     org = Org(store, faults)
 
     app = FastAPI(title="consent-sync Salesforce sandbox", docs_url="/_sandbox/docs")
@@ -53,6 +63,7 @@ def build_salesforce(
     app.include_router(oauth_router(sessions))
     app.include_router(api_router(org, sessions, meter, earliest))
     app.include_router(control_router(org, meter))
+    app.include_router(consent_control_router(org))
     app.add_middleware(LimitInfoMiddleware, meter=meter)
     install_sandbox(app, stats, faults, injected_error_body)
 
@@ -63,6 +74,7 @@ def build_salesforce(
             "SALESFORCE_CLIENT_SECRET": credentials.client_secret,
             "SALESFORCE_USERNAME": credentials.username,
             "SALESFORCE_PASSWORD": credentials.password,
+            "SALESFORCE_REFRESH_TOKEN": sessions.refresh_token,
             "SALESFORCE_CA_FILE": str(ca_file),
         }
 

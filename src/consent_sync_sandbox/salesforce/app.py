@@ -11,21 +11,29 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from consent_sync_sandbox.common import ASGIApp, Message, Receive, Scope, Send
-from consent_sync_sandbox.salesforce.auth import ORG_ID, USER_ID, ApiMeter, Sessions
+from consent_sync_sandbox.salesforce.auth import (
+    ORG_ID,
+    REFRESH_GRANT,
+    USER_ID,
+    ApiMeter,
+    Sessions,
+)
 from consent_sync_sandbox.salesforce.bulk2 import add_bulk2_routes
+from consent_sync_sandbox.salesforce.consent_api import add_consent_routes
+from consent_sync_sandbox.salesforce.describe import describe_sobject, sobject_summary
 from consent_sync_sandbox.salesforce.errors import OAuthError, RecordRejected, SalesforceError
+from consent_sync_sandbox.salesforce.objects import SOBJECTS
 from consent_sync_sandbox.salesforce.org import DEFAULT_BATCH, Org, not_found, require_sobject
-from consent_sync_sandbox.salesforce.schema import (
-    API_VERSIONS,
-    RELEASES,
-    SOBJECTS,
-    SObjectSpec,
-    to_ms,
+from consent_sync_sandbox.salesforce.schema import API_VERSIONS, RELEASES, RETIRED_VERSIONS, to_ms
+from consent_sync_sandbox.salesforce.sobject_collections import (
+    create_collection,
+    delete_collection,
+    update_collection,
 )
 
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -81,70 +89,6 @@ def _replication_time(raw: str | None, name: str) -> int:
     return to_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def _describe(spec: SObjectSpec, version: str) -> dict[str, Any]:
-    base = f"/services/data/v{version}/sobjects/{spec.name}"
-    fields = []
-    for f in spec.fields:
-        fields.append(
-            {
-                "name": f.name,
-                "label": f.label,
-                "type": f.type,
-                "length": f.length,
-                "updateable": f.updateable,
-                "createable": f.createable,
-                "nillable": f.nillable,
-                "custom": f.custom,
-                "defaultedOnCreate": f.type == "boolean" or not f.createable,
-                "filterable": True,
-                "sortable": True,
-                "unique": False,
-                "externalId": False,
-                "calculated": False,
-                "restrictedPicklist": f.type == "picklist",
-                "picklistValues": [
-                    {
-                        "active": True,
-                        "defaultValue": False,
-                        "label": v,
-                        "validFor": None,
-                        "value": v,
-                    }
-                    for v in f.picklist
-                ],
-            }
-        )
-    return {
-        **_summary(spec, version),
-        "fields": fields,
-        "urls": {
-            "sobject": base,
-            "describe": f"{base}/describe",
-            "rowTemplate": f"{base}/{{ID}}",
-        },
-    }
-
-
-def _picklist_value(value: str) -> dict[str, Any]:
-    return {"active": True, "defaultValue": False, "label": value, "validFor": None, "value": value}
-
-
-def _summary(spec: SObjectSpec, version: str) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "label": spec.label,
-        "labelPlural": spec.label_plural,
-        "keyPrefix": spec.key_prefix,
-        "custom": False,
-        "createable": True,
-        "updateable": True,
-        "deletable": True,
-        "queryable": True,
-        "replicateable": True,
-        "urls": {"sobject": f"/services/data/v{version}/sobjects/{spec.name}"},
-    }
-
-
 def _route(router: APIRouter, method: str, path: str, endpoint: Callable[..., Any]) -> None:
     """Register `path` with and without a trailing slash (clients use both, never redirect)."""
     router.add_api_route(path, endpoint, methods=[method])
@@ -155,6 +99,8 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
     """Routes under /services/data/vXX.X: version check, session check, quota, then work."""
 
     def guard(request: Request, version: str) -> None:
+        if version in RETIRED_VERSIONS:
+            raise SalesforceError(410, "NOT_FOUND", not_found().message)  # retired: 410 GONE
         if version not in API_VERSIONS:
             raise not_found()
         sessions.check(request.headers.get("authorization"))
@@ -163,7 +109,7 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
     router = APIRouter(prefix="/services/data/v{version}", dependencies=[Depends(guard)])
 
     def resources(version: str) -> Response:
-        names = ("sobjects", "query", "queryAll", "limits", "composite")
+        names = ("sobjects", "query", "queryAll", "limits", "composite", "consent", "jobs")
         return json_response({n: f"/services/data/v{version}/{n}" for n in names})
 
     def limits() -> Response:
@@ -188,15 +134,15 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
         return json_response(org.query_more(cursor, version))
 
     def describe_global(version: str) -> Response:
-        sobjects = [_summary(spec, version) for spec in SOBJECTS.values()]
+        sobjects = [sobject_summary(spec, version) for spec in SOBJECTS.values()]
         return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
 
     def sobject_info(version: str, name: str) -> Response:
         spec = require_sobject(name)
-        return json_response({"objectDescribe": _summary(spec, version), "recentItems": []})
+        return json_response({"objectDescribe": sobject_summary(spec, version), "recentItems": []})
 
     def describe(version: str, name: str) -> Response:
-        return json_response(_describe(require_sobject(name), version))
+        return json_response(describe_sobject(require_sobject(name), version))
 
     def updated(name: str, start: str | None = None, end: str | None = None) -> Response:
         first, last = _replication_time(start, "start"), _replication_time(end, "end")
@@ -222,8 +168,16 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
         org.delete(require_sobject(name), record_id)
         return Response(status_code=204)
 
-    def update_collection(payload: Payload = None) -> Response:
-        return json_response(org.update_collection(payload))
+    def create_records(payload: Payload = None) -> Response:
+        return json_response(create_collection(org, payload))
+
+    def update_records(payload: Payload = None) -> Response:
+        return json_response(update_collection(org, payload))
+
+    def delete_records(
+        ids: str | None = None, all_or_none: Annotated[str | None, Query(alias="allOrNone")] = None
+    ) -> Response:
+        return json_response(delete_collection(org, ids, all_or_none))
 
     router.add_api_route("", resources, methods=["GET"], include_in_schema=False)
     _route(router, "GET", "/limits", limits)
@@ -231,7 +185,9 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
     _route(router, "GET", "/queryAll", run_query_all)
     _route(router, "GET", "/query/{cursor}", query_more)
     _route(router, "GET", "/queryAll/{cursor}", query_more)
-    _route(router, "PATCH", "/composite/sobjects", update_collection)
+    _route(router, "POST", "/composite/sobjects", create_records)
+    _route(router, "PATCH", "/composite/sobjects", update_records)
+    _route(router, "DELETE", "/composite/sobjects", delete_records)
     _route(router, "GET", "/sobjects", describe_global)
     _route(router, "GET", "/sobjects/{name}", sobject_info)
     _route(router, "POST", "/sobjects/{name}", create)
@@ -242,6 +198,7 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
     _route(router, "PATCH", "/sobjects/{name}/{record_id}", update)
     _route(router, "DELETE", "/sobjects/{name}/{record_id}", delete)
     add_bulk2_routes(router, org)  # Bulk API 2.0 query jobs, behind the same guard
+    add_consent_routes(router, org)  # the Consent API, likewise
     return router
 
 
@@ -265,20 +222,30 @@ def oauth_router(sessions: Sessions) -> APIRouter:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         form.update(request.query_params)
         base = f"https://{request.headers.get('host', '127.0.0.1')}"
-        access_token = sessions.grant(form, _basic_auth(request.headers.get("authorization")), base)
+        issued = sessions.grant(form, _basic_auth(request.headers.get("authorization")), base)
         identity = f"{base}/id/{ORG_ID}/{USER_ID}"
         issued_at = str(int(time.time() * 1000))
-        return json_response(
-            {
-                "access_token": access_token,
-                "signature": Sessions.signature(identity, issued_at),
-                "scope": "api",
-                "instance_url": base,
-                "id": identity,
-                "token_type": "Bearer",
-                "issued_at": issued_at,
-            }
-        )
+        body = {
+            "access_token": issued.access_token,
+            "signature": Sessions.signature(identity, issued_at),
+            "scope": "refresh_token api" if form.get("grant_type") == REFRESH_GRANT else "api",
+            "instance_url": base,
+            "id": identity,
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+        }
+        if issued.refresh_token is not None:
+            body["refresh_token"] = issued.refresh_token
+        return json_response(body)
+
+    @router.post("/services/oauth2/revoke")
+    async def revoke(request: Request) -> Response:
+        """Revoke a refresh token (with the sessions it issued) or an access token."""
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        form.update(request.query_params)
+        if not sessions.revoke(form.get("token", "")):
+            raise OAuthError("unsupported_token_type", "this token type is not supported")
+        return Response(status_code=200)
 
     @router.get("/services/data")
     @router.get("/services/data/", include_in_schema=False)
@@ -311,7 +278,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 405:
             message = f"HTTP Method '{request.method}' not allowed."
             return json_response([{"message": message, "errorCode": "METHOD_NOT_ALLOWED"}], 405)
-        return json_response(not_found().body(), 404)
+        detail = getattr(exc, "detail", None)
+        if status == 404 or not request.url.path.startswith("/_sandbox/"):
+            return json_response(not_found().body(), 404)
+        # A control endpoint refusing a request: its reason, in the same envelope.
+        if isinstance(detail, list):
+            return json_response(detail, status)
+        return json_response([{"message": str(detail), "errorCode": "INVALID_REQUEST"}], status)
 
     for kind in (SalesforceError, RecordRejected, OAuthError):
         app.add_exception_handler(kind, salesforce_error)

@@ -37,6 +37,7 @@ from consent_sync_sandbox.salesforce.auth import USER_ID
 from consent_sync_sandbox.salesforce.errors import SalesforceError
 from consent_sync_sandbox.salesforce.org import Org, not_found
 from consent_sync_sandbox.salesforce.query import CompiledQuery, compile_query
+from consent_sync_sandbox.salesforce.records import Parents, parents_of, present, stored_value
 from consent_sync_sandbox.salesforce.schema import (
     FieldSpec,
     format_datetime,
@@ -269,19 +270,23 @@ class QueryJobs:
             quoting=csv.QUOTE_ALL,
         )
         names = [f.name for f in fields]
-        converters = [(f.name, _converter(f)) for f in fields]
+        converters = [(item, _converter(item.field)) for item in fields]
         garbles = self.org.garbles
+        store = self.org.store
         writer.writerow(names)
 
-        def cells(row: Row) -> list[str | None]:
-            values = [convert(row[name]) for name, convert in converters]
+        def cells(row: Row, parents: Parents) -> list[str | None]:
+            values = [convert(stored_value(row, parents, item)) for item, convert in converters]
             served = garbles.record({"Id": row["Id"], **dict(zip(names, values, strict=True))})
             garbled = [served[name] for name in names]
             return values if garbled == values else [_text(v) for v in garbled]
 
         for at in range(0, len(rowids), _CHUNK):
-            rows = self.org.store.fetch(spec, rowids[at : at + _CHUNK])
-            writer.writerows(map(cells, rows))
+            rows = store.fetch(spec, rowids[at : at + _CHUNK])
+            parents = parents_of(
+                store, spec, rows, fields, include_deleted=job.query.include_deleted
+            )
+            writer.writerows(map(cells, rows, parents))
             yield _drain(buffer)
         yield _drain(buffer)
 
@@ -312,6 +317,8 @@ def _converter(spec: FieldSpec) -> Callable[[Any], str | None]:
         return _boolean
     if spec.type == "datetime":
         return _stamp
+    if spec.type == "reference":
+        return lambda value: present(spec, value)
     return _plain
 
 

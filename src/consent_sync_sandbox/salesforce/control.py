@@ -13,9 +13,11 @@ from pydantic import BaseModel, Field
 
 from consent_sync_sandbox.salesforce.auth import ApiMeter
 from consent_sync_sandbox.salesforce.garble import Garble
+from consent_sync_sandbox.salesforce.objects import sobject
 from consent_sync_sandbox.salesforce.org import Org
-from consent_sync_sandbox.salesforce.records import check_write, render
-from consent_sync_sandbox.salesforce.schema import API_VERSIONS, SObjectSpec, id_sequence, sobject
+from consent_sync_sandbox.salesforce.records import render
+from consent_sync_sandbox.salesforce.schema import API_VERSIONS, SObjectSpec, id_sequence
+from consent_sync_sandbox.salesforce.writes import check_references, check_write, with_derived
 
 _VERSION = API_VERSIONS[-1]
 
@@ -24,7 +26,7 @@ class Act(BaseModel):
     """What a person does in the Salesforce UI to one record (or every record with an email)."""
 
     action: Literal["update", "create", "delete"] = "update"
-    sobject: Literal["Contact", "Lead"] = "Contact"
+    sobject: str = Field("Contact", description="any sObject the org serves")
     id: str | None = Field(None, description="the record to change")
     email: str | None = Field(None, description="or: every record with this email (any case)")
     fields: dict[str, Any] = Field(default_factory=dict, description="field values to write")
@@ -48,6 +50,8 @@ def _targets(org: Org, spec: SObjectSpec, act: Act) -> list[int]:
         row = None if seq is None else org.store.get(spec, seq)
         return [] if seq is None or row is None or row["IsDeleted"] else [seq]
     if act.email is not None:
+        if not any(f.type == "email" for f in spec.fields):
+            raise HTTPException(422, f"{spec.name} has no email field")
         return org.store.find_by_email(spec, act.email, live_only=True)
     raise HTTPException(422, "give `id` or `email`")
 
@@ -71,8 +75,11 @@ def control_router(org: Org, meter: ApiMeter) -> APIRouter:
             return exact if exact is not None else store.clock.next() + offset
 
         with store.transaction():
+            refused = check_references(store, values)
+            if refused and request.action != "delete":
+                raise HTTPException(400, [e.as_json() for e in refused])
             if request.action == "create":
-                targets = [store.insert(spec, values, stamp())]
+                targets = [store.insert(spec, with_derived(spec, values, None), stamp())]
             else:
                 targets = _targets(org, spec, request)
                 if not targets:
@@ -81,7 +88,8 @@ def control_router(org: Org, meter: ApiMeter) -> APIRouter:
                     if request.action == "delete":
                         store.delete(spec, seq, stamp())
                     else:
-                        store.update(spec, seq, values, stamp())
+                        derived = with_derived(spec, values, store.get(spec, seq))
+                        store.update(spec, seq, derived, stamp())
         rows = store.fetch(spec, targets)
         records = [render(spec, row, None, _VERSION) for row in rows]
         return {"ids": [r["Id"] for r in records], "records": records}

@@ -12,8 +12,9 @@ from typing import Any
 from consent_sync_sandbox.common import Faults
 from consent_sync_sandbox.salesforce.errors import RecordError, RecordRejected, SalesforceError
 from consent_sync_sandbox.salesforce.garble import Garbles
+from consent_sync_sandbox.salesforce.objects import sobject
 from consent_sync_sandbox.salesforce.query import CompiledQuery, compile_query
-from consent_sync_sandbox.salesforce.records import Values, check_write, render
+from consent_sync_sandbox.salesforce.records import render, render_rows
 from consent_sync_sandbox.salesforce.schema import (
     FieldSpec,
     SObjectSpec,
@@ -21,18 +22,17 @@ from consent_sync_sandbox.salesforce.schema import (
     id_sequence,
     make_id,
     normalize_id,
-    sobject,
 )
 from consent_sync_sandbox.salesforce.store import Store
+from consent_sync_sandbox.salesforce.writes import (
+    Values,
+    check_references,
+    check_write,
+    with_derived,
+)
 
 DEFAULT_BATCH = 2000
-MAX_COLLECTION = 200
 MAX_REPLICATION_IDS = 600_000
-_ROLLED_BACK = RecordError(
-    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-    "Record rolled back because not all records were valid and the request was using "
-    "AllOrNone header",
-)
 
 
 def not_found() -> SalesforceError:
@@ -83,7 +83,7 @@ class _Cursors:
 
 
 @dataclass
-class _Planned:
+class Planned:
     """One record of a collection update: its target and values, or why it fails."""
 
     spec: SObjectSpec
@@ -132,7 +132,11 @@ class Org:
             body["nextRecordsUrl"] = (
                 f"/services/data/v{version}/{snapshot.endpoint}/{locator}-{end}"
             )
-        body["records"] = [self.garbles.record(render(spec, row, fields, version)) for row in rows]
+        include_deleted = snapshot.query.include_deleted
+        rendered = render_rows(
+            self.store, spec, rows, fields, version, include_deleted=include_deleted
+        )
+        body["records"] = [self.garbles.record(record) for record in rendered]
         return body
 
     # -- single records --------------------------------------------------------------------
@@ -165,21 +169,32 @@ class Org:
 
     def create(self, spec: SObjectSpec, body: Any) -> Any:
         if not isinstance(body, dict):
-            raise _json_error()
-        values, errors = check_write(spec, body, creating=True)
-        if errors:
-            raise RecordRejected(errors)
+            raise json_error()
         with self.store.transaction():
+            values, errors = self.plan_create(spec, body)
+            if errors:
+                raise RecordRejected(errors)
             seq = self.store.insert(spec, values, self.store.clock.next())
         return {"id": make_id(spec.key_prefix, seq), "success": True, "errors": []}
 
+    def plan_create(
+        self, spec: SObjectSpec, body: dict[str, Any]
+    ) -> tuple[Values, list[RecordError]]:
+        """The values a create would insert, or why it fails (call inside a transaction)."""
+        values, errors = check_write(spec, body, creating=True)
+        errors += check_references(self.store, values)
+        return with_derived(spec, values, None), errors
+
     def update(self, spec: SObjectSpec, record_id: str, body: Any) -> None:
         if not isinstance(body, dict):
-            raise _json_error()
+            raise json_error()
         with self.store.transaction():
-            plan = self._plan(spec, record_id, body)
+            plan = self.plan_update(spec, record_id, body)
             if plan.errors:
-                status = 404 if plan.errors[0].status_code == "ENTITY_IS_DELETED" else 400
+                first = plan.errors[0]  # the record itself deleted: 404; a lookup's target: 400
+                status = (
+                    404 if first.status_code == "ENTITY_IS_DELETED" and not first.fields else 400
+                )
                 raise RecordRejected(plan.errors, status)
             self.store.update(spec, plan.seq, plan.values, self.store.clock.next())
 
@@ -191,73 +206,24 @@ class Org:
                 raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
             self.store.delete(spec, seq, self.store.clock.next())
 
-    # -- sObject collections -----------------------------------------------------------------
-
-    def update_collection(self, body: Any) -> list[dict[str, Any]]:
-        """PATCH /composite/sobjects: up to 200 updates, per-record SaveResults in order."""
-        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            raise _json_error()
-        records: list[Any] = body["records"]
-        all_or_none = body.get("allOrNone", False) is True
-        if len(records) > MAX_COLLECTION:
-            raise SalesforceError(
-                400,
-                "EXCEEDED_ID_LIMIT",
-                "record limit reached. cannot submit more than 200 records into this call",
-                [],
-            )
-        with self.store.transaction():
-            plans = [self._plan_item(item) for item in records]
-            failed = any(p.errors for p in plans)
-            results = []
-            for plan in plans:
-                if plan.errors or (all_or_none and failed):
-                    errors = plan.errors or [_ROLLED_BACK]
-                    result: dict[str, Any] = (
-                        {} if plan.record_id is None else {"id": plan.record_id}
-                    )
-                    result.update(success=False, errors=[e.as_json() for e in errors])
-                    results.append(result)
-                    continue
-                self.store.update(plan.spec, plan.seq, plan.values, self.store.clock.next())
-                results.append({"id": plan.record_id, "success": True, "errors": []})
-        return results
-
-    def _plan_item(self, item: Any) -> _Planned:
-        if not isinstance(item, dict):
-            raise _json_error()
-        attributes = item.get("attributes")
-        type_name = attributes.get("type") if isinstance(attributes, dict) else None
-        if not isinstance(type_name, str):
-            raise SalesforceError(400, "INVALID_TYPE", "Must send a concrete entity type.", [])
-        spec = sobject(type_name)
-        if spec is None:
-            raise SalesforceError(
-                400, "INVALID_TYPE", f"sObject type '{type_name}' is not supported.", []
-            )
-        fields = {k: v for k, v in item.items() if k.lower() != "id"}
-        record_id = next((v for k, v in item.items() if k.lower() == "id"), None)
-        if not isinstance(record_id, str) or not record_id:
-            missing = RecordError("MISSING_ARGUMENT", "Id not specified in an update call")
-            return _Planned(spec, None, errors=[missing])
-        return self._plan(spec, record_id, fields)
-
-    def _plan(self, spec: SObjectSpec, record_id: str, body: dict[str, Any]) -> _Planned:
+    def plan_update(self, spec: SObjectSpec, record_id: str, body: dict[str, Any]) -> Planned:
+        """An update's target and checked values, or why it fails (call inside a transaction)."""
         normalized = normalize_id(record_id)
         seq = id_sequence(spec, record_id)
         if normalized is None or not normalized.startswith(spec.key_prefix):
             error = RecordError(
                 "MALFORMED_ID", f"{spec.label} ID: id value of incorrect type: {record_id}", ["Id"]
             )
-            return _Planned(spec, record_id, errors=[error])
+            return Planned(spec, record_id, errors=[error])
         row = None if seq is None else self.store.get(spec, seq)
         if seq is None or row is None:
             error = RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-            return _Planned(spec, normalized, errors=[error])
+            return Planned(spec, normalized, errors=[error])
         if row["IsDeleted"]:
             deleted = RecordError("ENTITY_IS_DELETED", "entity is deleted")
-            return _Planned(spec, normalized, errors=[deleted])
+            return Planned(spec, normalized, errors=[deleted])
         values, errors = check_write(spec, body, creating=False)
+        errors += check_references(self.store, values)
         if not errors and self.faults.record_fails(normalized):
             errors = [
                 RecordError(
@@ -265,7 +231,7 @@ class Org:
                     f"unable to obtain exclusive access to this record or 1 records: {normalized}",
                 )
             ]
-        return _Planned(spec, normalized, seq, values, errors)
+        return Planned(spec, normalized, seq, with_derived(spec, values, row), errors)
 
     # -- replication -------------------------------------------------------------------------
 
@@ -288,7 +254,7 @@ class Org:
         }
 
 
-def _json_error() -> SalesforceError:
+def json_error() -> SalesforceError:
     return SalesforceError(
         400, "JSON_PARSER_ERROR", "The request body is not a valid JSON object for this resource."
     )

@@ -1,132 +1,139 @@
-"""Records in and out: render stored rows as REST JSON, check writes as Salesforce does."""
+"""Records out: stored rows rendered as REST JSON, with the parent records of relationship paths.
+
+A lookup is stored as the referenced row's sequence and served as its id. A selected path such
+as `DataUsePurpose.Name` is served as Salesforce nests it, `{"DataUsePurpose": {"attributes":
+..., "Name": "Email Marketing"}}`, or `"DataUsePurpose": null` when the lookup is empty (or names
+a deleted record, outside queryAll).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from consent_sync_sandbox.salesforce.errors import RecordError
-from consent_sync_sandbox.salesforce.query import SqlParam
-from consent_sync_sandbox.salesforce.schema import FieldSpec, SObjectSpec, format_datetime
-from consent_sync_sandbox.salesforce.store import Row
+from consent_sync_sandbox.salesforce.objects import target
+from consent_sync_sandbox.salesforce.query import Selected
+from consent_sync_sandbox.salesforce.schema import (
+    FieldSpec,
+    SObjectSpec,
+    format_datetime,
+    make_id,
+)
+from consent_sync_sandbox.salesforce.store import Row, Store
 
-Values = dict[FieldSpec, SqlParam]
+#: A row's parents by lookup path (reference field names from the queried object); None when
+#: the lookup is empty or its record is hidden.
+Parents = dict[tuple[str, ...], Row | None]
 
 
 def record_url(spec: SObjectSpec, record_id: str, version: str) -> str:
     return f"/services/data/v{version}/sobjects/{spec.name}/{record_id}"
 
 
+def present(field: FieldSpec, value: Any) -> Any:
+    """A stored value as the API shows it: booleans, Salesforce datetimes, lookups as ids."""
+    if field.type == "boolean":
+        return bool(value)
+    if value is None:
+        return None
+    if field.type == "datetime":
+        return format_datetime(int(value))
+    if field.type == "reference":
+        return make_id(target(field).key_prefix, int(value))
+    return value
+
+
+def _attributes(spec: SObjectSpec, row: Row, version: str) -> dict[str, Any]:
+    return {"attributes": {"type": spec.name, "url": record_url(spec, row["Id"], version)}}
+
+
 def render(
     spec: SObjectSpec, row: Row, fields: Sequence[FieldSpec] | None, version: str
 ) -> dict[str, Any]:
     """A record as the REST API returns it: `attributes`, then the fields asked for."""
-    record: dict[str, Any] = {
-        "attributes": {"type": spec.name, "url": record_url(spec, row["Id"], version)}
-    }
+    record = _attributes(spec, row, version)
     for field in fields if fields is not None else spec.fields:
-        value = row[field.name]
-        if field.type == "boolean":
-            value = bool(value)
-        elif field.type == "datetime" and value is not None:
-            value = format_datetime(int(value))
-        record[field.name] = value
+        record[field.name] = present(field, row[field.name])
     return record
 
 
-def _check_value(field: FieldSpec, value: object) -> tuple[SqlParam, RecordError | None]:
-    if field.type == "boolean":
-        if value is None:
-            return 0, None  # a checkbox cannot be null; Salesforce stores false
-        if isinstance(value, bool):
-            return int(value), None
-        return None, RecordError(
-            "INVALID_TYPE_ON_FIELD_IN_RECORD",
-            f"{field.label}: value not of required type: {value}",
-            [field.name],
-        )
-    if value is None:
-        if not field.nillable:
-            return None, RecordError(
-                "REQUIRED_FIELD_MISSING",
-                f"Required fields are missing: [{field.name}]",
-                [field.name],
-            )
-        return None, None
-    if not isinstance(value, str):
-        return None, RecordError(
-            "INVALID_TYPE_ON_FIELD_IN_RECORD",
-            f"{field.label}: value not of required type: {value}",
-            [field.name],
-        )
-    if field.type == "picklist" and value not in field.picklist:
-        return None, RecordError(
-            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-            f"{field.label}: bad value for restricted picklist field: {value}",
-            [field.name],
-        )
-    if field.length and len(value) > field.length:
-        return None, RecordError(
-            "STRING_TOO_LONG",
-            f"{field.label}: data value too large: {value} (max length={field.length})",
-            [field.name],
-        )
-    if field.type == "email" and not _looks_like_email(value):
-        return None, RecordError(
-            "INVALID_EMAIL_ADDRESS", f"{field.label}: invalid email address: {value}", [field.name]
-        )
-    return value, None
-
-
-def _looks_like_email(value: str) -> bool:
-    local, at, domain = value.rpartition("@")
-    return bool(at and local and "." in domain and not any(c.isspace() for c in value))
-
-
-def check_write(
-    spec: SObjectSpec, body: dict[str, Any], *, creating: bool
-) -> tuple[Values, list[RecordError]]:
-    """Validate field values for a create or update; returns values or the save errors."""
-    values: Values = {}
-    errors: list[RecordError] = []
-    locked: list[str] = []
-    for name, raw in body.items():
-        if name == "attributes":
-            continue
-        field = spec.field(name)
-        if field is None:
-            errors.append(
-                RecordError(
-                    "INVALID_FIELD", f"No such column '{name}' on sobject of type {spec.name}"
-                )
-            )
-            continue
-        if not (field.createable if creating else field.updateable):
-            locked.append(field.name)
-            continue
-        value, error = _check_value(field, raw)
-        if error is not None:
-            errors.append(error)
+def render_selected(
+    spec: SObjectSpec, row: Row, selected: Sequence[Selected], parents: Parents, version: str
+) -> dict[str, Any]:
+    """A query result record: own fields flat, relationship paths nested under their lookups."""
+    record = _attributes(spec, row, version)
+    for item in selected:
+        node, owner, source = record, spec, row
+        path: tuple[str, ...] = ()
+        for hop in item.hops:
+            path = (*path, hop.name)
+            parent = parents.get(path)
+            owner = target(hop)
+            if parent is None:
+                node[hop.relationship] = None
+                break
+            if not isinstance(node.get(hop.relationship), dict):
+                node[hop.relationship] = _attributes(owner, parent, version)
+            node, source = node[hop.relationship], parent
         else:
-            values[field] = value
-    if locked:
-        errors.append(
-            RecordError(
-                "INVALID_FIELD_FOR_INSERT_UPDATE",
-                f"Unable to create/update fields: {', '.join(locked)}. Please check the security "
-                "settings of this field and verify that it is read/write for your profile or "
-                "permission set.",
-                locked,
-            )
+            node[item.field.name] = present(item.field, source[item.field.name])
+    return record
+
+
+def parents_of(
+    store: Store,
+    spec: SObjectSpec,
+    rows: Sequence[Row],
+    selected: Sequence[Selected],
+    *,
+    include_deleted: bool,
+) -> list[Parents]:
+    """Each row's parent records along every selected path, read a level at a time in bulk."""
+    found: list[Parents] = [{} for _ in rows]
+    paths: dict[tuple[str, ...], FieldSpec] = {}
+    for item in selected:
+        for depth, hop in enumerate(item.hops, start=1):
+            paths.setdefault(tuple(h.name for h in item.hops[:depth]), hop)
+    for path, hop in sorted(paths.items(), key=lambda p: len(p[0])):
+        sources = [
+            row if len(path) == 1 else parents.get(path[:-1])
+            for row, parents in zip(rows, found, strict=True)
+        ]
+        wanted = sorted(
+            {int(s[hop.name]) for s in sources if s is not None and s[hop.name] is not None}
         )
-    if creating:
-        missing = [f.name for f in spec.fields if f.name == "LastName" and f not in values]
-        if missing:
-            errors.append(
-                RecordError(
-                    "REQUIRED_FIELD_MISSING",
-                    f"Required fields are missing: [{', '.join(missing)}]",
-                    missing,
-                )
-            )
-    return values, errors
+        fetched = {
+            r["Id"]: r
+            for r in store.fetch(target(hop), wanted)
+            if include_deleted or not r["IsDeleted"]
+        }
+        prefix = target(hop).key_prefix
+        for source, parents in zip(sources, found, strict=True):
+            value = None if source is None else source[hop.name]
+            parents[path] = None if value is None else fetched.get(make_id(prefix, int(value)))
+    return found
+
+
+def stored_value(row: Row, parents: Parents, item: Selected) -> Any:
+    """The stored value a selected path reaches from `row` (None past an empty lookup)."""
+    if not item.hops:
+        return row[item.field.name]
+    parent = parents.get(tuple(hop.name for hop in item.hops))
+    return None if parent is None else parent[item.field.name]
+
+
+def render_rows(
+    store: Store,
+    spec: SObjectSpec,
+    rows: Sequence[Row],
+    selected: Sequence[Selected],
+    version: str,
+    *,
+    include_deleted: bool,
+) -> list[dict[str, Any]]:
+    """Query result records for these rows, their relationship paths resolved."""
+    parents = parents_of(store, spec, rows, selected, include_deleted=include_deleted)
+    return [
+        render_selected(spec, row, selected, p, version)
+        for row, p in zip(rows, parents, strict=True)
+    ]

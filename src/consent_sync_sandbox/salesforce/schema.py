@@ -1,24 +1,32 @@
-"""The sObjects the emulator serves: fields as describe reports them, ids, timestamps."""
+"""Field and sObject types, ids, timestamps and API versions (the objects are in objects.py)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from typing import Literal
 
-FieldType = Literal["id", "email", "string", "phone", "boolean", "picklist", "datetime"]
+FieldType = Literal[
+    "id", "email", "string", "phone", "boolean", "picklist", "datetime", "reference"
+]
+SqlParam = str | int | None  # a stored value: text, 0/1, epoch ms, or a referenced sequence
 
-API_VERSIONS = ("57.0", "58.0", "59.0", "60.0", "61.0", "62.0")
-RELEASES = {
-    "57.0": "Spring '23",
-    "58.0": "Summer '23",
-    "59.0": "Winter '24",
-    "60.0": "Spring '24",
-    "61.0": "Summer '24",
-    "62.0": "Winter '25",
-}
+
+def _release(version: int) -> str:
+    """Salesforce ships three releases a year: 31.0 was Summer '14, 32.0 Winter '15, ..."""
+    cycle, position = divmod(version - 31, 3)
+    season, year = (("Summer", 14), ("Winter", 15), ("Spring", 15))[position]
+    return f"{season} '{year + cycle:02d}"
+
+
+#: Versions the org serves, oldest first: 31.0 up to Winter '27 (68.0), the release in force
+#: since October 2026. 7.0-30.0 are retired (answered 410, as Salesforce does since Summer '25).
+API_VERSIONS = tuple(f"{v}.0" for v in range(31, 69))
+RETIRED_VERSIONS = frozenset(f"{v}.0" for v in range(7, 31))
+RELEASES = {f"{v}.0": _release(v) for v in range(31, 69)}
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -27,7 +35,12 @@ _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """One field as describe reports it; `column` is its SQLite column."""
+    """One field as describe reports it; `column` is its SQLite column.
+
+    A reference field stores the referenced record's sequence (one target type per field in
+    this org) and is rendered as that record's id; `relationship` names the lookup in SOQL
+    paths (`DataUsePurpose.Name`). `required` fields must be given on create.
+    """
 
     name: str
     label: str
@@ -38,10 +51,18 @@ class FieldSpec:
     length: int = 0
     picklist: tuple[str, ...] = ()
     custom: bool = False
+    reference_to: str = ""
+    relationship: str = ""
+    required: bool = False
 
     @property
     def column(self) -> str:
         return f'"{self.name}"'
+
+    @property
+    def fold_column(self) -> str:
+        """The case-folded copy of an email field, which comparisons use."""
+        return f'"{self.name}__fold"'
 
     @property
     def is_text(self) -> bool:
@@ -57,44 +78,34 @@ class SObjectSpec:
     label_plural: str
     key_prefix: str
     fields: tuple[FieldSpec, ...]
+    _index: dict[str, FieldSpec] = dataclass_field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _relationships: dict[str, FieldSpec] = dataclass_field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {f.name.lower(): f for f in self.fields})
+        lookups = {f.relationship.lower(): f for f in self.fields if f.relationship}
+        object.__setattr__(self, "_relationships", lookups)
 
     def field(self, name: str) -> FieldSpec | None:
         """The field called `name`, compared case-insensitively as SOQL does."""
-        return _FIELD_INDEX[self.name].get(name.lower())
+        return self._index.get(name.lower())
+
+    def lookup(self, relationship: str) -> FieldSpec | None:
+        """The reference field behind relationship name `relationship` (`Party` -> PartyId)."""
+        return self._relationships.get(relationship.lower())
 
     @property
     def table(self) -> str:
         return f'"{self.name}"'
 
-
-def _person_fields() -> tuple[FieldSpec, ...]:
-    sms = ("Opted In", "Opted Out")
-    return (
-        FieldSpec("Id", "Contact ID", "id", False, False, False, 18),
-        FieldSpec("IsDeleted", "Deleted", "boolean", False, False, False),
-        FieldSpec("FirstName", "First Name", "string", True, True, True, 40),
-        FieldSpec("LastName", "Last Name", "string", True, True, False, 80),
-        FieldSpec("Email", "Email", "email", True, True, True, 80),
-        FieldSpec("Phone", "Business Phone", "phone", True, True, True, 40),
-        FieldSpec("HasOptedOutOfEmail", "Email Opt Out", "boolean", True, True, False),
-        FieldSpec("DoNotCall", "Do Not Call", "boolean", True, True, False),
-        FieldSpec("HasOptedOutOfFax", "Fax Opt Out", "boolean", True, True, False),
-        FieldSpec("SMS_Consent__c", "SMS Consent", "picklist", True, True, True, 255, sms, True),
-        FieldSpec("CreatedDate", "Created Date", "datetime", False, False, False),
-        FieldSpec("LastModifiedDate", "Last Modified Date", "datetime", False, False, False),
-        FieldSpec("SystemModstamp", "System Modstamp", "datetime", False, False, False),
-    )
-
-
-CONTACT = SObjectSpec("Contact", "Contact", "Contacts", "003", _person_fields())
-LEAD = SObjectSpec("Lead", "Lead", "Leads", "00Q", _person_fields())
-SOBJECTS: dict[str, SObjectSpec] = {"contact": CONTACT, "lead": LEAD}
-_FIELD_INDEX = {spec.name: {f.name.lower(): f for f in spec.fields} for spec in SOBJECTS.values()}
-
-
-def sobject(name: str) -> SObjectSpec | None:
-    """The sObject type called `name` (case-insensitive), if the emulator serves it."""
-    return SOBJECTS.get(name.lower())
+    @property
+    def stored(self) -> tuple[FieldSpec, ...]:
+        """Every field but Id, which is the row's sequence."""
+        return tuple(f for f in self.fields if f.type != "id")
 
 
 def _checksum(id15: str) -> str:

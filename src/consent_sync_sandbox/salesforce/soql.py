@@ -7,6 +7,7 @@ Grammar (keywords case-insensitive):
     unary      := NOT unary | '(' condition ')' | comparison
     comparison := field (op literal | [NOT] IN '(' literal (',' literal)* ')' | LIKE string)
     order      := field [ASC | DESC] [NULLS (FIRST | LAST)]
+    field      := ident ('.' ident)*                        -- a path through lookups
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _DATETIME_RE = re.compile(
 )
 _DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?![\dT])")
 _NUMBER_RE = re.compile(r"[+-]?\d+(?:\.\d+)?")
-_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")  # `Party.Name`
 
 TokenKind = TypingLiteral[
     "ident", "keyword", "string", "number", "datetime", "date", "op", "punct", "eof"

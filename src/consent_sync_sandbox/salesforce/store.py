@@ -1,4 +1,4 @@
-"""SQLite storage of Contact and Lead: one connection behind a lock, indexed for sync queries.
+"""SQLite storage of every sObject: one connection behind a lock, indexed for sync queries.
 
 A record's Id is minted from its rowid (same order), so Id lookups and `ORDER BY Id` ride the
 primary key. The database is a private temporary file: pages beyond the cache spill to disk, so a
@@ -14,59 +14,59 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import islice
 from typing import Any
 
-from consent_sync_sandbox.salesforce.query import CompiledQuery, SqlParam
+from consent_sync_sandbox.salesforce.objects import SOBJECTS
+from consent_sync_sandbox.salesforce.query import CompiledQuery
 from consent_sync_sandbox.salesforce.schema import (
-    SOBJECTS,
     FieldSpec,
     SObjectSpec,
+    SqlParam,
     fold_text,
     make_id,
 )
-from consent_sync_sandbox.seed import SeedPerson
 
-Row = dict[str, Any]  # field name -> stored value (booleans 0/1, datetimes epoch ms)
-
-_SEED_CHUNK = 10_000
-_SEED_SPAN_MS = 30 * 24 * 3600 * 1000  # seeded records look modified over the past 30 days
-_STORED = [
-    "IsDeleted",
-    "FirstName",
-    "LastName",
-    "Email",
-    "Phone",
-    "HasOptedOutOfEmail",
-    "DoNotCall",
-    "HasOptedOutOfFax",
-    "SMS_Consent__c",
-    "CreatedDate",
-    "LastModifiedDate",
-    "SystemModstamp",
-]
+Row = dict[str, Any]  # field name -> stored value (booleans 0/1, datetimes ms, lookups seq)
+_SYSTEM = ("IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 
 
-def _ddl(spec: SObjectSpec) -> list[str]:
+def _column_ddl(field: FieldSpec) -> str:
+    if field.name in _SYSTEM:
+        return f"{field.column} INTEGER NOT NULL" + (
+            " DEFAULT 0" if field.name == "IsDeleted" else ""
+        )
+    if field.type == "boolean":
+        return f"{field.column} INTEGER NOT NULL DEFAULT 0"
+    if field.type in ("datetime", "reference"):
+        return f"{field.column} INTEGER"
+    if field.type == "email":
+        return f"{field.column} TEXT, {field.fold_column} TEXT"
+    return f"{field.column} TEXT"
+
+
+def _table_ddl(spec: SObjectSpec) -> str:
+    columns = ", ".join(_column_ddl(f) for f in spec.stored)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {spec.table} "
+        f"(seq INTEGER PRIMARY KEY, {columns}, deleted_at INTEGER)"
+    )
+
+
+def _index_ddl(spec: SObjectSpec) -> list[str]:
+    """Indexes for what sync queries filter on: stamps, emails, lookups, deletions."""
     table, name = spec.table, spec.name
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {table} (
-            seq INTEGER PRIMARY KEY,
-            "IsDeleted" INTEGER NOT NULL DEFAULT 0,
-            "FirstName" TEXT, "LastName" TEXT, "Email" TEXT, email_fold TEXT, "Phone" TEXT,
-            "HasOptedOutOfEmail" INTEGER NOT NULL DEFAULT 0,
-            "DoNotCall" INTEGER NOT NULL DEFAULT 0,
-            "HasOptedOutOfFax" INTEGER NOT NULL DEFAULT 0,
-            "SMS_Consent__c" TEXT,
-            "CreatedDate" INTEGER NOT NULL,
-            "LastModifiedDate" INTEGER NOT NULL,
-            "SystemModstamp" INTEGER NOT NULL,
-            deleted_at INTEGER)""",
+    statements = [
         f'CREATE INDEX IF NOT EXISTS "ix_{name}_stamp" ON {table} ("SystemModstamp")',
-        f'CREATE INDEX IF NOT EXISTS "ix_{name}_email" ON {table} (email_fold)',
         f'CREATE INDEX IF NOT EXISTS "ix_{name}_deleted" ON {table} (deleted_at) '
         "WHERE deleted_at IS NOT NULL",
     ]
+    for field in spec.stored:
+        if field.type in ("email", "reference"):
+            column = field.fold_column if field.type == "email" else field.column
+            statements.append(
+                f'CREATE INDEX IF NOT EXISTS "ix_{name}_{field.name}" ON {table} ({column})'
+            )
+    return statements
 
 
 class Clock:
@@ -81,69 +81,60 @@ class Clock:
 
 
 class Store:
-    """Contact and Lead rows; every method takes the lock, `transaction()` spans several."""
+    """Every sObject's rows; every method takes the lock, `transaction()` spans several.
 
-    def __init__(
-        self, people: Iterable[SeedPerson] = (), expected: int = 0, cache_mb: int = 64
-    ) -> None:
+    Seeding: `load()` rows in one `transaction()`, then `finish_loading()` builds the indexes.
+    """
+
+    def __init__(self, cache_mb: int = 64) -> None:
         self._conn = sqlite3.connect("", check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         self.clock = Clock()
+        self.seeded = 0
         self._conn.execute(f"PRAGMA cache_size = -{cache_mb * 1024}")
         self._conn.execute("PRAGMA journal_mode = MEMORY")
         self._conn.execute("PRAGMA synchronous = OFF")
         for spec in SOBJECTS.values():
-            self._conn.execute(_ddl(spec)[0])
-        self.seeded = self._seed(people, expected)
-        for spec in SOBJECTS.values():
-            for statement in _ddl(spec)[1:]:
-                self._conn.execute(statement)
-        self._next_seq = {spec.name: self._max_seq(spec) + 1 for spec in SOBJECTS.values()}
+            self._conn.execute(_table_ddl(spec))
+        self._next_seq = {spec.name: 1 for spec in SOBJECTS.values()}
+
+    def load(
+        self, spec: SObjectSpec, names: Sequence[str], rows: Iterable[Sequence[SqlParam]]
+    ) -> None:
+        """Bulk-insert seeded rows: `names` are `seq` and stored field names, in row order.
+
+        Email fields' folded copies are derived here.
+        """
+        email_fields = {
+            i: f
+            for i, n in enumerate(names)
+            if (f := spec.field(n)) is not None and f.type == "email"
+        }
+        emails = list(email_fields)
+        columns = [*_quoted(names), *(f.fold_column for f in email_fields.values())]
+
+        def with_folds(row: Sequence[SqlParam]) -> tuple[SqlParam, ...]:
+            folds = [None if row[i] is None else fold_text(str(row[i])) for i in emails]
+            return (*row, *folds)
+
+        marks = ", ".join("?" for _ in columns)
+        with self._lock:
+            self._conn.executemany(
+                f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                map(with_folds, rows),
+            )
+
+    def finish_loading(self) -> None:
+        """Build the indexes and continue every sequence after the seeded rows."""
+        with self._lock:
+            for spec in SOBJECTS.values():
+                for statement in _index_ddl(spec):
+                    self._conn.execute(statement)
+                self._next_seq[spec.name] = self._max_seq(spec) + 1
 
     def _max_seq(self, spec: SObjectSpec) -> int:
         row = self._conn.execute(f"SELECT MAX(seq) FROM {spec.table}").fetchone()  # noqa: S608
         return int(row[0] or 0)
-
-    def _seed(self, people: Iterable[SeedPerson], expected: int) -> int:
-        """Insert Contacts in chunks, stamps spread over the past 30 days in id order."""
-        stream = iter(people)
-        now = int(time.time() * 1000)
-        start = now - _SEED_SPAN_MS
-        step = max(1, _SEED_SPAN_MS // max(1, expected))
-        count = 0
-        sql = (
-            'INSERT INTO "Contact" (seq, "FirstName", "LastName", "Email", email_fold, "Phone", '
-            '"HasOptedOutOfEmail", "DoNotCall", "HasOptedOutOfFax", "SMS_Consent__c", '
-            '"CreatedDate", "LastModifiedDate", "SystemModstamp") '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-
-        def rows(batch: Sequence[SeedPerson], offset: int) -> Iterator[tuple[object, ...]]:
-            for i, p in enumerate(batch, start=offset):
-                stamp = start + i * step
-                yield (
-                    i + 1,
-                    p.first_name,
-                    p.last_name,
-                    p.email,
-                    fold_text(p.email),
-                    p.phone,
-                    int(not p.email_ok),
-                    int(not p.calls_ok),
-                    int(not p.fax_ok),
-                    p.sms,
-                    stamp,
-                    stamp,
-                    stamp,
-                )
-
-        self._conn.execute("BEGIN")
-        while batch := list(islice(stream, _SEED_CHUNK)):
-            self._conn.executemany(sql, rows(batch, count))
-            count += len(batch)
-        self._conn.execute("COMMIT")
-        self.clock.last = max(now, start + count * step)
-        return count
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -159,36 +150,58 @@ class Store:
 
     def get(self, spec: SObjectSpec, seq: int) -> Row | None:
         """One stored row by sequence, deleted or not."""
-        with self._lock:
-            cursor = self._conn.execute(
-                f"SELECT seq, {', '.join(_quoted(_STORED))} FROM {spec.table} WHERE seq = ?",  # noqa: S608
-                (seq,),
-            )
-            found = cursor.fetchone()
-        return None if found is None else _row(spec, found)
+        found = self.fetch(spec, [seq])
+        return found[0] if found else None
 
     def find_by_email(self, spec: SObjectSpec, email: str, *, live_only: bool = False) -> list[int]:
-        """Sequences of the rows whose Email matches case-insensitively."""
+        """Sequences of the rows whose email field matches case-insensitively."""
+        field = next(f for f in spec.stored if f.type == "email")
         live = ' AND "IsDeleted" = 0' if live_only else ""
         with self._lock:
             cursor = self._conn.execute(
-                f"SELECT seq FROM {spec.table} WHERE email_fold = ?{live} ORDER BY seq",  # noqa: S608
+                f"SELECT seq FROM {spec.table} WHERE {field.fold_column} = ?{live} ORDER BY seq",  # noqa: S608
                 (fold_text(email),),
             )
             return [int(r[0]) for r in cursor]
+
+    def find_text(self, spec: SObjectSpec, field: FieldSpec, value: str) -> list[int]:
+        """Sequences of the live rows whose text `field` equals `value`, ignoring case."""
+        with self._lock:
+            cursor = self._conn.execute(
+                f"SELECT seq FROM {spec.table} WHERE {field.column} = ? COLLATE NOCASE "  # noqa: S608
+                'AND "IsDeleted" = 0 ORDER BY seq',
+                (value,),
+            )
+            return [int(r[0]) for r in cursor]
+
+    def referencing(
+        self, spec: SObjectSpec, field: FieldSpec, seqs: Sequence[int], *, live_only: bool = True
+    ) -> list[Row]:
+        """Rows whose lookup `field` names one of `seqs` (the Contacts of an Individual...)."""
+        if not seqs:
+            return []
+        live = ' AND "IsDeleted" = 0' if live_only else ""
+        marks = ", ".join("?" for _ in seqs)
+        with self._lock:
+            cursor = self._conn.execute(
+                f"SELECT seq FROM {spec.table} WHERE {field.column} IN ({marks}){live} "  # noqa: S608
+                "ORDER BY seq",
+                tuple(seqs),
+            )
+            found = [int(r[0]) for r in cursor]
+        return self.fetch(spec, found)
 
     def insert(self, spec: SObjectSpec, values: dict[FieldSpec, SqlParam], stamp: int) -> int:
         """Create a row with these field values; returns its sequence."""
         with self._lock:
             seq = self._next_seq[spec.name]
             self._next_seq[spec.name] = seq + 1
-            columns: dict[str, object] = {"seq": seq, "CreatedDate": stamp}
-            columns.update({"LastModifiedDate": stamp, "SystemModstamp": stamp})
+            columns: dict[str, SqlParam] = {"seq": seq, '"CreatedDate"': stamp}
+            columns.update({'"LastModifiedDate"': stamp, '"SystemModstamp"': stamp})
             columns.update(_columns(values))
-            names = ", ".join(_quoted(columns))
             marks = ", ".join("?" for _ in columns)
             self._conn.execute(
-                f"INSERT INTO {spec.table} ({names}) VALUES ({marks})",  # noqa: S608
+                f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
                 tuple(columns.values()),
             )
             return seq
@@ -197,9 +210,9 @@ class Store:
         self, spec: SObjectSpec, seq: int, values: dict[FieldSpec, SqlParam], stamp: int
     ) -> None:
         """Write field values and bump LastModifiedDate and SystemModstamp to `stamp`."""
-        columns: dict[str, object] = {"LastModifiedDate": stamp, "SystemModstamp": stamp}
+        columns: dict[str, SqlParam] = {'"LastModifiedDate"': stamp, '"SystemModstamp"': stamp}
         columns.update(_columns(values))
-        assignments = ", ".join(f"{name} = ?" for name in _quoted(columns))
+        assignments = ", ".join(f"{name} = ?" for name in columns)
         with self._lock:
             self._conn.execute(
                 f"UPDATE {spec.table} SET {assignments} WHERE seq = ?",  # noqa: S608
@@ -227,17 +240,18 @@ class Store:
         return int(row[0])
 
     def fetch(self, spec: SObjectSpec, seqs: Sequence[int]) -> list[Row]:
-        """Rows for these sequences, in the given order."""
+        """Rows for these sequences, in the given order (unknown ones left out)."""
         if not seqs:
             return []
+        stored = [f.name for f in spec.stored]
         marks = ", ".join("?" for _ in seqs)
         with self._lock:
             cursor = self._conn.execute(
-                f"SELECT seq, {', '.join(_quoted(_STORED))} FROM {spec.table} "  # noqa: S608
+                f"SELECT seq, {', '.join(_quoted(stored))} FROM {spec.table} "  # noqa: S608
                 f"WHERE seq IN ({marks})",
                 tuple(seqs),
             )
-            by_seq = {int(r[0]): _row(spec, r) for r in cursor}
+            by_seq = {int(r[0]): _row(spec, stored, r) for r in cursor}
         return [by_seq[s] for s in seqs if s in by_seq]
 
     def modified_between(self, spec: SObjectSpec, start: int, end: int, limit: int) -> list[str]:
@@ -264,19 +278,19 @@ class Store:
 
 
 def _quoted(names: Iterable[str]) -> list[str]:
-    return [name if name in ("seq", "email_fold") else f'"{name}"' for name in names]
+    return [name if name == "seq" else f'"{name}"' for name in names]
 
 
-def _columns(values: dict[FieldSpec, SqlParam]) -> dict[str, object]:
-    columns: dict[str, object] = {}
-    for spec, value in values.items():
-        columns[spec.name] = value
-        if spec.type == "email":
-            columns["email_fold"] = None if value is None else fold_text(str(value))
+def _columns(values: dict[FieldSpec, SqlParam]) -> dict[str, SqlParam]:
+    columns: dict[str, SqlParam] = {}
+    for field, value in values.items():
+        columns[field.column] = value
+        if field.type == "email":
+            columns[field.fold_column] = None if value is None else fold_text(str(value))
     return columns
 
 
-def _row(spec: SObjectSpec, found: Sequence[Any]) -> Row:
+def _row(spec: SObjectSpec, stored: Sequence[str], found: Sequence[Any]) -> Row:
     row: Row = {"Id": make_id(spec.key_prefix, int(found[0]))}
-    row.update(zip(_STORED, found[1:], strict=True))
+    row.update(zip(stored, found[1:], strict=True))
     return row
