@@ -17,6 +17,10 @@ The clauses, in the order they are tried for each observation `v` against canoni
 6. otherwise the purpose's policy settles it; under every policy a first sight of a record
    never turns a denial into a grant (the resubscribe guard, I6).
 
+Least permissive within a system: a system answers "no" for a person while any of its records
+holds a denial of its own, so a grant from another of its records lifts no denial and is not
+adopted at first sight (docs/design.md, "Least permissive within a system").
+
 `not_opted_out` (an unticked opt-out box, an empty field) is the absence of an objection, not a
 decision (docs/design.md, "What a grant is"): it agrees with a grant, it never lifts a denial
 under any policy, and any explicit grant or denial replaces it under every policy.
@@ -26,7 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
+from consent_sync.domain import holdings
 from consent_sync.domain.model import (
     MANUAL_PREFIX,
     Canonical,
@@ -70,9 +76,17 @@ def _canonical_side(c: Canonical) -> Side:
 
 
 def reconcile(
-    purpose: Purpose, canonical: Canonical, inputs: Sequence[tuple[Observation, Shadow]]
+    purpose: Purpose,
+    canonical: Canonical,
+    inputs: Sequence[tuple[Observation, Shadow]],
+    held: Sequence[Side] = (),
 ) -> Resolution:
-    """Apply the reconciliation rule to every observation of one (subject, purpose)."""
+    """Apply the reconciliation rule to every observation of one (subject, purpose).
+
+    `held`: what each active record of the subject holds of its own once this batch is read
+    (a value read there, not one consent-sync wrote), with its link and as of when. A denial in
+    it is its system's answer for the person; it also names the records behind a disagreement.
+    """
     verdicts: list[Verdict] = []
     candidates: list[_Candidate] = []
     for observation, shadow in inputs:
@@ -92,12 +106,12 @@ def reconcile(
     conflicts: list[Conflict] = []
 
     if not canonical.known:
-        canonical, adopted = _adopt_first_sight(purpose, canonical, candidates, conflicts)
+        canonical, adopted = _adopt_first_sight(purpose, canonical, candidates, conflicts, held)
         verdicts.extend(adopted)
     else:
         conflicts.extend(_concurrent_changes(purpose, candidates))
         for candidate in candidates:
-            canonical, verdict = _settle(purpose, canonical, candidate)
+            canonical, verdict = _settle(purpose, canonical, candidate, held)
             verdicts.append(verdict)
             conflicts.extend(verdict.conflicts)
 
@@ -105,11 +119,23 @@ def reconcile(
 
 
 def _adopt_first_sight(
-    purpose: Purpose, canonical: Canonical, candidates: list[_Candidate], conflicts: list[Conflict]
+    purpose: Purpose,
+    canonical: Canonical,
+    candidates: list[_Candidate],
+    conflicts: list[Conflict],
+    held: Sequence[Side],
 ) -> tuple[Canonical, list[Verdict]]:
     """Rule 5: adopt what systems say while the store knows nothing; denial wins disagreement."""
     known = [c for c in candidates if c.observation.status is not Status.UNKNOWN]
     verdicts = [Verdict(c.observation, "unknown_ignored") for c in candidates if c not in known]
+    if all(c.observation.status is not Status.DENIED for c in known):
+        # A grant from a system whose other record denies is not that system's answer.
+        for c in [c for c in known if c.observation.status is Status.GRANTED]:
+            if deniers := holdings.deniers(c.observation, held):
+                known.remove(c)
+                _, verdict = _least_permissive(purpose, canonical, c, "first_sight", deniers)
+                verdicts.append(verdict)
+                conflicts.extend(verdict.conflicts)
     if not known:
         return canonical, verdicts
     statuses = {c.observation.status for c in known}
@@ -131,6 +157,7 @@ def _adopt_first_sight(
                 sides,
                 rule,
                 "systems disagreed at first sight; the denial was adopted",
+                detail=holdings.records(*sides),
             )
         )
     decision = _decision(purpose, canonical, winner.observation, rule)
@@ -170,7 +197,9 @@ def _concurrent_changes(purpose: Purpose, candidates: list[_Candidate]) -> list[
     ]
 
 
-def _settle(purpose: Purpose, c: Canonical, candidate: _Candidate) -> tuple[Canonical, Verdict]:
+def _settle(
+    purpose: Purpose, c: Canonical, candidate: _Candidate, held: Sequence[Side]
+) -> tuple[Canonical, Verdict]:
     """Rules 3, 4 and 6 for one observation against a known canonical state."""
     o = candidate.observation
     if o.status is c.status:
@@ -178,8 +207,10 @@ def _settle(purpose: Purpose, c: Canonical, candidate: _Candidate) -> tuple[Cano
     if o.status is Status.UNKNOWN:
         return c, Verdict(o, "unknown_ignored")
     if o.status is Status.NOT_OPTED_OUT:
-        return _no_objection(purpose, c, candidate)
+        return _no_objection(purpose, c, candidate, held)
     if c.status is Status.NOT_OPTED_OUT:  # nobody decided anything yet: any decision applies
+        if o.status is Status.DENIED:
+            return _deny(purpose, c, candidate, purpose.policy, purpose.policy.value, held)
         return _apply(purpose, c, o, purpose.policy.value, ())
 
     policy, rule = purpose.policy, purpose.policy.value
@@ -193,25 +224,58 @@ def _settle(purpose: Purpose, c: Canonical, candidate: _Candidate) -> tuple[Cano
     if policy is Policy.LAST_WRITER_WINS:
         newer = c.decided_at is None or o.decided_at > c.decided_at
         tie = c.decided_at is not None and o.decided_at == c.decided_at
-        if not (newer or (tie and o.status is Status.DENIED)):
+        if not (newer or (tie and o.status is Status.DENIED) or holdings.overrules(c, o)):
             return c, Verdict(o, "superseded")
 
     if o.status is Status.DENIED:
-        return _apply(purpose, c, o, rule, _stale_override(purpose, c, candidate, policy))
+        return _deny(purpose, c, candidate, policy, rule, held)
 
     blocked = _grant_blocker(purpose, c, candidate, policy)
     if blocked is None:
+        if deniers := holdings.deniers(o, held):
+            return _least_permissive(purpose, c, candidate, rule, deniers)
         return _apply(purpose, c, o, rule, ())
-    kind = (
-        ConflictKind.INITIAL_DISAGREEMENT
-        if blocked == "first_sight" and c.imported
-        else ConflictKind.GRANT_BLOCKED
-    )
-    return _blocked(purpose, c, candidate, kind, rule, blocked)
+    if blocked == "first_sight" and c.imported:
+        kind, named = ConflictKind.INITIAL_DISAGREEMENT, holdings.others(o, held, Status.DENIED)
+        return _blocked(purpose, c, candidate, kind, rule, blocked, named)
+    return _blocked(purpose, c, candidate, ConflictKind.GRANT_BLOCKED, rule, blocked)
+
+
+def _deny(
+    purpose: Purpose,
+    c: Canonical,
+    candidate: _Candidate,
+    policy: Policy,
+    rule: str,
+    held: Sequence[Side],
+) -> tuple[Canonical, Verdict]:
+    """A denial that applies over a grant or an absence of objection.
+
+    A record first seen denying what another record of its system set at first sight (a Lead
+    read a page after its Contact) is rule 5 across pages: the denial is adopted, still as
+    imported, and an info `initial_disagreement` names the records that said otherwise.
+    """
+    o = candidate.observation
+    if candidate.is_change or not c.imported or not holdings.same_system(c, o):
+        return _apply(purpose, c, o, rule, _stale_override(purpose, c, candidate, policy))
+    named = holdings.others(o, held, Status.GRANTED, Status.NOT_OPTED_OUT)
+    side = _canonical_side(c)
+    conflict = holdings.first_sight_denial(purpose.name, candidate.side, side, named)
+    new, verdict = _apply(purpose, c, o, "first_sight_denial_wins", (conflict,))
+    return replace(new, imported=True), verdict
+
+
+def _least_permissive(
+    purpose: Purpose, c: Canonical, candidate: _Candidate, rule: str, deniers: tuple[Side, ...]
+) -> tuple[Canonical, Verdict]:
+    """A grant from a record whose system denies on another record of the person: blocked."""
+    side = _canonical_side(c)
+    conflict = holdings.denied_in_system(purpose.name, candidate.side, side, rule, deniers, c.known)
+    return c, Verdict(candidate.observation, "blocked", None, (conflict,))
 
 
 def _no_objection(
-    purpose: Purpose, c: Canonical, candidate: _Candidate
+    purpose: Purpose, c: Canonical, candidate: _Candidate, held: Sequence[Side]
 ) -> tuple[Canonical, Verdict]:
     """A record showing no objection against a known state: it agrees with a grant, and it
     never lifts a denial (the denial is pushed back to it).
@@ -225,9 +289,10 @@ def _no_objection(
     if not candidate.is_change:
         if not c.imported:
             return c, Verdict(o, "blocked")
-        kind, blocked = ConflictKind.INITIAL_DISAGREEMENT, "first_sight"
-    else:
-        kind, blocked = ConflictKind.GRANT_BLOCKED, "not_a_grant"
+        named = holdings.others(o, held, Status.DENIED)
+        kind, rule = ConflictKind.INITIAL_DISAGREEMENT, purpose.policy.value
+        return _blocked(purpose, c, candidate, kind, rule, "first_sight", named)
+    kind, blocked = ConflictKind.GRANT_BLOCKED, "not_a_grant"
     return _blocked(purpose, c, candidate, kind, purpose.policy.value, blocked)
 
 
@@ -238,16 +303,19 @@ def _blocked(
     kind: ConflictKind,
     rule: str,
     reason: str,
+    named: tuple[Side, ...] = (),
 ) -> tuple[Canonical, Verdict]:
-    """The canonical state stands against `candidate`; one conflict says which rule and why."""
+    """The canonical state stands against `candidate`; one conflict says which rule and why,
+    naming the `named` records that hold the canonical answer."""
     o = candidate.observation
     conflict = Conflict(
         kind,
         purpose.name,
-        (candidate.side, _canonical_side(c)),
+        (candidate.side, _canonical_side(c), *named),
         f"{rule}:{reason}",
         _BLOCK_REASONS[reason],
         link=o.link,
+        detail=holdings.records(candidate.side, *named) if named else MappingProxyType({}),
     )
     return c, Verdict(o, "blocked", None, (conflict,))
 
@@ -291,17 +359,21 @@ def _stale_override(
     purpose: Purpose, c: Canonical, candidate: _Candidate, policy: Policy
 ) -> tuple[Conflict, ...]:
     o = candidate.observation
-    if policy is not Policy.REVOCATION_WINS or c.decided_at is None:
+    if c.status is not Status.GRANTED or c.decided_at is None or not o.decided_at < c.decided_at:
         return ()
-    if c.status is not Status.GRANTED or not o.decided_at < c.decided_at:
+    if policy is Policy.REVOCATION_WINS:
+        rule, why = "revocation_wins", "revocations always apply"
+    elif policy is Policy.LAST_WRITER_WINS and holdings.overrules(c, o):
+        rule, why = "last_writer_wins:least_permissive", f"a record of {o.source} denies"
+    else:
         return ()
     return (
         Conflict(
             ConflictKind.STALE_OVERRIDE,
             purpose.name,
             (candidate.side, _canonical_side(c)),
-            "revocation_wins",
-            "a denial older than the grant it overrides was applied: revocations always apply",
+            rule,
+            f"a denial older than the grant it overrides was applied: {why}",
             link=o.link,
         ),
     )

@@ -14,7 +14,6 @@ from sqlmodel import Session
 from consent_sync.domain.identity import MatchKeys, normalize_email
 from consent_sync.domain.model import (
     MANUAL_PREFIX,
-    Canonical,
     Conflict,
     ConflictKind,
     Evidence,
@@ -30,6 +29,7 @@ from consent_sync.domain.reconcile import reconcile
 from consent_sync.store import (
     conflicts,
     drift,
+    holdings,
     ledger,
     links,
     queueing,
@@ -44,6 +44,7 @@ from consent_sync.store.errors import (
     UnknownPurposeError,
     UnlinkedObservationError,
 )
+from consent_sync.store.propagate import propagate
 from consent_sync.store.reclassify import Chunk, Rules
 from consent_sync.store.tables import ConflictRow
 from consent_sync.store.types import utc
@@ -113,6 +114,7 @@ def apply_many(
             purposes[name],
             loaded.canonical(subject_id, name),
             [(o, loaded.shadow(link_id, name)) for o, link_id in group],
+            holdings.Held(loaded, subject_id, name, group),
         )
         for subject_id, name, group in groups
     ]
@@ -135,7 +137,7 @@ def apply_many(
         subject.resolutions.append(resolution)
         subject.seqs.extend(new_seqs)
         subject.conflicts += len(resolution.conflicts)
-        subject.queued += _propagate(
+        subject.queued += propagate(
             loaded, plan, subject_id, name, resolution.canonical, state, now, targets
         )
     conflict_ids = iter(conflicts.record_many(session, found, now))
@@ -175,56 +177,6 @@ def _groups(
                 raise UnknownPurposeError(name)
             groups.append((subject_id, name, by_purpose[name]))
     return groups
-
-
-def _propagate(
-    loaded: snapshot.Snapshot,
-    plan: queueing.Plan,
-    subject_id: uuid.UUID,
-    purpose: str,
-    canonical: Canonical,
-    state: snapshot.State | None,
-    now: datetime,
-    targets: Targets | None,
-) -> int:
-    """Queue the canonical value, as each field holds it, for every active link whose system
-    holds something else; a field that cannot hold it is left alone."""
-    if not canonical.known:
-        return 0
-    decided_at = utc(canonical.decided_at) if canonical.decided_at else now
-    denial = canonical.status is Status.DENIED
-    queued = 0
-    for link in loaded.links.get(subject_id, ()):
-        shadow = loaded.shadows.get((link.id, purpose))
-        if not link.active or shadow is None:
-            continue
-        rows = loaded.outbox.setdefault((link.id, purpose), [])
-        key = LinkKey(link.system, link.object_type, link.record_id)
-        wanted = queueing.held_on(targets, key, purpose, canonical.status)
-        if wanted is None or shadow.last_seen == wanted.value:
-            if rows:  # the link holds what it can of the canonical value: nothing left to write
-                plan.settled.append((link.id, purpose))
-                rows.clear()
-            continue
-        queued += plan.queue(
-            rows,
-            link_id=link.id,
-            system=link.system,
-            purpose=purpose,
-            status=wanted,
-            decision_seq=state.ledger_seq if state else None,
-            # The revocation clock (status, the SLA, time-to-apply) starts at the denial, or
-            # when consent-sync first saw this record if that is later: a backfill does not
-            # owe a CRM for the years before it knew the record.
-            revoked_at=_clock_start(decided_at, link) if denial else None,
-            now=now,
-        )
-    return queued
-
-
-def _clock_start(decided_at: datetime, link: snapshot.Link) -> datetime:
-    """When the revocation clock starts for a link: the denial, or the record's first sighting."""
-    return decided_at if link.created_at is None else max(decided_at, utc(link.created_at))
 
 
 class Decisions:

@@ -141,7 +141,7 @@ class OutboxRow(SQLModel, table=True):
     decision_seq: int | None = Field(default=None, sa_type=BigId)
     revoked_at: datetime | None = Field(
         default=None, sa_type=UTCDateTime
-    )  # SLA clock start (decide._clock_start)
+    )  # SLA clock start (propagate.clock_start)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
