@@ -156,14 +156,14 @@ def test_a_full_sync_at_debug_logs_no_email_or_secret_and_one_pseudonym_per_pers
     subprocess.run([CONSENT_SYNC, "db", "upgrade"], env=env, check=True, capture_output=True)
     emails = {
         person.email
-        for system in ("salesforce", "hubspot")
+        for system in ("salesforce", "hubspot", "mailchimp", "dynamics")
         for person in iter_people(system, CONTACTS, SANDBOX_SEED, 0.8)
     }
     named = sorted(emails)[0]
     secrets = [
         value
         for name, value in sandbox.env.items()
-        if re.search("SECRET|TOKEN|PASSWORD", name) and value
+        if re.search("SECRET|TOKEN|PASSWORD|API_KEY", name) and not name.endswith("_URL") and value
     ]
     assert secrets, "the sandbox hands out credentials"
     first = _sync(sandbox, database)

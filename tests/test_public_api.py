@@ -161,6 +161,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "HubSpotConnector",
         "HubSpotSettings",
     ),
+    "consent_sync.connectors.declarative": (
+        "DeclarativeConnector",
+        "DeclarativeSettings",
+    ),
     "consent_sync.sync": (
         "CycleReport",
         "SyncEngine",

@@ -42,8 +42,20 @@ Each subclass lives next to the code that raises it; what it tells an operator:
     │   │                             then the write waits in the outbox with backoff
     │   ├── PermanentError            retrying will not help: the write is dead-lettered with a
     │   │   │                         `push_rejected` conflict for a human
-    │   │   └── AuthError             the CRM refused the credentials: check the secrets
+    │   │   ├── AuthError             the CRM refused the credentials: check the secrets
+    │   │   ├── RecordGone            connectors/declarative/transport.py: the record a
+    │   │   │                         declarative write or read addressed no longer exists
+    │   │   ├── NotRepresentable      …/transport.py: the system cannot take the value (a
+    │   │   │                         re-subscribe Mailchimp refuses): grant_not_representable
+    │   │   └── ResumeExpired         …/transport.py: a change-tracking link expired; the
+    │   │                             object is read again in full
     │   └── QuotaExhausted            the CRM's daily quota is spent: work waits for a later run
+    ├── PathError                     config/declarative_paths.py (also a ValueError): a
+    │                                 declarative spec's record path that does not parse
+    ├── TemplateProblem               config/declarative_templates.py (also a ValueError): a
+    │                                 spec's template that does not compile or render
+    ├── MalformedBatch                connectors/declarative/odata.py (also a ValueError): a
+    │                                 `$batch` answer that is not multipart HTTP responses
     ├── MalformedWebhook              daemon/http/webhooks.py (also a ValueError): a correctly
     │                                 signed body that is not HubSpot events; answered 400
     ├── BodyTimeout                   daemon/http/edge.py: a request body that did not arrive

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from consent_sync.cli.options import CONFIG_OPTION, fail
-from consent_sync.cli.subject import render
 
 if TYPE_CHECKING:
     from consent_sync_sandbox.stage import Stage
@@ -35,15 +34,17 @@ def sandbox(
     contacts: int = typer.Option(0, "--contacts", min=0, help="Contacts seeded per emulator."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated people."),
     overlap: float = typer.Option(
-        0.8, "--overlap", min=0.0, max=1.0, help="Share of people held by both CRMs."
+        0.8, "--overlap", min=0.0, max=1.0, help="Share of people every system holds."
     ),
     salesforce_port: int = typer.Option(8701, "--salesforce-port"),
     hubspot_port: int = typer.Option(8702, "--hubspot-port"),
+    mailchimp_port: int = typer.Option(8703, "--mailchimp-port"),
+    dynamics_port: int = typer.Option(8704, "--dynamics-port"),
     state_dir: Path = typer.Option(
         Path(".sandbox"), "--state-dir", help="Where ca.pem and the env file are written."
     ),
 ) -> None:
-    """Serve the Salesforce and HubSpot emulators over HTTPS on loopback."""
+    """Serve the emulators (Salesforce, HubSpot, Mailchimp, Dynamics 365) over HTTPS on loopback."""
     from consent_sync_sandbox.runner import SandboxError, start_sandbox
 
     stop = threading.Event()
@@ -59,7 +60,12 @@ def sandbox(
             contacts=contacts,
             seed=seed,
             overlap=overlap,
-            ports={"salesforce": salesforce_port, "hubspot": hubspot_port},
+            ports={
+                "salesforce": salesforce_port,
+                "hubspot": hubspot_port,
+                "mailchimp": mailchimp_port,
+                "dynamics": dynamics_port,
+            },
         )
     except SandboxError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -81,7 +87,13 @@ def sandbox(
 
 
 def demo(
-    contacts: int = typer.Option(3000, "--contacts", min=10, help="Contacts per CRM sandbox."),
+    contacts: int = typer.Option(3000, "--contacts", min=50, help="Contacts per sandbox."),
+    systems: str | None = typer.Option(
+        None,
+        "--systems",
+        help="Comma-separated systems to play, e.g. salesforce,hubspot. Default: every system "
+        "the configuration enables that has a sandbox.",
+    ),
     work_dir: Path = typer.Option(
         Path(".demo"), "--work-dir", help="Where the sandbox CA, env and SQLite store go."
     ),
@@ -93,41 +105,37 @@ def demo(
     ),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Start both CRM sandboxes, sync them, and play a revocation scenario end to end."""
+    """Start the systems' sandboxes, sync them, and play a revocation scenario end to end."""
+    from consent_sync.cli.options import EXIT_USAGE
     from consent_sync.cli.stores import invalid_config
     from consent_sync.config import ConfigError, default_config_dir
     from consent_sync_sandbox.demo import DemoError, run_demo
-    from consent_sync_sandbox.stage import staged
+    from consent_sync_sandbox.demo_people import TITLES
+    from consent_sync_sandbox.stage import SystemsError, choose_systems, staged
 
     config_dir = default_config_dir(config)
+    requested = None if systems is None else [n.strip() for n in systems.split(",") if n.strip()]
     say = typer.echo
-    say(f"consent-sync demo: {contacts} contacts per CRM, config from {config_dir.resolve()}")
     try:
-        with staged(work_dir, contacts, config_dir) as stage:
-            say(
-                f"   sandboxes: Salesforce {stage.sandbox.base_url('salesforce')}, "
-                f"HubSpot {stage.sandbox.base_url('hubspot')}; store {work_dir / 'consent-sync.db'}"
-            )
-            result = run_demo(stage, say)
-            say(f"4. consent-sync subject show {result.person}")
-            view = stage.store.views.subject(result.person)
-            for line in render(view, stage.config.purposes).splitlines():
-                say(f"   {line}")
-            verified = stage.store.views.verify_ledger()
-            say("")
-            say("Summary")
-            records = sum(t.get("records_read", 0) for t in result.backfill.values())
-            decisions = sum(t.get("decisions", 0) for t in result.backfill.values())
-            say(f"   backfill: {records} records, {decisions} decisions")
-            say(f"   revocation HubSpot -> Salesforce: {result.propagation_s:.2f} s (poll path)")
-            say(
-                "   opt-out unticked in Salesforce (not a grant): blocked "
-                f"(conflict #{result.conflict_id}), "
-                f"denial pushed back: {'yes' if result.pushed_back else 'NO'}"
-            )
-            say(f"   ledger: {'verified' if verified.ok else 'BROKEN'} ({verified})")
+        cast = choose_systems(config_dir, requested)
+        names = ", ".join(TITLES[s] for s in cast.systems)
+        say(
+            f"consent-sync demo: {names}, {contacts} contacts each, "
+            f"config from {config_dir.resolve()}"
+        )
+        reasons = {
+            why: [n for n, w in cast.left_out.items() if w == why] for why in cast.left_out.values()
+        }
+        for why, left_out in reasons.items():
+            say(f"   left out ({why}): {', '.join(left_out)}")
+        with staged(work_dir, contacts, config_dir, cast.systems) as stage:
+            sandboxes = ", ".join(f"{TITLES[s]} {stage.sandbox.base_url(s)}" for s in cast.systems)
+            say(f"   sandboxes: {sandboxes}; store {work_dir / 'consent-sync.db'}")
+            run_demo(stage, say)
             if serve:
                 _serve(stage, work_dir)
+    except SystemsError as exc:
+        raise fail(f"--systems: {exc}", EXIT_USAGE) from None
     except ConfigError as exc:
         raise invalid_config(exc, config_dir) from None
     except DemoError as exc:
@@ -136,7 +144,7 @@ def demo(
 
 def _serve(stage: Stage, work_dir: Path) -> None:
     """`demo --serve`: the daemon and the console stay up on the demo's store until Ctrl-C."""
-    from consent_sync_sandbox.demo import serve_console
+    from consent_sync_sandbox.demo_daemon import serve_console
 
     typer.echo("")
     typer.echo("Explore from a shell with:")

@@ -25,8 +25,10 @@ EmulatorBuilder = Callable[[int, int, float], Emulator]
 EMULATORS: dict[str, tuple[str, str]] = {
     "salesforce": ("consent_sync_sandbox.salesforce", "build_salesforce"),
     "hubspot": ("consent_sync_sandbox.hubspot", "build_hubspot"),
+    "mailchimp": ("consent_sync_sandbox.mailchimp", "build_mailchimp"),
+    "dynamics": ("consent_sync_sandbox.dynamics", "build_dynamics"),
 }
-DEFAULT_PORTS = {"salesforce": 8701, "hubspot": 8702}
+DEFAULT_PORTS = {"salesforce": 8701, "hubspot": 8702, "mailchimp": 8703, "dynamics": 8704}
 
 
 class SandboxError(RuntimeError):

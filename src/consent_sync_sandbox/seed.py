@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-SystemName = Literal["salesforce", "hubspot"]
+SystemName = Literal["salesforce", "hubspot", "dynamics", "mailchimp"]
+#: What a system that holds people of its own adds to their emails, so they stay its own.
+_OWN_EMAIL_TAG = {"hubspot": "hs", "dynamics": "dyn", "mailchimp": "mc"}
 #: What one person said about marketing email: an explicit, evidenced opt-in; an unsubscribe;
 #: an unsubscribe from all email; or nothing, because nobody ever asked (None).
 EmailFact = Literal["opted_in", "opted_out", "opted_out_all"]
@@ -174,11 +176,11 @@ def _person(index: int, seed: int, overlap_n: int, system: SystemName) -> SeedPe
     disagrees = shared and base.random() < DISAGREE_SHARE
     on_email = base.random() < 0.5  # what a disagreeing person disagrees about
     detail_seed = base.getrandbits(63)
-    if not shared and system == "hubspot":
-        # ...and people only HubSpot holds get their own identities and facts.
-        own = random.Random(f"{seed}:hubspot:{index}")
+    if not shared and system != "salesforce":
+        # ...and people only one other system holds get their own identities and facts.
+        own = random.Random(f"{seed}:{system}:{index}")
         first, last = own.choice(FIRST), own.choice(LAST)
-        email = _email(index, own, first, last).replace("@", ".hs@", 1)
+        email = _email(index, own, first, last).replace("@", f".{_OWN_EMAIL_TAG[system]}@", 1)
         facts = _Facts.draw(own)
         detail_seed = own.getrandbits(63)
     if disagrees and system == "hubspot":

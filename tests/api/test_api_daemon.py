@@ -137,8 +137,9 @@ def test_a_denial_posted_reaches_both_crms_and_a_resolution_propagates(harness: 
 
     with api(daemon, oncall) as client:
         subject = client.get("/api/v1/subjects", params={"email": person}).json()
-        (revocation,) = subject["revocations"]
-        assert {a["system"] for a in revocation["applied"]} == {"salesforce", "hubspot"}
+        (revocation,) = [r for r in subject["revocations"] if r["purpose"] == "email_marketing"]
+        assert revocation["source"] == "api:unsubscribe-page"
+        assert {"salesforce", "hubspot"} <= {a["system"] for a in revocation["applied"]}
         harness.act(
             "salesforce",
             {"action": "update", "email": person, "fields": {"HasOptedOutOfEmail": False}},

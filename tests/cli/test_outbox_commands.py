@@ -58,7 +58,8 @@ class Deployment:
             client.put("/_sandbox/faults", json=config).raise_for_status()
 
     def granted_in_both(self) -> str:
-        """Someone whose marketing email is granted, linked in both CRMs."""
+        """Someone whose marketing email is granted, linked in both CRMs, whose Salesforce
+        records are all Contacts or Leads (no consent record: one refused write, one letter)."""
         with Store.open(self.database) as store:
             with store.engine.connect() as connection:
                 emails = [
@@ -67,10 +68,16 @@ class Deployment:
             for email in sorted(emails):
                 view = store.views.subject(email)
                 states = {s.purpose: s.status for s in view.states}
-                if {link.system for link in view.links if link.active} == {
-                    "salesforce",
-                    "hubspot",
-                } and states.get("email_marketing") == "granted":
+                active = [link for link in view.links if link.active]
+                if (
+                    {"salesforce", "hubspot"} <= {link.system for link in active}
+                    and all(
+                        link.object_type in ("Contact", "Lead")
+                        for link in active
+                        if link.system == "salesforce"
+                    )
+                    and states.get("email_marketing") == "granted"
+                ):
                     return email
         raise AssertionError("nobody is granted in both CRMs")
 

@@ -6,13 +6,17 @@ Each check runs in a fresh interpreter, so modules an earlier test imported cann
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.databases import migrate
 from support.paths import REPO
 
 #: A web server, a CRM SDK, the scheduler or the emulators: only the commands that use them
@@ -50,16 +54,21 @@ _RUN_MAIN = textwrap.dedent(
 )
 
 
-def _fresh(code: str, *args: str) -> Any:
+def _fresh(code: str, *args: str, env: Mapping[str, str] | None = None) -> Any:
     """What `code`, run by a new interpreter, printed as JSON."""
     done = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=None if env is None else {**os.environ, **env},
     )
     return json.loads(done.stdout)
 
 
-def _main(*argv: str, prelude: str = "") -> dict[str, Any]:
-    result: dict[str, Any] = _fresh(_RUN_MAIN.format(prelude=prelude), json.dumps(argv))
+def _main(*argv: str, prelude: str = "", env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = _fresh(_RUN_MAIN.format(prelude=prelude), json.dumps(argv), env=env)
     return result
 
 
@@ -97,6 +106,72 @@ def test_help_of_a_product_command_loads_no_web_server_sdk_or_sandbox(
     # start-up budget is 0.5 s, docs/performance.md).
     assert "structlog" not in result["modules"]
     assert "consent_sync.config.connector_settings" not in result["modules"]
+
+
+#: What a read command that opens the store must not load: schema migrations (the version is
+#: checked in plain SQL), the logging stack (set up on the first log record), the engine,
+#: connectors, daemon and API of the product, and whatever `FORBIDDEN` names.
+READ_FORBIDDEN = (
+    "alembic",
+    "structlog",
+    "consent_sync.api",
+    "consent_sync.connectors",
+    "consent_sync.daemon",
+    "consent_sync.sync",
+)
+
+
+def _read_forbidden(modules: list[str], allowed: frozenset[str] = frozenset()) -> list[str]:
+    loaded = set(modules)
+    found = {name for name in READ_FORBIDDEN if name in loaded}
+    return sorted((found | set(_forbidden(modules))) - allowed)
+
+
+@pytest.fixture(scope="module")
+def read_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A migrated SQLite store holding one person's manual denial; its environment."""
+    path = tmp_path_factory.mktemp("read-commands") / "store.db"
+    env = {"CONSENT_SYNC_DATABASE_URL": migrate(f"sqlite:///{path}")}
+    record = ("consent", "record", "ada@example.com", "email_marketing", "denied")
+    result = _main(*record, "--source", "alice", "--config", str(REPO), env=env)
+    assert result["code"] == 0, result["err"]
+    return env
+
+
+#: `status` loads the whole configuration (for each system's revocation SLA), whose check of
+#: `schedule.sweep_cron` parses the expression with APScheduler.
+_CONFIG_CRON_CHECK = frozenset({"apscheduler"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "printed", "allowed"),
+    [
+        (("ledger", "verify"), "ledger OK: 1 row(s) verified", frozenset()),
+        (("ledger", "head"), "1:", frozenset()),
+        (("subject", "show", "ada@example.com", "--config", str(REPO)), "opted out", frozenset()),
+        (("status", "--config", str(REPO)), "ok: nothing is late", _CONFIG_CRON_CHECK),
+    ],
+)
+def test_read_commands_open_the_store_without_migrations_logging_or_the_engine(
+    read_store: dict[str, str], argv: tuple[str, ...], printed: str, allowed: frozenset[str]
+) -> None:
+    """The read commands do their work on a real store loading no Alembic, structlog, web
+    server, CRM SDK, sandbox or the product's engine (their start-up budget is 0.5 s)."""
+    result = _main(*argv, env=read_store)
+    assert (result["code"], result["err"]) == (0, ""), result["err"]
+    assert printed in result["out"]
+    assert "consent_sync.store.schema" in result["modules"]  # the schema was checked
+    assert _read_forbidden(result["modules"], allowed) == []
+
+
+def test_a_read_command_still_refuses_an_outdated_schema(tmp_path: Path) -> None:
+    """The plain-SQL version check refuses a store at an older revision, naming the upgrade."""
+    url = migrate(f"sqlite:///{tmp_path / 'old.db'}", "0001")
+    result = _main("ledger", "verify", env={"CONSENT_SYNC_DATABASE_URL": url})
+    assert result["code"] == 2
+    assert "is at schema 0001" in result["err"]
+    assert "consent-sync db upgrade" in result["err"]
+    assert "alembic" not in result["modules"]
 
 
 def test_loading_only_the_purposes_builds_no_connector_or_mapping_models() -> None:

@@ -163,7 +163,7 @@ CASES = [
         {"connectors/hub.yaml": "type: zendesk\nauth: {}\n"},
         "connectors/hub.yaml",
         1,
-        "type must be one of salesforce, hubspot, not 'zendesk'",
+        "type must be one of salesforce, hubspot, declarative, not 'zendesk'",
     ),
     Case(
         "name key in a connector",
@@ -431,7 +431,7 @@ CASES += [
         {"connectors/hub.yaml": "type: [hubspot]\nauth:\n  access_token: ${HUB_TOKEN}\n"},
         "connectors/hub.yaml",
         1,
-        "type must be one of salesforce, hubspot, not ['hubspot']",
+        "type must be one of salesforce, hubspot, declarative, not ['hubspot']",
     ),
     Case(
         "two YAML documents in one file",

@@ -33,14 +33,24 @@ SANDBOX_ENV = {
     "HUBSPOT_ACCESS_TOKEN": "pat-sandbox-Rr21",
     "HUBSPOT_CLIENT_SECRET": "hubspot-secret-Ss22",
     "HUBSPOT_CA_FILE": "",
+    "MAILCHIMP_BASE_URL": "https://127.0.0.1:8703/3.0",
+    "MAILCHIMP_API_KEY": "0123456789abcdef0123456789abcdef-us21",
+    "MAILCHIMP_LIST_ID": "a1b2c3d4e5",
+    "MAILCHIMP_CA_FILE": "",
+    "DYNAMICS_BASE_URL": "https://127.0.0.1:8704",
+    "DYNAMICS_TOKEN_URL": "https://127.0.0.1:8704/tenant/oauth2/v2.0/token",
+    "DYNAMICS_CLIENT_ID": "dynamics-client",
+    "DYNAMICS_CLIENT_SECRET": "dynamics-secret-Tt23",
+    "DYNAMICS_CA_FILE": "",
 }
 
 
 def test_repository_config_validates_offline() -> None:
     """The repository's own connectors/ and mappings/ pass validation without any variable set."""
     config = load_config(REPO, resolve_env=False, env={})
-    assert set(config.connectors) == {"salesforce", "hubspot"}
-    assert set(config.mappings) == {"salesforce", "hubspot"}
+    systems = {"salesforce", "hubspot", "mailchimp", "dynamics"}
+    assert set(config.connectors) == systems
+    assert set(config.mappings) == systems
     assert {"email_marketing", "sms_marketing", "phone_calls", "fax"} <= set(config.purposes)
     assert config.purposes["sms_marketing"].require_evidence
     assert all("is not set" in warning.message for warning in config.warnings)

@@ -22,8 +22,11 @@ def test_valid_config_exits_zero_with_a_summary() -> None:
     result = CliRunner().invoke(app, ["validate", "--config", str(REPO)], env={})
     assert result.exit_code == 0, result.output
     assert "configuration OK" in result.stdout
-    assert "systems: 2 (hubspot (hubspot), salesforce (salesforce))" in result.stdout
-    assert "mapped fields: 11 on 3 objects" in result.stdout
+    assert (
+        "systems: 4 (dynamics (declarative), hubspot (hubspot), mailchimp (declarative), "
+        "salesforce (salesforce))"
+    ) in result.stdout
+    assert "mapped fields: 19 on 7 objects" in result.stdout
 
 
 def test_invalid_config_exits_two_with_file_line_errors(make_config: MakeConfig) -> None:

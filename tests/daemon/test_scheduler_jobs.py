@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
@@ -83,7 +84,12 @@ def test_sweep_reads_everything_and_catches_a_change_the_pull_missed(running: Ru
     wait_for(swept, 30, "the sweep")
     sweep = next(r for r in store.views.recent_runs("salesforce", 5) if r.kind == "sweep")
     assert sweep.error is None
-    assert sweep.counts["records_read"] == CONTACTS
+    # Every record of every mapped object: the contacts and the consent records beside them.
+    with store.engine.connect() as connection:
+        linked = connection.execute(
+            text("SELECT COUNT(*) FROM links WHERE system = 'salesforce' AND ended_at IS NULL")
+        ).scalar_one()
+    assert sweep.counts["records_read"] == linked > CONTACTS
     assert {s.purpose: s.status for s in store.views.subject(person).states}["email_marketing"] == (
         "denied"
     )

@@ -157,12 +157,13 @@ def old(store: Store) -> OldStore:
 
 
 def test_rules_name_the_opt_out_boxes_of_the_shipped_mappings() -> None:
-    """Under the shipped mappings exactly the Salesforce opt-out checkboxes cannot say granted."""
+    """Under the shipped mappings exactly the opt-out checkboxes (Salesforce's on Contact and
+    Lead, Dynamics' on contacts) cannot say granted."""
     rules = Rules.from_mappings(load_config(REPO, resolve_env=False).mappings)
     boxes = {"HasOptedOutOfEmail", "DoNotCall", "HasOptedOutOfFax"}
     assert set(rules.fields) == {
         ("salesforce", obj, name) for obj in ("Contact", "Lead") for name in boxes
-    }
+    } | {("dynamics", "contacts", name) for name in ("donotbulkemail", "donotphone", "donotfax")}
     assert all(found.checkbox for found in rules.fields.values())
     assert ("salesforce", "Lead", "email_marketing") in rules.no_opt_in
     assert not any(system == "hubspot" for system, _, _ in rules.no_opt_in)

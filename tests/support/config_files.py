@@ -111,4 +111,13 @@ OFFLINE_ENV: dict[str, str] = {
     "HUBSPOT_ACCESS_TOKEN": "token",
     "HUBSPOT_CLIENT_SECRET": "secret",
     "HUBSPOT_CA_FILE": "",
+    "MAILCHIMP_BASE_URL": "https://mailchimp.invalid/3.0",
+    "MAILCHIMP_API_KEY": "key-us21",
+    "MAILCHIMP_LIST_ID": "list",
+    "MAILCHIMP_CA_FILE": "",
+    "DYNAMICS_BASE_URL": "https://dynamics.invalid",
+    "DYNAMICS_TOKEN_URL": "https://login.invalid/tenant/oauth2/v2.0/token",
+    "DYNAMICS_CLIENT_ID": "id",
+    "DYNAMICS_CLIENT_SECRET": "secret",
+    "DYNAMICS_CA_FILE": "",
 }

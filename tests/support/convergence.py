@@ -19,9 +19,18 @@ SYSTEMS = ("salesforce", "hubspot")
 
 def statuses(harness: Harness, system: str) -> dict[tuple[str, str], set[Status]]:
     """What one CRM holds per (email, purpose), read through the connector as the daemon reads."""
+    out: dict[tuple[str, str], set[Status]] = {}
+    for key, held in object_statuses(harness, system).items():
+        out[key] = set().union(*held.values())
+    return out
+
+
+def object_statuses(harness: Harness, system: str) -> dict[tuple[str, str], dict[str, set[Status]]]:
+    """What one CRM holds per (email, purpose), per object type (a Contact's box, a consent
+    record), read through the connector as the daemon reads."""
     config = load_config(REPO, env=harness.sandbox.env)
     connector = build_connector(config.connectors[system], config.mappings[system])
-    out: dict[tuple[str, str], set[Status]] = {}
+    out: dict[tuple[str, str], dict[str, set[Status]]] = {}
     try:
         for object_type, mapping in config.mappings[system].objects.items():
             for page in connector.pull(object_type, None):
@@ -30,7 +39,8 @@ def statuses(harness: Harness, system: str) -> dict[tuple[str, str], set[Status]
                     if mapped.keys.email is None or record.deleted:
                         continue
                     for o in mapped.observations:
-                        out.setdefault((mapped.keys.email, o.purpose), set()).add(o.status)
+                        held = out.setdefault((mapped.keys.email, o.purpose), {})
+                        held.setdefault(object_type, set()).add(o.status)
     finally:
         connector.close()
     return out
@@ -51,9 +61,9 @@ def canonical(store: Store) -> dict[tuple[str, str], Status]:
 def mismatches(harness: Harness, store: Store) -> list[tuple[str, str, Status, set[Status]]]:
     """I2: shared (email, purpose) pairs where a CRM holds something else than the store.
 
-    Each CRM is held to the canonical value as its fields can say it (an opt-out box unticked for
-    a grant); a field that cannot hold the value, or a grant withheld from a HubSpot subscription
-    for want of a legal basis, is not held to it.
+    Each CRM object is held to the canonical value as its fields can say it (an opt-out box
+    unticked for a grant, a consent record OptIn); a field that cannot hold the value, or a grant
+    withheld for want of a legal basis, is not held to it.
     """
     config = load_config(REPO, env=harness.sandbox.env)
     held_as = targets(config.mappings)
@@ -62,24 +72,19 @@ def mismatches(harness: Harness, store: Store) -> list[tuple[str, str, Status, s
         for c in store.views.conflicts(kind=ConflictKind.GRANT_NOT_REPRESENTABLE)
     }
     truth = canonical(store)
-    seen = {system: statuses(harness, system) for system in ("salesforce", "hubspot")}
+    seen = {system: object_statuses(harness, system) for system in ("salesforce", "hubspot")}
     wrong = []
     for key in sorted(set(seen["salesforce"]) & set(seen["hubspot"])):
         want = truth.get(key, Status.UNKNOWN)
         if want is Status.UNKNOWN:
             continue
-        for system, values in seen.items():
-            expected = {
-                held.get(want)
-                for (name, _, purpose), held in held_as.items()
-                if name == system and purpose == key[1]
-            }
-            if None in expected or not expected:
-                continue
+        for system, per_object in seen.items():
             if want is Status.GRANTED and (system, key[1]) in withheld:
                 continue
-            if values[key] != expected:
-                wrong.append((*key, want, values[key]))
+            for object_type, values in per_object[key].items():
+                expected = held_as.get((system, object_type, key[1]), {}).get(want)
+                if expected is not None and values != {expected}:
+                    wrong.append((*key, want, values))
     return wrong
 
 
@@ -102,7 +107,8 @@ def quiescent(store: Store, since: datetime, systems: tuple[str, ...] = SYSTEMS)
 
 
 def shared_granted_people(store: Store, count: int) -> list[str]:
-    """Emails linked in both CRMs whose marketing email is not opted out (granted or not)."""
+    """Emails linked in both Salesforce and HubSpot whose marketing email is not opted out
+    (granted or not)."""
     with store.engine.connect() as connection:
         rows = connection.execute(
             text(
@@ -110,7 +116,8 @@ def shared_granted_people(store: Store, count: int) -> list[str]:
                 "WHERE c.purpose = 'email_marketing' AND "
                 "c.status IN ('granted', 'not_opted_out') AND "
                 "(SELECT COUNT(DISTINCT l.system) FROM links l "
-                " WHERE l.subject_id = s.id AND l.ended_at IS NULL) = 2 "
+                " WHERE l.subject_id = s.id AND l.ended_at IS NULL "
+                " AND l.system IN ('salesforce', 'hubspot')) = 2 "
                 "ORDER BY s.email LIMIT :n"
             ),
             {"n": count},

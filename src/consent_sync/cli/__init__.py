@@ -45,8 +45,14 @@ app.add_typer(token, name="token")
 app.add_typer(outbox, name="outbox")
 
 
+#: Commands that only read and print: they set logging up when something first logs
+#: (deferred_logging.py), not before, to start within 0.5 s (docs/performance.md).
+READ_COMMANDS = frozenset({"ledger", "status", "subject"})
+
+
 @app.callback()
 def root(
+    ctx: typer.Context,
     log_level: str = typer.Option(
         "WARNING", "--log-level", envvar="CONSENT_SYNC_LOG_LEVEL", help="DEBUG, INFO, WARNING..."
     ),
@@ -55,6 +61,11 @@ def root(
     if "--help" in sys.argv[1:]:
         # A usage text logs nothing; configuring logging (structlog and rich) would be a third
         # of `subject show --help`'s start-up (tests/cli/test_startup.py).
+        return
+    if ctx.invoked_subcommand in READ_COMMANDS:
+        from consent_sync.cli.deferred_logging import defer
+
+        ctx.call_on_close(defer(log_level))
         return
     from consent_sync.logs import configure as configure_logging
 

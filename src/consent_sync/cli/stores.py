@@ -1,7 +1,8 @@
 """What the store commands share: opening the store and loading the configuration's purposes.
 
-Command modules import this inside their command functions: it loads the store (SQLAlchemy)
-and the configuration package, which starting the CLI or printing help does not need.
+Command modules import this inside their command functions: it loads the store (SQLAlchemy),
+which starting the CLI or printing help does not need; the configuration package is imported
+only by the commands that read it (`purposes_from`).
 """
 
 from __future__ import annotations
@@ -9,25 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from consent_sync.cli.options import EXIT_USAGE, fail
-from consent_sync.config import ConfigError, default_config_dir, load_purposes
 from consent_sync.domain.model import Purpose
-from consent_sync.store import (
-    URL_ENV,
-    SchemaOutdatedError,
-    Store,
-    StoreError,
-    UnsupportedDatabaseError,
-    database_url,
-    redact_url,
-)
-from consent_sync.store.db import create_store_engine
-from consent_sync.store.schema import ensure_current
+from consent_sync.store.db import URL_ENV, create_store_engine, database_url, redact_url
+from consent_sync.store.errors import StoreError, UnsupportedDatabaseError
+from consent_sync.store.facade import Store
+from consent_sync.store.schema import SchemaOutdatedError, ensure_current
+
+if TYPE_CHECKING:
+    from consent_sync.config import ConfigError
 
 
 def store_engine(url: str) -> Engine:
@@ -83,6 +80,8 @@ def invalid_config(exc: ConfigError, config_dir: Path) -> typer.Exit:
 
 def purposes_from(config: Path | None) -> dict[str, Purpose]:
     """The purposes of the configuration directory; exits 2 listing every error if invalid."""
+    from consent_sync.config import ConfigError, default_config_dir, load_purposes
+
     config_dir = default_config_dir(config)
     try:
         return load_purposes(config_dir)

@@ -8,15 +8,18 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from consent_sync.config.declarative import Auth as DeclarativeAuth
+from consent_sync.config.declarative import Requester, Stream
+from consent_sync.config.declarative_checks import check_declarative
 from consent_sync.config.errors import ConfigIssue
 from consent_sync.config.validation import EnvText, EnvUrl, Secret, StrictModel
 from consent_sync.config.yaml_source import YamlDocument
 
-ConnectorType = Literal["salesforce", "hubspot"]
-SalesforceGrant = Literal["client_credentials", "jwt_bearer", "password"]
+ConnectorType = Literal["salesforce", "hubspot", "declarative"]
+SalesforceGrant = Literal["client_credentials", "jwt_bearer", "password", "refresh_token"]
 
 #: Settings whose values are credentials: only ever `${ENV_VAR}` references.
-SECRET_KEYS = frozenset({"client_secret", "password", "access_token"})
+SECRET_KEYS = frozenset({"client_secret", "password", "access_token", "refresh_token"})
 
 
 def _check_cron(expression: str) -> str:
@@ -85,6 +88,9 @@ class SalesforceAuth(StrictModel):
     username: OptionalText = None
     password: Secret | None = None
     private_key_file: OptionalText = None
+    #: grant refresh_token: a token the web-server flow issued. Used as given; a rotated one the
+    #: token endpoint returns is kept in memory only (docs/design.md, "Connectors").
+    refresh_token: Secret | None = None
     ca_file: OptionalText = None
     api_version: Annotated[str, BeforeValidator(_api_version)] = "62.0"
 
@@ -120,21 +126,42 @@ class HubSpotConnector(_Connector):
     auth: HubSpotAuth
 
 
-ConnectorConfig = SalesforceConnector | HubSpotConnector
-CONNECTOR_MODELS: dict[str, type[SalesforceConnector] | type[HubSpotConnector]] = {
+class DeclarativeConnector(_Connector):
+    """A system described by a declarative spec: auth, requester, one stream per object type
+    (docs/connectors.md). `vars` fill the `{name}` placeholders of its paths."""
+
+    type: Literal["declarative"]
+    vars: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], EnvText] = Field(
+        default_factory=dict
+    )
+    auth: DeclarativeAuth | None = None
+    requester: Requester
+    streams: Annotated[dict[Annotated[str, Field(min_length=1)], Stream], Field(min_length=1)]
+
+
+ConnectorConfig = SalesforceConnector | HubSpotConnector | DeclarativeConnector
+CONNECTOR_MODELS: dict[
+    str, type[SalesforceConnector] | type[HubSpotConnector] | type[DeclarativeConnector]
+] = {
     "salesforce": SalesforceConnector,
     "hubspot": HubSpotConnector,
+    "declarative": DeclarativeConnector,
 }
 
 _GRANT_NEEDS: dict[str, tuple[str, ...]] = {
     "client_credentials": ("client_id", "client_secret"),
     "jwt_bearer": ("client_id", "username", "private_key_file"),
     "password": ("client_id", "client_secret", "username", "password"),
+    # The secret is optional: a connected app may not require it for the refresh-token flow.
+    "refresh_token": ("client_id", "refresh_token"),
 }
 
 
 def check_connector(doc: YamlDocument, connector: ConnectorConfig) -> list[ConfigIssue]:
-    """What the schema cannot say: the settings each Salesforce OAuth grant needs."""
+    """What the schema cannot say: the settings each Salesforce OAuth grant needs, and what
+    spans the keys of a declarative spec."""
+    if isinstance(connector, DeclarativeConnector):
+        return check_declarative(doc, connector)
     if not isinstance(connector, SalesforceConnector):
         return []
     auth = connector.auth

@@ -18,15 +18,25 @@ from consent_sync.config.errors import ConfigIssue
 from consent_sync.config.yaml_limits import MAX_FILE_BYTES
 from consent_sync.config.yaml_source import YamlDocument
 
-_CA_FILE = ("auth", "ca_file")
+#: Where a connector names its CA file: `auth` (Salesforce, HubSpot), `requester` (declarative).
+_CA_BLOCKS = ("auth", "requester")
 
 
 def ca_file_issues(doc: YamlDocument, env: Mapping[str, str]) -> list[ConfigIssue]:
-    """An issue at the line of `auth.ca_file` if it names a file that is not a CA bundle."""
-    auth = doc.data.get("auth") if isinstance(doc.data, dict) else None
-    written = auth.get("ca_file") if isinstance(auth, dict) else None
-    if not isinstance(written, str):
-        return []
+    """An issue at the line of `auth.ca_file` (or a declarative spec's `requester.ca_file`) if it
+    names a file that is not a CA bundle."""
+    issues: list[ConfigIssue] = []
+    for block in _CA_BLOCKS:
+        settings = doc.data.get(block) if isinstance(doc.data, dict) else None
+        written = settings.get("ca_file") if isinstance(settings, dict) else None
+        if isinstance(written, str):
+            issues += _ca_file_issue(doc, (block, "ca_file"), written, env)
+    return issues
+
+
+def _ca_file_issue(
+    doc: YamlDocument, at: tuple[str, str], written: str, env: Mapping[str, str]
+) -> list[ConfigIssue]:
     try:
         path = substitute(written, env)
     except MissingVariableError:
@@ -38,7 +48,7 @@ def ca_file_issues(doc: YamlDocument, env: Mapping[str, str]) -> list[ConfigIssu
         return []
     variables = ", ".join(referenced_variables(written))
     source = f" (from {variables})" if variables else ""
-    return [doc.issue(_CA_FILE, f"ca_file {path}{source} {problem}")]
+    return [doc.issue(at, f"ca_file {path}{source} {problem}")]
 
 
 def ca_file_problem(path: Path) -> str | None:

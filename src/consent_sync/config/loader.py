@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -68,15 +68,26 @@ def default_config_dir(option: Path | None = None) -> Path:
 
 
 def load_config(
-    config_dir: Path, *, resolve_env: bool = True, env: Mapping[str, str] | None = None
+    config_dir: Path,
+    *,
+    resolve_env: bool = True,
+    env: Mapping[str, str] | None = None,
+    systems: Collection[str] | None = None,
 ) -> DeploymentConfig:
     """Load and validate a configuration directory; raise `ConfigError` with every error found.
 
     With `resolve_env` (to run), `${VAR}` references are replaced from `env` (default: the process
     environment) and an unset variable is an error. Without it (offline validation) references are
-    kept as written and unset variables are only warnings.
+    kept as written and unset variables are only warnings. `systems` (default: all) names the
+    connectors to run: any other is loaded as if it said `enabled: false`, so its secrets need
+    not be set (the demo runs on some of the configured systems).
     """
-    loader = _Loader(Path(config_dir), dict(os.environ if env is None else env), resolve_env)
+    loader = _Loader(
+        Path(config_dir),
+        dict(os.environ if env is None else env),
+        resolve_env,
+        systems=None if systems is None else frozenset(systems),
+    )
     return loader.load()
 
 
@@ -98,6 +109,7 @@ class _Loader:
     errors: list[ConfigIssue] = field(default_factory=list)
     warnings: list[ConfigIssue] = field(default_factory=list)
     purposes_doc: YamlDocument | None = None
+    systems: frozenset[str] | None = None  # the connectors to run; None: every enabled one
 
     def load(self) -> DeploymentConfig:
         from consent_sync.config.mapping_checks import check_mapping, mapping_warnings
@@ -127,6 +139,7 @@ class _Loader:
             mapping = self.model(SystemMapping, doc, context) if doc is not None else None
             if mapping is not None and doc is not None:
                 self.errors += check_mapping(doc, mapping, system, types.get(system))
+                self.errors += _declarative_issues(doc, mapping, connectors.get(system))
                 self.warnings += mapping_warnings(doc, mapping)
                 mappings[system] = mapping
         for name in connector_docs.keys() - mapping_docs.keys():
@@ -212,6 +225,8 @@ class _Loader:
             self.errors.append(doc.issue(("type",) if "type" in data else (), message))
             return None
         enabled = data.get("enabled", True) is not False
+        if enabled and self.systems is not None and name not in self.systems:
+            data, enabled = {**data, "enabled": False}, False
         resolve = self.resolve_env and enabled
         if not resolve:
             self.warn_unset_variables(doc)
@@ -251,6 +266,18 @@ def system_name_problem(name: str) -> str | None:
     if len(name) > 63:
         return "it must be at most 63 characters long; rename the file"
     return "it may only hold lowercase letters, digits, '_' and '-'; rename the file"
+
+
+def _declarative_issues(
+    doc: YamlDocument, mapping: SystemMapping, connector: ConnectorConfig | None
+) -> list[ConfigIssue]:
+    """What a mapping asks of a declarative connector's streams that they lack."""
+    from consent_sync.config.connector_settings import DeclarativeConnector
+    from consent_sync.config.declarative_checks import check_declarative_mapping
+
+    if not isinstance(connector, DeclarativeConnector):
+        return []
+    return check_declarative_mapping(doc, mapping, connector.streams)
 
 
 def _declared_type(doc: YamlDocument | None) -> str:

@@ -3,6 +3,7 @@ subscriptions only where the CRM has them."""
 
 from __future__ import annotations
 
+from consent_sync.config.consent_checks import check_consent_object
 from consent_sync.config.errors import ConfigIssue
 from consent_sync.config.mappings import (
     SUBSCRIPTION_STATES,
@@ -71,6 +72,9 @@ def check_mapping(
             )
         )
     for object_name, obj in mapping.objects.items():
+        issues += check_consent_object(doc, object_name, obj, connector_type)
+        if obj.kind == "consent_records":
+            continue  # its fields are derived from its consents, each one sound
         issues += _check_unsubscribe_all(doc, object_name, obj, connector_type)
         pushers: dict[str, str] = {}
         for field_name, field in obj.fields.items():

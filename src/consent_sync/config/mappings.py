@@ -4,6 +4,11 @@ Each field maps to exactly one purpose through a value table (raw CRM value -> s
 reads the table forwards; pushing reads it backwards, so every status written must have exactly one
 raw value, or an explicit `push_value` choosing among several. These models only validate what the
 YAML says; reading and writing through a table is the domain's (`consent_sync.domain.mapping`).
+
+An object of `kind: consent_records` (Salesforce's ContactPointTypeConsent or ContactPointConsent)
+lists `consents` instead: each maps one (DataUsePurpose, ContactPointType) to a purpose, and its
+`match` and `fields` are derived from them, one field per entry read through
+`CONSENT_RECORD_VALUES` (docs/design.md, "Salesforce consent records").
 """
 
 from __future__ import annotations
@@ -26,9 +31,30 @@ from consent_sync.domain.model import Status
 
 Direction = Literal["pull", "push", "both"]
 FieldKind = Literal["property", "subscription"]
+ObjectKind = Literal["fields", "consent_records"]
+#: Salesforce's ContactPointType picklist (the channel a consent record speaks for).
+ContactPointType = Literal["Email", "Phone", "MailingAddress", "Social", "Web"]
 
 #: The statuses of HubSpot Communication Preferences v4, as a subscription field's raw values.
 SUBSCRIPTION_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED"})
+
+#: What a Salesforce consent record says, as its connector reads it: its PrivacyConsentStatus
+#: inside its effective window, `Expired` once its EffectiveTo has passed (an opt-in that lapsed
+#: is no consent: a denial, as Salesforce's Consent API answers), `NotYetEffective` before its
+#: EffectiveFrom (it says nothing yet). The order matters: pushing writes the first raw value of
+#: a status, so a denial is written as `OptOut` and a grant as `OptIn`.
+CONSENT_RECORD_VALUES: dict[RawValue, Status] = {
+    "OptIn": Status.GRANTED,
+    "OptOut": Status.DENIED,
+    "Expired": Status.DENIED,
+    "NotYetEffective": Status.UNKNOWN,
+    "NotSeen": Status.UNKNOWN,
+    "Seen": Status.UNKNOWN,
+}
+#: The field of a consent record holding its person's email: the connector finds it through
+#: the record's Individual (PartyId) and that Individual's Contacts and Leads, or through its
+#: ContactPointEmail.
+CONSENT_EMAIL = "Email"
 
 
 def _raw_value(value: object) -> RawValue:
@@ -109,12 +135,80 @@ class UnsubscribeAll(StrictModel):
     push: bool = False
 
 
-class ObjectMapping(StrictModel):
-    """One CRM object type (Contact, Lead, contacts) and its consent fields."""
+class ConsentEntry(StrictModel):
+    """One (DataUsePurpose, ContactPointType) of a consent-records object and its purpose."""
 
+    data_use_purpose: CrmName
+    contact_point_type: ContactPointType = "Email"
+    purpose: PurposeRef
+    direction: Direction = "both"
+
+    @property
+    def field_name(self) -> str:
+        """The derived field its records' state is read into, e.g. `Email Marketing/Email`."""
+        return f"{self.data_use_purpose}/{self.contact_point_type}"
+
+    def as_field(self) -> FieldMapping:
+        """The field this entry reads and writes, through `CONSENT_RECORD_VALUES`."""
+        return FieldMapping.model_construct(
+            purpose=self.purpose,
+            values=dict(CONSENT_RECORD_VALUES),
+            direction=self.direction,
+            kind="property",
+            subscription=None,
+            push_value={Status.GRANTED: "OptIn", Status.DENIED: "OptOut"},
+        )
+
+
+def _fields_unless_derived(
+    value: dict[str, FieldMapping], info: ValidationInfo
+) -> dict[str, FieldMapping]:
+    if info.data.get("kind", "fields") == "fields" and not value:
+        raise PydanticCustomError("too_short", "must not be empty")
+    return value
+
+
+def _consents_if_records(value: list[ConsentEntry], info: ValidationInfo) -> list[ConsentEntry]:
+    if info.data.get("kind") == "consent_records" and not value:
+        raise PydanticCustomError("too_short", "must not be empty")
+    return value
+
+
+class ObjectMapping(StrictModel):
+    """One CRM object type (Contact, Lead, contacts) and its consent fields, or a Salesforce
+    consent-records object whose fields are derived from its `consents`."""
+
+    kind: ObjectKind = "fields"
     match: MatchKeys
-    fields: Annotated[dict[CrmName, FieldMapping], Field(min_length=1)]
+    fields: Annotated[dict[CrmName, FieldMapping], AfterValidator(_fields_unless_derived)]
     unsubscribe_all: UnsubscribeAll | None = None
+    consents: Annotated[list[ConsentEntry], AfterValidator(_consents_if_records)] = Field(
+        default_factory=list, validate_default=True
+    )
+    #: Whether a revocation written to a Contact or Lead without an Individual creates one, so
+    #: the consent record it implies can be created too (consent_records only).
+    create_individual: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_keys(cls, data: Any) -> Any:
+        # A consent-records object finds its people through Individual and reads its consents:
+        # `match` and `fields` are derived (mapping_checks refuses them written by hand).
+        if isinstance(data, dict) and data.get("kind") == "consent_records":
+            return {"match": {"email": CONSENT_EMAIL}, "fields": {}, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _derive_fields(self) -> ObjectMapping:
+        if self.kind != "consent_records":
+            return self
+        fields = {entry.field_name: entry.as_field() for entry in self.consents}
+        match = MatchKeys.model_construct(email=CONSENT_EMAIL, phone=None)
+        return self.model_copy(update={"fields": fields, "match": match})
+
+    def consent_entry(self, field_name: str) -> ConsentEntry | None:
+        """The consents entry a derived field reads (None for an ordinary field)."""
+        return next((e for e in self.consents if e.field_name == field_name), None)
 
 
 class SystemMapping(StrictModel):

@@ -67,9 +67,15 @@ class LineIndex:
         """
         path: Loc = ()
         line = self.root_line
-        for step in loc:
+        steps = list(loc)
+        for position, step in enumerate(steps):
             key = self._child(path, step)
             if key is _MISSING:
+                # A step pydantic adds that the file does not hold (the tag of a tagged union,
+                # `auth.basic.password`) is passed over when the next one is written there.
+                ahead = steps[position + 1] if position + 1 < len(steps) else _MISSING
+                if ahead is not _MISSING and self._child(path, ahead) is not _MISSING:
+                    continue
                 break
             path = (*path, key)
             line = self.lines[path]

@@ -95,3 +95,19 @@ class Connector(Protocol):
     def close(self) -> None:
         """Release sessions and sockets."""
         ...
+
+
+@runtime_checkable
+class ResumablePull(Protocol):
+    """A connector whose pulls can resume from an opaque token (a change-tracking link).
+
+    A pull's last page may carry `Page.resume`; the engine stores it with the cursor and, on
+    the next incremental pull, calls `pull_resuming` with it instead of `pull`. A full read
+    ignores it.
+    """
+
+    def pull_resuming(
+        self, object_type: str, since: datetime | None, resume: str
+    ) -> Iterator[Page]:
+        """Records changed since the pull whose last page carried `resume`, page by page."""
+        ...

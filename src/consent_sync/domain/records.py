@@ -16,6 +16,7 @@ from consent_sync.domain.model import Conflict, ConflictKind, LinkKey
 
 __all__ = [
     "WHOLE_RECORD",
+    "Decided",
     "FieldInfo",
     "FieldWrite",
     "Page",
@@ -135,10 +136,24 @@ def unreadable_conflicts(
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a pull; the engine commits its decisions before asking for the next."""
+    """One page of a pull; the engine commits its decisions before asking for the next.
+
+    `resume`: an opaque token (a change-tracking link) on a pull's last page only; the engine
+    stores it with the cursor once the page is committed and hands it back to the next pull.
+    """
 
     records: Sequence[Record]
     watermark: datetime | None  # highest modification stamp in the page
+    resume: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """When and where a written value was decided: its decision's time (None when its evidence
+    does not say) and the system (or `manual:<who>`, `api:<client>`) it came from."""
+
+    at: datetime | None
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +162,18 @@ class FieldWrite:
 
     `legal_basis` and `explanation` are the decision's own recorded evidence, set only when a
     grant is written; a connector never fills them in (a grant the target cannot store without
-    a basis is answered with `WriteResult.unrepresentable`).
+    a basis is answered with `WriteResult.unrepresentable`). `email` is the record's normalized
+    email as last read, for APIs that address records by email (personal data: never logged).
+    `decided` says, per field written, when and where its decision was made, for systems that
+    record it with the value (a Salesforce consent record's CaptureDate and CaptureSource).
     """
 
     record_id: str
     values: Mapping[str, Any]
     legal_basis: str | None = None
     explanation: str | None = None
+    email: str | None = field(default=None, repr=False)
+    decided: Mapping[str, Decided] = field(default_factory=lambda: _NOTHING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,15 +23,34 @@ def cursor(session: Session, system: str, object_type: str) -> datetime | None:
     return row.watermark if row is not None else None
 
 
+def resume_token(session: Session, system: str, object_type: str) -> str | None:
+    """The token the next pull of (system, object) resumes from, None if there is none."""
+    row = session.get(CursorRow, (system, object_type))
+    return row.resume_token if row is not None else None
+
+
 def advance_cursor(
-    session: Session, system: str, object_type: str, watermark: datetime, now: datetime
+    session: Session,
+    system: str,
+    object_type: str,
+    watermark: datetime | None,
+    now: datetime,
+    resume: str | None = None,
 ) -> datetime:
-    """Move the watermark forward to `watermark` (never back) and return where it stands."""
+    """Move the watermark forward to `watermark` (never back; None: where it is, or `now` for
+    a first cursor) and store `resume` if given; return where the watermark stands."""
     row = session.get(CursorRow, (system, object_type))
     if row is None:
-        row = CursorRow(system=system, object_type=object_type, watermark=watermark, updated_at=now)
-    elif watermark > row.watermark:
+        row = CursorRow(
+            system=system,
+            object_type=object_type,
+            watermark=watermark if watermark is not None else now,
+            updated_at=now,
+        )
+    elif watermark is not None and watermark > row.watermark:
         row.watermark, row.updated_at = watermark, now
+    if resume is not None:
+        row.resume_token, row.updated_at = resume, now
     session.add(row)
     return row.watermark
 
@@ -131,12 +150,25 @@ class Coordination:
         with self._transactions.read() as session:
             return cursor(session, system, object_type)
 
+    def resume_token(self, system: str, object_type: str) -> str | None:
+        """The token the next pull resumes from (a change-tracking link), None if none."""
+        with self._transactions.read() as session:
+            return resume_token(session, system, object_type)
+
     def advance_cursor(
-        self, system: str, object_type: str, watermark: datetime, now: datetime
+        self,
+        system: str,
+        object_type: str,
+        watermark: datetime | None,
+        now: datetime,
+        *,
+        resume: str | None = None,
     ) -> datetime:
-        """Move the watermark forward (never back); call only after the page is committed."""
+        """Move the watermark forward (never back) and keep `resume` for the next pull; call
+        only after the page is committed."""
+        stamp = utc(watermark) if watermark is not None else None
         with self._transactions.write() as session:
-            return advance_cursor(session, system, object_type, utc(watermark), utc(now))
+            return advance_cursor(session, system, object_type, stamp, utc(now), resume)
 
     def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Claim or renew a lease; False while another holder's lease is unexpired."""

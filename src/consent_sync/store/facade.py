@@ -8,41 +8,83 @@ share one `Transactions` (db.py) and so one dry run.
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from consent_sync.store.browse import Browse
-from consent_sync.store.coordination import Coordination
 from consent_sync.store.db import Transactions, create_store_engine, database_url
-from consent_sync.store.decide import Decisions
-from consent_sync.store.outbox import Outbox
 from consent_sync.store.schema import ensure_current
-from consent_sync.store.tokens import Tokens
-from consent_sync.store.views import Views
-from consent_sync.store.webhooks import Webhooks
+
+if TYPE_CHECKING:
+    from consent_sync.store.browse import Browse
+    from consent_sync.store.coordination import Coordination
+    from consent_sync.store.decide import Decisions
+    from consent_sync.store.outbox import Outbox
+    from consent_sync.store.tokens import Tokens
+    from consent_sync.store.views import Views
+    from consent_sync.store.webhooks import Webhooks
 
 
 class Store:
-    """The canonical consent store over one database (SQLite file or PostgreSQL)."""
+    """The canonical consent store over one database (SQLite file or PostgreSQL).
 
-    decisions: Decisions  # ingestion, manual decisions, conflict resolution, repairs
-    outbox: Outbox  # the pusher's writes: due, written, withheld, retried, dead, requeued
-    coordination: Coordination  # cursors, leases and sync runs
-    views: Views  # what the CLI, the API and the metrics read
-    browse: Browse  # the API's paged listings: conflicts, runs, dead letters, deliveries
-    tokens: Tokens  # API tokens (hashes only) and idempotent decisions
-    webhooks: Webhooks  # webhook events de-duplicated, the records they named queued for a read
+    Each facet is built, and its module imported, when first used: a read command that only
+    views the store loads no ingestion or outbox code (docs/performance.md, "CLI start-up").
+    """
 
     def __init__(self, engine: Engine, *, dry_run: bool = False) -> None:
         self._transactions = Transactions(engine, dry_run)
-        self.decisions = Decisions(self._transactions)
-        self.coordination = Coordination(self._transactions)
-        self.outbox = Outbox(self._transactions)
-        self.views = Views(self._transactions)
-        self.browse = Browse(self._transactions)
-        self.tokens = Tokens(self._transactions)
-        self.webhooks = Webhooks(self._transactions)
+
+    @cached_property
+    def decisions(self) -> Decisions:
+        """Ingestion, manual decisions, conflict resolution, repairs."""
+        from consent_sync.store.decide import Decisions
+
+        return Decisions(self._transactions)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        """The pusher's writes: due, written, withheld, retried, dead, requeued."""
+        from consent_sync.store.outbox import Outbox
+
+        return Outbox(self._transactions)
+
+    @cached_property
+    def coordination(self) -> Coordination:
+        """Cursors, leases and sync runs."""
+        from consent_sync.store.coordination import Coordination
+
+        return Coordination(self._transactions)
+
+    @cached_property
+    def views(self) -> Views:
+        """What the CLI, the API and the metrics read."""
+        from consent_sync.store.views import Views
+
+        return Views(self._transactions)
+
+    @cached_property
+    def browse(self) -> Browse:
+        """The API's paged listings: conflicts, runs, dead letters, deliveries."""
+        from consent_sync.store.browse import Browse
+
+        return Browse(self._transactions)
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """API tokens (hashes only) and idempotent decisions."""
+        from consent_sync.store.tokens import Tokens
+
+        return Tokens(self._transactions)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Webhook events de-duplicated, the records they named queued for a read."""
+        from consent_sync.store.webhooks import Webhooks
+
+        return Webhooks(self._transactions)
 
     @property
     def engine(self) -> Engine:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import Session, col, select
@@ -43,6 +43,9 @@ class OutboxItem:
     revoked_at: (
         datetime | None
     )  # the SLA clock: the denial, or the record's first sighting if later
+    #: The record's normalized email as last read, for systems that address a write by email
+    #: (personal data: kept out of repr and logs).
+    email: str | None = field(default=None, repr=False)
 
 
 def due(
@@ -90,6 +93,7 @@ def _item(row: OutboxRow, link: LinkRow) -> OutboxItem:
         attempts=row.attempts,
         decision_seq=row.decision_seq,
         revoked_at=row.revoked_at,
+        email=link.email,
     )
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from consent_sync.store.types import BigId, UTCDateTime
@@ -198,6 +198,8 @@ class CursorRow(SQLModel, table=True):
     object_type: str = Field(sa_type=String(64), primary_key=True)
     watermark: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    #: An opaque token the connector resumes its next pull from (a change-tracking link).
+    resume_token: str | None = Field(default=None, sa_type=Text)
 
 
 class LeaseRow(SQLModel, table=True):

@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
-from consent_sync.config import ObjectMapping
-from consent_sync.domain.model import Evidence
-from consent_sync.domain.records import FieldWrite, Record
+from consent_sync.config import ConnectorConfig, ObjectMapping, SystemMapping
+from consent_sync.config.connector_settings import DeclarativeConnector
+from consent_sync.domain.model import Evidence, Status
+from consent_sync.domain.records import Decided, FieldWrite, Record
 from consent_sync.store.outbox import OutboxItem
 
 log = structlog.get_logger("consent_sync.sync.engine")
@@ -56,6 +57,20 @@ def log_unreadable(system: str, records: Sequence[Record]) -> None:
     )
 
 
+def read_back(
+    connector: ConnectorConfig, object_type: str, items: Sequence[OutboxItem]
+) -> list[OutboxItem]:
+    """The items whose records are read back before they are written: all of them, or, for a
+    declarative stream whose `write.read_back` is `grants`, those that write anything but a
+    denial (a denial cannot overwrite a revocation; docs/connectors.md, "write")."""
+    if not isinstance(connector, DeclarativeConnector):
+        return list(items)
+    stream = connector.streams.get(object_type)
+    if stream is None or stream.write is None or stream.write.read_back != "grants":
+        return list(items)
+    return [item for item in items if item.status is not Status.DENIED]
+
+
 def grouped(items: Sequence[OutboxItem]) -> dict[str, list[OutboxItem]]:
     grouped: dict[str, list[OutboxItem]] = {}
     for item in items:
@@ -64,10 +79,36 @@ def grouped(items: Sequence[OutboxItem]) -> dict[str, list[OutboxItem]]:
 
 
 def field_write(
-    record_id: str, values: Mapping[str, object], grants: Mapping[str, Evidence | None]
+    record_id: str,
+    values: Mapping[str, object],
+    grants: Mapping[str, Evidence | None],
+    email: str | None = None,
+    decided: Mapping[str, Decided] | None = None,
 ) -> FieldWrite:
-    """One record's values, with the evidence its grant was decided with (none is invented)."""
+    """One record's values, with the evidence its grant was decided with (none is invented),
+    its email as last read (for systems that address a write by email) and, where the system
+    records them, when and where each value was decided."""
+    made = decided or {}
     proof = grants.get(record_id)
     if proof is None:
-        return FieldWrite(record_id, values)
-    return FieldWrite(record_id, values, legal_basis=proof.legal_basis, explanation=proof.note)
+        return FieldWrite(record_id, values, email=email, decided=made)
+    return FieldWrite(
+        record_id,
+        values,
+        legal_basis=proof.legal_basis,
+        explanation=proof.note,
+        email=email,
+        decided=made,
+    )
+
+
+def records_decisions(mapping: SystemMapping) -> bool:
+    """Whether a system keeps consent records, which record when and where each decision was
+    made (docs/design.md, "Salesforce consent records")."""
+    return any(obj.kind == "consent_records" for obj in mapping.objects.values())
+
+
+def decided_as(evidence: Mapping[int, Evidence], decision_seq: int | None) -> Decided | None:
+    """When and where a queued value's decision was made, from its ledger row's evidence."""
+    proof = evidence.get(decision_seq) if decision_seq is not None else None
+    return Decided(proof.captured_at, proof.source) if proof is not None else None

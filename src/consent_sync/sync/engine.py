@@ -17,11 +17,17 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from consent_sync.config import DeploymentConfig, ObjectMapping
-from consent_sync.connectors.protocol import Connector, QuotaExhausted, TransientError
+from consent_sync.connectors.protocol import (
+    Connector,
+    QuotaExhausted,
+    ResumablePull,
+    TransientError,
+)
 from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.mapping import observe, render, targets
 from consent_sync.domain.model import Conflict, Evidence, LinkKey, Observation, Status
 from consent_sync.domain.records import (
+    Decided,
     Page,
     Record,
     WriteResult,
@@ -30,14 +36,17 @@ from consent_sync.domain.records import (
 from consent_sync.store import Store
 from consent_sync.store.outbox import OutboxItem
 from consent_sync.sync.batches import (
+    decided_as,
     field_write,
     grouped,
     log_unreadable,
     pulled_purposes,
+    read_back,
+    records_decisions,
     unread_fields,
 )
 from consent_sync.sync.prefetch import prefetched
-from consent_sync.sync.recent import FRESH_FOR, RecentReads
+from consent_sync.sync.recent import FRESH_FOR, RecentReads, stamps_every_change
 from consent_sync.sync.report import CycleReport
 from consent_sync.sync.runs import recorded_run, run_error
 
@@ -46,6 +55,17 @@ __all__ = ["PUSH_BATCH", "Progress", "SyncEngine", "retry_wait", "utcnow"]
 log = structlog.get_logger(__name__)
 
 PUSH_BATCH = 200
+
+
+def push_batch(connector: object) -> int:
+    """How many due writes one push round claims: what one write call of the connector takes
+    where it says (`write_batch_size()`: Mailchimp's 500, a Dataverse `$batch`'s 1,000), else
+    PUSH_BATCH."""
+    size = getattr(connector, "write_batch_size", None)
+    answer = size() if callable(size) else None
+    return answer if isinstance(answer, int) and answer > 0 else PUSH_BATCH
+
+
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CEILING = timedelta(hours=1)
 
@@ -91,7 +111,10 @@ class SyncEngine:
         self.progress = progress
         self.rng = rng or random.Random()
         self.targets = targets(config.mappings)
-        self.recent = RecentReads(fresh_for)
+        self.recent = RecentReads(
+            fresh_for,
+            lambda system, object_type: stamps_every_change(connectors[system], object_type),
+        )
         self._pull_started: dict[str, datetime] = {}  # per system: when its latest pull began
 
     def cycle(
@@ -126,12 +149,26 @@ class SyncEngine:
             since = cursor - lookback if cursor is not None else None
             log.info("pull", system=system, object=object_type, since=since, full=full)
             started = self.clock()
+            # A full read starts over; an incremental one follows the token the last pull left.
+            resume = None
+            if not full and isinstance(connector, ResumablePull):
+                resume = self.store.coordination.resume_token(system, object_type)
+            source = (
+                connector.pull_resuming(object_type, since, resume)
+                if resume is not None and isinstance(connector, ResumablePull)
+                else connector.pull(object_type, since)
+            )
             # Page N+1 is fetched while page N commits; the cursor still follows the commits.
-            with closing(prefetched(connector.pull(object_type, since))) as pages:
+            with closing(prefetched(source)) as pages:
                 for page in pages:
                     self._pulled(system, object_type, mapping, page, report, full, started)
                     if self.progress is not None:
                         self.progress(f"{system} {object_type}", report.records_read)
+            if not self.store.dry_run:
+                # Complete: what it did not return had not changed (sync/recent.py, `covered`;
+                # a pull resumed from a change link covers what changed since the cursor the
+                # link was stored with, when the connector promises it).
+                self.recent.covered(system, object_type, cursor, started)
 
     def _pulled(
         self,
@@ -143,11 +180,12 @@ class SyncEngine:
         full: bool,
         started: datetime,
     ) -> None:
-        """Commit one pulled page, then advance the cursor to its watermark."""
+        """Commit one pulled page, then advance the cursor to its watermark (and keep the
+        token a last page carries for the next pull)."""
         self.ingest(system, mapping, page.records, report, read_back=full, read_at=started)
-        if page.watermark is not None and not self.store.dry_run:
+        if (page.watermark is not None or page.resume is not None) and not self.store.dry_run:
             self.store.coordination.advance_cursor(
-                system, object_type, page.watermark, self.clock()
+                system, object_type, page.watermark, self.clock(), resume=page.resume
             )
 
     def ingest(
@@ -167,6 +205,9 @@ class SyncEngine:
         when the read that returned them began; once committed, the pusher need not read them
         back for a while (`RecentReads`).
         """
+        if records and not self.store.dry_run:  # what was known of them before is superseded
+            at = read_at or self.clock()
+            self.recent.forget(system, records[0].object_type, (r.record_id for r in records), at)
         self._ingest(system, mapping, records, report, read_back=read_back)
         if read_at is not None and records and not self.store.dry_run:
             self.recent.note(
@@ -269,13 +310,12 @@ class SyncEngine:
         """Drain the system's due writes in batches, reading each batch back first."""
         connector = self.connectors[system]
         objects = self.config.mappings[system].objects
+        batch = push_batch(connector)
         seen: set[int] = set()
         unread: set[tuple[str, str, str]] = set()  # (object, record, purpose) not read back
         while True:
             now = self.clock()
-            pending = [
-                i for i in self.store.outbox.pending(system, PUSH_BATCH, now) if i.id not in seen
-            ]
+            pending = [i for i in self.store.outbox.pending(system, batch, now) if i.id not in seen]
             if not pending:
                 return
             seen.update(i.id for i in pending)
@@ -287,12 +327,15 @@ class SyncEngine:
                     continue
                 # Read before write: a change made in the CRM since the last pull is reconciled
                 # first, so a push never overwrites a revocation nobody has seen yet. Records
-                # this engine read and committed within `fresh_for` are not read again.
+                # this engine read and committed within `fresh_for` are not read again, nor,
+                # where the system reads records one call each and says so, those that only
+                # receive a denial (which cannot overwrite a revocation).
                 started = self.clock()
+                checked = read_back(self.config.connectors[system], object_type, items)
                 ids = self.recent.stale(
                     system,
                     object_type,
-                    sorted({i.link.record_id for i in items}),
+                    sorted({i.link.record_id for i in checked}),
                     started,
                     since=self._pull_started.get(system),
                 )
@@ -305,7 +348,7 @@ class SyncEngine:
                     return
                 self.ingest(system, mapping, records, report, read_at=started)
                 unread |= unread_fields(object_type, mapping, ids, records)
-            claimed = self.store.outbox.due(system, PUSH_BATCH, self.clock())
+            claimed = self.store.outbox.due(system, batch, self.clock())
             claimed = [i for i in claimed if i.id in seen]
             for object_type, items in grouped(claimed).items():
                 mapping = objects[object_type]
@@ -327,10 +370,18 @@ class SyncEngine:
         cannot overwrite a revocation); anything else waits for a readable read-back.
         """
         connector = self.connectors[system]
+        # A system keeping consent records records when and where each decision was made.
+        provenance = records_decisions(self.config.mappings[system])
         evidence = self.store.views.evidence(
-            [i.decision_seq for i in items if i.status is Status.GRANTED and i.decision_seq]
+            [
+                i.decision_seq
+                for i in items
+                if i.decision_seq and (provenance or i.status is Status.GRANTED)
+            ]
         )
+        decided: dict[str, dict[str, Decided]] = {}
         writes: dict[str, dict[str, object]] = {}
+        emails: dict[str, str | None] = {}
         grants: dict[str, Evidence | None] = {}
         per_record: dict[str, list[OutboxItem]] = {}
         for item in items:
@@ -356,8 +407,14 @@ class SyncEngine:
                 grants[record_id] = proof
             name, raw = rendered
             writes.setdefault(record_id, {})[name] = raw
+            if provenance and (made := decided_as(evidence, item.decision_seq)) is not None:
+                decided.setdefault(record_id, {})[name] = made
+            emails[record_id] = item.email
             per_record.setdefault(record_id, []).append(item)
-        batch = [field_write(record_id, values, grants) for record_id, values in writes.items()]
+        batch = [
+            field_write(record_id, values, grants, emails.get(record_id), decided.get(record_id))
+            for record_id, values in writes.items()
+        ]
         if not batch:
             return True
         now = self.clock()

@@ -14,12 +14,6 @@ from support.hubspot_portal import CONTACTS, Portal, pulled_since, records
 from support.paths import REPO
 
 #: The Salesforce connector file must resolve too; these tests never reach it.
-SALESFORCE_ENV = {
-    "SALESFORCE_LOGIN_URL": "https://login.invalid",
-    "SALESFORCE_CLIENT_ID": "unused",
-    "SALESFORCE_CLIENT_SECRET": "unused",
-    "SALESFORCE_CA_FILE": "",
-}
 
 
 def _mark() -> datetime:
@@ -95,7 +89,7 @@ def test_unsubscribe_is_read_with_its_own_timestamp_and_source(portal: Portal):
 
 def test_shipped_configuration_builds_a_connector_whose_values_the_mapping_reads(portal: Portal):
     """The shipped HubSpot connector and mapping files pull records the mapping fully reads."""
-    config = load_config(REPO, env={**portal.env, **SALESFORCE_ENV})
+    config = load_config(REPO, env=portal.env, systems=("hubspot",))
     mapping = config.mappings["hubspot"]
     connector = build_connector(config.connectors["hubspot"], mapping)
     try:

@@ -21,12 +21,6 @@ from consent_sync.domain.records import Page
 from support.hubspot_portal import Portal, records
 from support.paths import REPO
 
-SALESFORCE_ENV = {
-    "SALESFORCE_LOGIN_URL": "https://login.invalid",
-    "SALESFORCE_CLIENT_ID": "unused",
-    "SALESFORCE_CLIENT_SECRET": "unused",
-    "SALESFORCE_CA_FILE": "",
-}
 #: Two mapped subscription types: Marketing Information and Product Updates.
 TWO = {"marketing_email": "1001", "product_email": "1002"}
 ALL_OUT = dict.fromkeys(TWO, "UNSUBSCRIBED")
@@ -288,7 +282,7 @@ def test_unsubscribe_all_transient_failure_is_retried(portal: Portal):
 @pytest.mark.parametrize("push", [False, True])
 def test_factory_passes_the_mappings_unsubscribe_all_push(portal: Portal, push: bool):
     """`unsubscribe_all: {push: …}` on the contacts mapping reaches the connector's settings."""
-    config = load_config(REPO, env={**portal.env, **SALESFORCE_ENV})
+    config = load_config(REPO, env=portal.env, systems=("hubspot",))
     mapping = config.mappings["hubspot"]
     contacts = mapping.objects["contacts"].model_copy(
         update={"unsubscribe_all": UnsubscribeAll(push=push)}
@@ -305,7 +299,7 @@ def test_factory_passes_the_mappings_unsubscribe_all_push(portal: Portal, push: 
 
 def test_factory_without_unsubscribe_all_does_not_push_it(portal: Portal):
     """A contacts mapping without `unsubscribe_all` never sends an unsubscribe-all."""
-    config = load_config(REPO, env={**portal.env, **SALESFORCE_ENV})
+    config = load_config(REPO, env=portal.env, systems=("hubspot",))
     mapping = config.mappings["hubspot"]
     contacts = mapping.objects["contacts"].model_copy(update={"unsubscribe_all": None})
     changed = mapping.model_copy(update={"objects": {**mapping.objects, "contacts": contacts}})

@@ -55,6 +55,10 @@ def test_command_serves_until_sigterm(tmp_path: Path) -> None:
         str(free_port()),
         "--hubspot-port",
         str(free_port()),
+        "--mailchimp-port",
+        str(free_port()),
+        "--dynamics-port",
+        str(free_port()),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -1,4 +1,5 @@
-"""Salesforce OAuth 2.0: the connector obtains its own token (client credentials, JWT, password)."""
+"""Salesforce OAuth 2.0: the connector obtains its own token (client credentials, JWT, password,
+or a refresh token from the web-server flow)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from consent_sync.connectors.http import ssl_context
 from consent_sync.connectors.protocol import AuthError, PermanentError, TransientError
 from consent_sync.connectors.retry import parse_retry_after
 
-Grant = Literal["client_credentials", "jwt_bearer", "password"]
+Grant = Literal["client_credentials", "jwt_bearer", "password", "refresh_token"]
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 JWT_LIFETIME = 180  # seconds; Salesforce refuses assertions valid for longer than 3 minutes
 
@@ -35,6 +36,7 @@ class SalesforceCredentials:
     username: str | None = None
     password: str | None = None
     private_key_file: str | None = None
+    refresh_token: str | None = None
 
     def __repr__(self) -> str:
         return f"SalesforceCredentials(login_url={self.login_url!r}, grant={self.grant!r})"
@@ -44,6 +46,8 @@ class SalesforceCredentials:
 class Token:
     access_token: str
     instance_url: str
+    #: A new refresh token, when the org rotates them: the next refresh must use it.
+    refresh_token: str | None = None
 
     def __repr__(self) -> str:
         return f"Token(instance_url={self.instance_url!r})"
@@ -103,6 +107,15 @@ def _form(creds: SalesforceCredentials) -> dict[str, str]:
             "client_id": creds.client_id,
             "client_secret": creds.client_secret or "",
         }
+    if creds.grant == "refresh_token":
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": creds.client_id,
+            "refresh_token": creds.refresh_token or "",
+        }
+        if creds.client_secret:
+            form["client_secret"] = creds.client_secret
+        return form
     if creds.grant == "password":
         return {
             "grant_type": "password",
@@ -146,7 +159,9 @@ def fetch_token(
     if status == 200:
         token, instance_url = body.get("access_token"), body.get("instance_url")
         if isinstance(token, str) and token and isinstance(instance_url, str) and instance_url:
-            return Token(token, instance_url)
+            rotated = body.get("refresh_token")
+            fresh = rotated if isinstance(rotated, str) and rotated else None
+            return Token(token, instance_url, fresh)
         raise TransientError("token endpoint sent an unreadable answer", system=system, status=200)
     error = str(body.get("error") or f"HTTP {status}")
     detail = str(body.get("error_description") or "")

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -27,7 +28,10 @@ from consent_sync.connectors.ratelimit import TokenBucket
 from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
 from consent_sync.connectors.salesforce.auth import SalesforceCredentials, fetch_token
 from consent_sync.connectors.salesforce.bulk import BulkQuery, BulkSettings
+from consent_sync.connectors.salesforce.consent_model import ConsentModel
+from consent_sync.connectors.salesforce.consent_records import ConsentObject
 from consent_sync.connectors.salesforce.full_read import full_read
+from consent_sync.connectors.salesforce.implied_records import ImpliedRecords, ImpliedRevocations
 from consent_sync.connectors.salesforce.incremental import incremental_read
 from consent_sync.connectors.salesforce.results import (
     TRANSIENT_CODES,
@@ -36,8 +40,8 @@ from consent_sync.connectors.salesforce.results import (
     parse_http_date,
     parse_limit_info,
     record_from_row,
-    write_results,
 )
+from consent_sync.connectors.salesforce.writes import write_batch
 from consent_sync.connectors.window import SeenWindow
 from consent_sync.domain.records import (
     FieldInfo,
@@ -75,6 +79,10 @@ class SalesforceSettings:
     bulk: BulkSettings = field(default_factory=BulkSettings)
     #: The engine's lookback: how far behind the cursor pulls read (what is remembered).
     lookback_seconds: float = 300.0
+    #: Consent-records objects (ContactPointTypeConsent, ContactPointConsent), by type.
+    consent: Mapping[str, ConsentObject] = field(default_factory=dict)
+    #: Contact and Lead fields whose denial a ContactPointTypeConsent also records.
+    implied: ImpliedRecords = field(default_factory=dict)
 
 
 @dataclass
@@ -87,10 +95,12 @@ class _Operation:
 
 
 class SalesforceConnector:
-    """Pulls, reads and writes Contact/Lead consent fields through simple-salesforce."""
+    """Pulls, reads and writes Contact/Lead consent fields and consent records (Salesforce's
+    consent data model) through simple-salesforce."""
 
     def __init__(self, settings: SalesforceSettings) -> None:
-        for object_type, names in settings.fields.items():
+        named = [*settings.fields.items(), *((t, o.select()) for t, o in settings.consent.items())]
+        for object_type, names in named:
             for name in (object_type, *names):
                 if not _FIELD_NAME.match(name):
                     raise PermanentError(
@@ -111,6 +121,12 @@ class SalesforceConnector:
         self._types: dict[str, dict[str, str]] = {}
         self._windows: dict[str, SeenWindow] = {}
         self.bulk_rows_held = 0  # most result rows a query job's stream held at once
+        self._credentials = settings.credentials  # a rotated refresh token replaces its own
+        self.consent = ConsentModel(settings.consent, self._call, system=self.name)
+        individuals = any(o.create_individual for o in settings.consent.values())
+        self.implied = ImpliedRevocations(
+            self.consent, settings.implied, create_individual=individuals
+        )
 
     @property
     def api_calls(self) -> int:
@@ -136,8 +152,11 @@ class SalesforceConnector:
             if self._client is None:
                 s = self.settings
                 token = fetch_token(
-                    s.credentials, ca_file=s.ca_file, timeout=s.timeout, system=self.name
+                    self._credentials, ca_file=s.ca_file, timeout=s.timeout, system=self.name
                 )
+                if token.refresh_token:  # rotated: the one given is spent (kept in memory only)
+                    rotated = replace(self._credentials, refresh_token=token.refresh_token)
+                    self._credentials = rotated
                 # A session id makes simple-salesforce skip its own login and refresh:
                 # expired sessions come back to `_once` as 401s.
                 self._client = Salesforce(
@@ -206,7 +225,8 @@ class SalesforceConnector:
         return getattr(self._last, "retry_after", None)
 
     def _names(self, object_type: str) -> str:
-        fields = self.settings.fields.get(object_type)
+        consent = self.settings.consent.get(object_type)
+        fields = consent.select() if consent else self.settings.fields.get(object_type)
         if fields is None:
             raise PermanentError(
                 "object is not configured", system=self.name, object_type=object_type
@@ -226,9 +246,12 @@ class SalesforceConnector:
         """
         window = self._window(object_type)
         if since is None:
-            yield from full_read(self, object_type, window)
-            return
-        yield from incremental_read(self, object_type, since, window)
+            pages = full_read(self, object_type, window)
+        else:
+            pages = incremental_read(self, object_type, since, window)
+        if self.consent.handles(object_type):  # each record's person and state, after the window
+            pages = self.consent.refreshed(pages, object_type, since, self._names(object_type))
+        yield from pages
 
     def scan(self, object_type: str, since: datetime | None, result: Any) -> Iterator[Page]:
         """The pages of a REST query from its first answer, following `nextRecordsUrl`.
@@ -263,23 +286,22 @@ class SalesforceConnector:
 
     def full_soql(self, object_type: str) -> str:
         """The SOQL of a full read, without ORDER BY (a query job is asked not to sort)."""
-        return format_soql(f"SELECT {self._names(object_type)} FROM {object_type}")  # noqa: S608
+        where = self._conditions(object_type, None)
+        return f"SELECT {self._names(object_type)} FROM {object_type}{where}"  # noqa: S608
+
+    def _conditions(self, object_type: str, since: datetime | None) -> str:
+        """A read's WHERE clause: changed since `since`, of mapped data use purposes only."""
+        conditions = [format_soql("SystemModstamp >= {since}", since=since)] if since else []
+        if self.consent.handles(object_type):
+            conditions.append(self.consent.condition(object_type))
+        return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
     def _query(
         self, object_type: str, since: datetime | None, *, newest_first: bool = False
     ) -> Any:
-        names = self._names(object_type)
+        names, where = self._names(object_type), self._conditions(object_type, since)
         order = "SystemModstamp DESC, Id DESC" if newest_first else "SystemModstamp, Id"
-        if since is None:
-            soql = format_soql(
-                f"SELECT {names} FROM {object_type} ORDER BY {order}"  # noqa: S608
-            )
-        else:
-            soql = format_soql(
-                f"SELECT {names} FROM {object_type} "  # noqa: S608
-                f"WHERE SystemModstamp >= {{since}} ORDER BY {order}",
-                since=since,
-            )
+        soql = f"SELECT {names} FROM {object_type}{where} ORDER BY {order}"  # noqa: S608
 
         def query(sf: Salesforce) -> Any:
             return sf.query(soql, include_deleted=True, headers=self._query_options)
@@ -363,63 +385,30 @@ class SalesforceConnector:
 
             result = self._call("read", query_all, object_type)
             out.extend(self._page(object_type, self._rows(result, object_type)).records)
-        return out
+        return self.consent.resolve(object_type, out) if self.consent.handles(object_type) else out
 
     def write(self, object_type: str, writes: Sequence[FieldWrite]) -> list[WriteResult]:
-        """PATCH /composite/sobjects, 200 records a call, allOrNone false: per-record results.
-
-        Records refused with a row lock are sent again under the retry policy; a batch whose
-        call keeps failing transiently comes back as retryable results. Auth, quota and other
-        request-level refusals raise.
+        """PATCH /composite/sobjects, 200 records a call, allOrNone false: per-record results
+        (`writes.py`). A consent record is written as Salesforce records a decision; a
+        revocation written to a Contact or Lead also creates the consent record it implies
+        (`implied_records.py`). Auth, quota and other request-level refusals raise.
         """
-        results: list[WriteResult] = []
-        for start in range(0, len(writes), COMPOSITE_LIMIT):
-            results += self._write_batch(object_type, writes[start : start + COMPOSITE_LIMIT])
+        sendable, refused = self.consent.outgoing(object_type, writes)
+        sent: dict[str, WriteResult] = {}
+        for start in range(0, len(sendable), COMPOSITE_LIMIT):
+            op = _Operation("composite update", object_type)
+            batch = sendable[start : start + COMPOSITE_LIMIT]
+            once = partial(self._once, op)
+            retry = self.settings.retry
+            for result in write_batch(once, object_type, batch, system=self.name, retry=retry):
+                sent[result.record_id] = result
+        results = [refused.get(w.record_id) or sent[w.record_id] for w in writes]
+        self.implied.written(object_type, writes, results)
         return results
 
-    def _write_batch(self, object_type: str, batch: Sequence[FieldWrite]) -> list[WriteResult]:
-        op = _Operation("composite update", object_type)
-        results: list[WriteResult | None] = [None] * len(batch)
-        pending = list(range(len(batch)))
-
-        def attempt() -> None:
-            body = {
-                "allOrNone": False,
-                "records": [
-                    {"attributes": {"type": object_type}, "id": w.record_id, **w.values}
-                    for w in (batch[i] for i in pending)
-                ],
-            }
-            answer = self._once(
-                op, lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body)
-            )
-            if not isinstance(answer, list):
-                raise TransientError(
-                    "composite update: answer is not a list of results",
-                    system=self.name,
-                    object_type=object_type,
-                )
-            outcomes = write_results([batch[i] for i in pending], answer)
-            for index, outcome in zip(pending, outcomes, strict=True):
-                results[index] = outcome
-            pending[:] = [i for i, o in zip(pending, outcomes, strict=True) if o.retryable]
-            if pending:
-                raise TransientError(
-                    f"composite update: {len(pending)} records locked or unanswered",
-                    system=self.name,
-                    object_type=object_type,
-                )
-
-        unanswered = "not written"
-        try:
-            call_with_retry(attempt, self.settings.retry)
-        except TransientError as exc:
-            unanswered = f"not written: {exc}"
-            log.warning("write batch left retryable", system=self.name, error=str(exc))
-        return [
-            r or WriteResult(w.record_id, False, unanswered, retryable=True)
-            for w, r in zip(batch, results, strict=True)
-        ]
+    def data_use_purposes(self) -> dict[str, bool]:
+        """The org's DataUsePurpose names and whether each is active (`validate --live`)."""
+        return dict(self.consent.data_use_purposes().values())
 
     def describe(self, object_type: str) -> list[FieldInfo]:
         """Fields of the object as `/sobjects/<type>/describe` reports them."""
