@@ -23,6 +23,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from consent_sync.domain.model import Decision, Status
+from consent_sync.store import bulk, statistics
 from consent_sync.store.errors import StoreError
 from consent_sync.store.tables import (
     CONSENT_STATE,
@@ -112,7 +113,8 @@ def append(
     """Append one row per (subject, decision), in order, and return their sequence numbers.
 
     Locks the chain head until the transaction ends, so concurrent appends queue up; the rows
-    are chained here and written with one statement, the head with one more.
+    are chained here and written with one statement compiled once (`bulk`), the head with one
+    more.
     """
     if not decisions:
         return []
@@ -148,10 +150,11 @@ def append(
             hash=previous_hash,
         )
         rows.append(row)
-    session.execute(insert(LEDGER), rows)
+    bulk.executemany(session, "ledger", lambda: insert(LEDGER), rows)
     session.execute(
         update(LEDGER_HEAD).where(LEDGER_HEAD.c.id == 1).values(seq=seq, hash=previous_hash)
     )
+    statistics.appended(session, len(rows))  # a backfill's tables outgrow their statistics
     return [row["seq"] for row in rows]
 
 

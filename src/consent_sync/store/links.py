@@ -20,7 +20,7 @@ from sqlmodel import Session, col, delete, select
 
 from consent_sync.domain.identity import MatchKeys, email_joins_other, refused_email
 from consent_sync.domain.model import Conflict, LinkKey
-from consent_sync.store import conflicts
+from consent_sync.store import bulk, conflicts
 from consent_sync.store.queueing import OutboxState
 from consent_sync.store.snapshot import chunks
 from consent_sync.store.tables import LINKS, SUBJECTS, LinkRow, OutboxRow, ShadowRow, SubjectRow
@@ -187,6 +187,13 @@ class _Pending:
         return resolved
 
 
+#: What resolving needs of a known link (not its timestamps, which would be parsed per row).
+_KNOWN_COLUMNS = tuple(
+    LINKS.c[name]
+    for name in ("id", "subject_id", "system", "object_type", "record_id", "email", "active")
+)
+
+
 def _known_links(session: Session, keys: Sequence[LinkKey]) -> dict[LinkKey, Any]:
     by_object: dict[tuple[str, str], list[str]] = {}
     for key in keys:
@@ -195,7 +202,7 @@ def _known_links(session: Session, keys: Sequence[LinkKey]) -> dict[LinkKey, Any
     for (system, object_type), record_ids in by_object.items():
         for part in chunks(record_ids):
             rows = session.execute(
-                LINKS.select().where(
+                select(*_KNOWN_COLUMNS).where(
                     LINKS.c.system == system,
                     LINKS.c.object_type == object_type,
                     LINKS.c.record_id.in_(part),
@@ -219,9 +226,14 @@ def _create_links(
     emails = sorted(set(new.values()))
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(SUBJECTS).on_conflict_do_nothing(index_elements=["email"]),
-        [{"id": uuid.uuid4(), "email": email, "created_at": now} for email in emails],
+    bulk.executemany(
+        session,
+        "new subjects",
+        lambda: insert(SUBJECTS).on_conflict_do_nothing(index_elements=["email"]),
+        [
+            {"id": uuid.uuid4(), "email": email, "phone": None, "created_at": now}
+            for email in emails
+        ],
     )
     subjects: dict[str, uuid.UUID] = {}
     for part in chunks(emails):

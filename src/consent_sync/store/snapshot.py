@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import String, Table, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import ClauseElement
 from sqlmodel import Session
 
 from consent_sync.domain.model import Canonical, Resolution, Shadow, Status
+from consent_sync.store import bulk
 from consent_sync.store.queueing import Queued
 from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, SUBJECTS
 
@@ -105,7 +107,15 @@ _STATE_FIELDS = (
     "updated_at",
 )
 _SHADOW_FIELDS = ("last_seen", "last_seen_at", "last_written", "last_written_at")
-_STATE_COLUMNS = [CONSENT_STATE.c[name] for name in ("subject_id", "purpose", *_STATE_FIELDS)]
+_STATE_COLUMNS = [
+    type_coerce(CONSENT_STATE.c.subject_id, String),  # as stored; `load` maps it to the UUID
+    *(CONSENT_STATE.c[name] for name in ("purpose", *_STATE_FIELDS)),
+]
+_LINK_COLUMNS = [
+    LINKS.c.id,
+    type_coerce(LINKS.c.subject_id, String),
+    *(LINKS.c[name] for name in ("system", "active", "object_type", "record_id", "created_at")),
+]
 _SHADOW_COLUMNS = [SHADOWS.c[name] for name in ("link_id", "purpose", *_SHADOW_FIELDS)]
 
 
@@ -163,24 +173,19 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
     """Canonical states, links, and the links' shadows and outbox rows of these subjects."""
     snapshot = Snapshot()
     for part in chunks(subject_ids):
+        # The subject ids come back as the driver gives them (hex text on SQLite, a UUID on
+        # PostgreSQL) and are mapped to the ids asked for, not parsed into new UUIDs per row.
+        asked: dict[object, uuid.UUID] = {u.hex: u for u in part}
+        asked.update((u, u) for u in part)
         # Columns in the dataclasses' field order: rows become objects positionally, without
         # a dict per row (a page loads thousands).
         for row in session.execute(
             select(*_STATE_COLUMNS).where(CONSENT_STATE.c.subject_id.in_(part))
         ):
-            snapshot.states[(row[0], row[1])] = State(*row[2:])
-        query = select(
-            LINKS.c.id,
-            LINKS.c.subject_id,
-            LINKS.c.system,
-            LINKS.c.active,
-            LINKS.c.object_type,
-            LINKS.c.record_id,
-            LINKS.c.created_at,
-        )
-        for row in session.execute(query.where(LINKS.c.subject_id.in_(part))):
-            snapshot.links.setdefault(row.subject_id, []).append(
-                Link(row.id, row.system, row.active, row.object_type, row.record_id, row.created_at)
+            snapshot.states[(asked[row[0]], row[1])] = State(*row[2:])
+        for row in session.execute(select(*_LINK_COLUMNS).where(LINKS.c.subject_id.in_(part))):
+            snapshot.links.setdefault(asked[row[1]], []).append(
+                Link(row[0], row[2], row[3], row[4], row[5], row[6])
             )
     link_ids = [link.id for links in snapshot.links.values() for link in links]
     for ids in chunks(link_ids):
@@ -229,11 +234,17 @@ def upsert(
     updated: Sequence[str],
 ) -> None:
     """Multi-row INSERT ... ON CONFLICT (`keys`) DO UPDATE of the `updated` columns: far fewer
-    round trips than an UPDATE per row."""
+    round trips than an UPDATE per row, compiled once (`bulk.executemany`). Every row holds a
+    value for every column of the table."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
-    changed = {name: statement.excluded[name] for name in updated}
-    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed), rows)
+
+    def build() -> ClauseElement:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(table)
+        changed = {name: statement.excluded[name] for name in updated}
+        return statement.on_conflict_do_update(index_elements=keys, set_=changed)
+
+    key = ("upsert", table.name, keys, tuple(updated))
+    bulk.executemany(session, key, build, rows)

@@ -357,6 +357,14 @@ class SalesforceConnector:
         """Rows as REST returns them, as a page of records."""
         return self._page(object_type, rows)
 
+    def stamps_every_change(self, object_type: str) -> bool:
+        """Whether a completed pull returns every record changed since its cursor (minus the
+        lookback), so the engine may skip read-backs of what it did not return
+        (sync/recent.py): Contact and Lead, whose SystemModstamp moves with every change and
+        which SOQL queries without a lagging index; not consent records, whose person and
+        state are read from other objects."""
+        return object_type in self.settings.fields and not self.consent.handles(object_type)
+
     def read(self, object_type: str, record_ids: Sequence[str]) -> list[Record]:
         """The current state of the given records, 200 ids a query.
 
