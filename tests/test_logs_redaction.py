@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import structlog
 
-from consent_sync.logs import LOG_KEY_ENV, configure, redact_text
+from consent_sync.logs import configure
+from consent_sync.redaction import LOG_KEY_ENV, redact_text
 from consent_sync_sandbox.runner import RunningSandbox
 from consent_sync_sandbox.seed import iter_people
 from support.paths import CONSENT_SYNC, REPO

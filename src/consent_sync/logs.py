@@ -9,55 +9,37 @@ exception nobody caught (a thread's, the process's) is logged the same way. Eith
 redaction reaches into it. Records of the standard library's `logging` (uvicorn, APScheduler,
 urllib3, httpx) go through the same processors, so the same redaction.
 
-Redaction: a value under a secret-named key becomes `***`; so does the value of any
-secret-named environment variable (`*_SECRET`, `*_TOKEN`, `*_PASSWORD`, `*_KEY`), a bearer
-token and the credentials of a URL, wherever they appear. Anything shaped like an email address
-(`@` or URL-encoded `%40`) becomes `<email:1a2b3c4d>`: the first 8 hex digits of an HMAC-SHA256
-of the normalized address, so the lines about one person can be found together without naming
-them. The key is `CONSENT_SYNC_LOG_KEY` if set, else derived from `CONSENT_SYNC_DATABASE_URL`:
-stable across the replicas and restarts of one deployment, different between deployments. Set
-`CONSENT_SYNC_LOG_KEY` to a secret: without it anyone who knows the database URL and guesses
-an address can confirm the guess.
+Redaction (`consent_sync.redaction`, which needs no structlog): a value under a secret-named
+key becomes `***`; so does the value of any secret-named environment variable (`*_SECRET`,
+`*_TOKEN`, `*_PASSWORD`, `*_KEY`), a bearer token and the credentials of a URL, wherever they
+appear. Anything shaped like an email address (`@` or URL-encoded `%40`) becomes
+`<email:1a2b3c4d>`: the first 8 hex digits of an HMAC-SHA256 of the normalized address, so the
+lines about one person can be found together without naming them. The key is
+`CONSENT_SYNC_LOG_KEY` if set, else derived from `CONSENT_SYNC_DATABASE_URL`: stable across the
+replicas and restarts of one deployment, different between deployments. Set
+`CONSENT_SYNC_LOG_KEY` to a secret: without it anyone who knows the database URL and guesses an
+address can confirm the guess.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import os
-import re
 import sys
 import threading
-import unicodedata
 from collections.abc import Mapping, MutableMapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import Processor
 
 from consent_sync.errors import ConsentSyncError
+from consent_sync.redaction import redact_text, refresh_redaction
 
-#: The environment variable holding the key of the email pseudonyms in log lines.
-LOG_KEY_ENV = "CONSENT_SYNC_LOG_KEY"
-# `consent_sync.store.URL_ENV` and its default, named again so logging needs no SQLAlchemy.
-_DATABASE_URL_ENV, _DEFAULT_DATABASE_URL = "CONSENT_SYNC_DATABASE_URL", "sqlite:///consent-sync.db"
-
-# Local parts may hold apostrophes (o'brien@...): over-redacting a quote is the safe side. A URL's
-# query separators end a local part and a domain, so `?email=a%40b.com&x=1` hashes `a@b.com`.
-_EMAIL = re.compile(
-    r"[^\s@\"<>(),;:=&?/#*]+(?:@|%40)[^\s@\"'<>(),;:=&?/#%]+\.[^\s@\"'<>(),;:=&?/#%]+"
-)
-_URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
-_BEARER = re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE)
 _SECRET_KEYS = frozenset(
     {"password", "client_secret", "access_token", "token", "authorization", "secret"}
 )
-_SECRET_ENV = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|KEY)$", re.IGNORECASE)
-_MIN_SECRET = 6  # shorter values would mask ordinary words
 # Frames only: a frame's locals may hold emails, tokens or a whole record.
 _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
     ExceptionDictTransformer(show_locals=False)
@@ -65,56 +47,6 @@ _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
 # Libraries that log every request (alembic: every schema check) at INFO or DEBUG: heard only
 # at DEBUG.
 _CHATTY = ("httpx", "httpcore", "urllib3", "requests", "hpack", "asyncio", "multipart", "alembic")
-
-
-class _Redactor:
-    """What is hidden from log lines: known secret values, and emails as keyed pseudonyms."""
-
-    def __init__(self, key: bytes, secrets: list[str]) -> None:
-        self.key = key
-        # Longest first, so a secret containing another is hidden whole.
-        self.secrets = sorted(set(secrets), key=len, reverse=True)
-
-    def pseudonym(self, address: str) -> str:
-        """`<email:xxxxxxxx>`: the same address (any case, URL-encoded or not) gives the same."""
-        # A quote before the address (`'ada@example.com'`) is matched with it, not part of it.
-        normalized = unicodedata.normalize("NFC", unquote(address)).strip().lstrip("'").lower()
-        digest = hmac.new(self.key, normalized.encode("utf-8"), hashlib.sha256).hexdigest()
-        return f"<email:{digest[:8]}>"
-
-    def text(self, value: str) -> str:
-        for secret in self.secrets:
-            if secret in value:
-                value = value.replace(secret, "***")
-        value = _URL_CREDENTIALS.sub(r"\1***@", value)
-        value = _BEARER.sub(lambda m: f"{m.group(1)} ***", value)
-        return _EMAIL.sub(lambda m: self.pseudonym(m.group(0)), value)
-
-
-def _environment_redactor(environ: Mapping[str, str]) -> _Redactor:
-    key = environ.get(LOG_KEY_ENV)
-    if key:
-        secret = key.encode("utf-8")
-    else:
-        url = environ.get(_DATABASE_URL_ENV) or _DEFAULT_DATABASE_URL
-        secret = hashlib.sha256(b"consent-sync log pseudonyms\0" + url.encode("utf-8")).digest()
-    secrets = [
-        value
-        for name, value in environ.items()
-        if _SECRET_ENV.search(name) and len(value) >= _MIN_SECRET
-    ]
-    return _Redactor(secret, secrets)
-
-
-_redactor = _environment_redactor(os.environ)
-
-
-def redact_text(text: str) -> str:
-    """`text` as a log line would show it: secrets hidden, emails as `<email:...>` pseudonyms.
-
-    For what commands print from elsewhere (a CRM's error message may name a person).
-    """
-    return _redactor.text(text)
 
 
 def brief(exc: BaseException) -> str:
@@ -141,7 +73,7 @@ def _scrub(key: str, value: Any) -> Any:
     if key.lower() in _SECRET_KEYS:
         return "***"
     if isinstance(value, str):
-        return _redactor.text(value)
+        return redact_text(value)
     if isinstance(value, Mapping):
         return {k: _scrub(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -189,8 +121,7 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
 
     The redaction's secrets and pseudonym key are read from the environment now.
     """
-    global _redactor
-    _redactor = _environment_redactor(os.environ)
+    refresh_redaction()
     numeric = logging.getLevelName(level.upper())
     numeric = numeric if isinstance(numeric, int) else logging.INFO
     debugging = numeric <= logging.DEBUG

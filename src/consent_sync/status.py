@@ -161,6 +161,6 @@ def duration(seconds: float) -> str:
 
 def redacted(text: str) -> str:
     """A CRM's error as printed: it may name a person, so emails and secrets are hidden."""
-    from consent_sync.logs import redact_text
+    from consent_sync.redaction import redact_text  # not logs: no structlog to print a line
 
     return redact_text(text)

@@ -17,6 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from consent_sync.store.db import create_store_engine
@@ -26,11 +27,13 @@ from consent_sync_sandbox.bench_report import Figure, machine, median, percentil
 from consent_sync_sandbox.bench_stage import (
     OVERLAP,
     SEED,
+    SYSTEMS,
     UNTHROTTLED,
     Bench,
     Options,
     Say,
     attempt,
+    bench_config,
     control,
     run_child,
     sandbox,
@@ -219,8 +222,9 @@ def _reconcile(bench: Bench, env: dict[str, str]) -> None:
 
 def run_bench(options: Options, say: Say) -> dict[str, Any]:
     """Every scenario; the JSON document `bench-results.json` holds."""
-    bench = Bench(options, say)
     options.work_dir.mkdir(parents=True, exist_ok=True)
+    options = replace(options, config_dir=bench_config(options.config_dir, options.work_dir))
+    bench = Bench(options, say)
     started = time.monotonic()
     for stale in (options.work_dir / "backfill_sqlite").glob("store.db*"):
         stale.unlink()
@@ -251,6 +255,7 @@ def run_bench(options: Options, say: Say) -> dict[str, Any]:
             )
         )
     parameters = {
+        "systems": list(SYSTEMS),
         "contacts": options.contacts,
         "fault_contacts": options.fault_contacts,
         "samples": options.samples,

@@ -134,3 +134,27 @@ def test_pending_looks_without_claiming(store: Store) -> None:
     ingest(store, [seen(SF, Status.GRANTED, 7)], 7)  # SF re-grants before the push
     report = ingest(store, [seen(HS, Status.DENIED, 8)], 8)  # HubSpot's own revocation
     assert report.decisions == 1
+
+
+def test_time_to_apply_reports_nearest_rank_percentiles_per_system(store: Store) -> None:
+    """`status`'s time to apply: per system, how many denials landed since a moment, and the
+    nearest-rank p50 and p99 of their decision-to-write times; older deliveries are left out."""
+    for n in range(6):
+        email = f"p{n}@example.com"
+        sf = LinkKey("salesforce", "Contact", f"c{n}")
+        hs = LinkKey("hubspot", "contact", str(n))
+        ingest(
+            store,
+            [seen(sf, Status.GRANTED, 0), seen(hs, Status.GRANTED, 0)],
+            0,
+            {sf: email, hs: email},
+        )
+        ingest(store, [seen(sf, Status.DENIED, 1)], 1, {sf: email})
+        (item,) = store.outbox.due("hubspot", 10, at(1))
+        # Person 0's write landed long before the window; the others took 1..5 minutes.
+        store.outbox.mark_written(item, at(1.5) if n == 0 else at(1 + n))
+    times = store.views.time_to_apply(at(1.75))
+    assert list(times) == ["hubspot"]
+    hubspot = times["hubspot"]
+    assert (hubspot.count, hubspot.p50_s, hubspot.p99_s) == (5, 180.0, 300.0)
+    assert store.views.time_to_apply(at(10)) == {}

@@ -62,11 +62,15 @@ def status(
 
 
 def _revocation_slas(config: Path | None) -> dict[str, float]:
-    """Each enabled system's revocation SLA in seconds; exits 2 listing every config error."""
+    """Each enabled system's revocation SLA in seconds, from connectors/*.yaml; when a connector
+    file cannot be read for it, exits 2 listing every configuration error."""
     from consent_sync.cli.stores import invalid_config
-    from consent_sync.config import ConfigError, default_config_dir, load_config
+    from consent_sync.config import ConfigError, default_config_dir, load_config, revocation_slas
 
     config_dir = default_config_dir(config)
+    slas = revocation_slas(config_dir)
+    if slas is not None:
+        return slas
     try:
         # Offline: status needs no secret, so an unset credential variable is no reason to fail.
         deployment = load_config(config_dir, resolve_env=False)

@@ -43,7 +43,7 @@ def sync(
     from consent_sync.cli.stores import opened_store
     from consent_sync.connectors.factory import build_connector
     from consent_sync.connectors.protocol import ConnectorError
-    from consent_sync.logs import redact_text
+    from consent_sync.redaction import redact_text
     from consent_sync.sync.engine import SyncEngine
 
     deployment = load_deployment(config)

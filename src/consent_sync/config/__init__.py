@@ -16,6 +16,7 @@ from consent_sync.config.loader import (
     default_config_dir,
     load_config,
     load_purposes,
+    revocation_slas,
 )
 from consent_sync.domain.mapping import RawValue
 
@@ -91,4 +92,5 @@ __all__ = [
     "default_config_dir",
     "load_config",
     "load_purposes",
+    "revocation_slas",
 ]

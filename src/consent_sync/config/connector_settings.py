@@ -12,6 +12,7 @@ from consent_sync.config.declarative import Auth as DeclarativeAuth
 from consent_sync.config.declarative import Requester, Stream
 from consent_sync.config.declarative_checks import check_declarative
 from consent_sync.config.errors import ConfigIssue
+from consent_sync.config.loader import DEFAULT_REVOCATION_SLA_S
 from consent_sync.config.validation import EnvText, EnvUrl, Secret, StrictModel
 from consent_sync.config.yaml_source import YamlDocument
 
@@ -67,7 +68,7 @@ class Limits(StrictModel):
     lookback_seconds: Annotated[int, Field(ge=0)] = 300
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     #: How soon a denial must be written to this system (`status`, metrics, alerts).
-    revocation_sla_seconds: Annotated[float, Field(gt=0)] = 900.0
+    revocation_sla_seconds: Annotated[float, Field(gt=0)] = DEFAULT_REVOCATION_SLA_S
 
 
 class SalesforceLimits(Limits):

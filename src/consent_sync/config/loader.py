@@ -91,6 +91,42 @@ def load_config(
     return loader.load()
 
 
+#: How soon a denial must be written to a system unless its connector says otherwise.
+DEFAULT_REVOCATION_SLA_S = 900.0
+
+
+def revocation_slas(config_dir: Path) -> dict[str, float] | None:
+    """Each enabled system's `limits.revocation_sla_seconds`, read from connectors/*.yaml alone.
+
+    What `status` needs, without building every connector and mapping model (most of its
+    start-up otherwise: docs/performance.md). None when a connector file cannot be read this
+    way (a syntax error, a bad name, an SLA that is not a positive number): the caller then loads
+    the whole configuration, whose errors say what is wrong and where.
+    """
+    loader = _Loader(Path(config_dir), {}, resolve_env=False)
+    paths = loader.yaml_files(CONNECTORS_DIR)
+    if loader.errors or not paths:
+        return None
+    slas: dict[str, float] = {}
+    for path in paths:
+        doc = loader.parse(path)
+        data = doc.data if doc is not None else None
+        if loader.errors or not isinstance(data, dict):
+            return None
+        if data.get("enabled", True) is False:
+            continue
+        limits = data.get("limits") or {}
+        sla = limits.get("revocation_sla_seconds") if isinstance(limits, dict) else None
+        if sla is None and not isinstance(limits, dict):
+            return None
+        if sla is None:
+            sla = DEFAULT_REVOCATION_SLA_S
+        if isinstance(sla, bool) or not isinstance(sla, int | float) or not sla > 0:
+            return None
+        slas[path.stem] = float(sla)
+    return slas
+
+
 def load_purposes(config_dir: Path) -> dict[str, Purpose]:
     """The purposes of a configuration directory; `ConfigError` if purposes.yaml is invalid."""
     loader = _Loader(Path(config_dir), {}, resolve_env=False)

@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from consent_sync.console.context import ConsoleContext
 from consent_sync.console.session import SESSION_COOKIE, Session, Sessions
 from consent_sync.errors import ConsentSyncError
-from consent_sync.logs import redact_text
+from consent_sync.redaction import redact_text
 from consent_sync.status import duration
 
 MAX_FORM_BYTES = 16 * 1024  # a note and a few fields

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from consent_sync.logs import redact_text
+from consent_sync.redaction import redact_text
 from consent_sync.store import Store
 
 #: Consecutive failed runs of one kind after which `/readyz` names the system.

@@ -33,7 +33,7 @@ from consent_sync.connectors.protocol import (
 from consent_sync.connectors.ratelimit import TokenBucket
 from consent_sync.connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
 from consent_sync.domain.records import Quota
-from consent_sync.logs import redact_text
+from consent_sync.redaction import redact_text
 
 _SHOWN = 200  # characters of a system's own error message kept in ours
 
