@@ -105,6 +105,7 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "default_config_dir",
         "load_config",
         "load_purposes",
+        "revocation_slas",
     ),
     "consent_sync.store": (
         "Applied",

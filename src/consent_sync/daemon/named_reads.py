@@ -1,9 +1,9 @@
 """The records webhooks named, waiting for the daemon's read job (`SyncEngine.read_named`).
 
-The HTTP thread queues them in the store and answers; the system's read job takes them under its
-lease and unqueues them once read. The queue is in the store, not in memory, so the ids a
-webhook queued survive a restart and any replica's read job can take them; a redelivered event
-queues nothing (see `consent_sync.store.webhooks`).
+The HTTP thread queues them in the store and answers; the system's read job (or a pull of the
+system, between its pages) takes them under its lease and unqueues them once read. The queue is
+in the store, not in memory, so the ids a webhook queued survive a restart and any replica's read
+job can take them; a redelivered event queues nothing (see `consent_sync.store.webhooks`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ class NamedReads:
     def add(self, system: str, notices: Sequence[WebhookNotice]) -> bool:
         """Queue the records new events name; whether anything was queued."""
         return bool(self._store.webhooks.accept(system, notices, self._clock()))
+
+    def waiting(self, system: str) -> bool:
+        """Whether any record is queued for `system`."""
+        return bool(self._store.webhooks.pending(system, 1).named)
 
     def take(self, system: str) -> PendingReads:
         """The records queued longest for `system` (they stay queued until `done`)."""

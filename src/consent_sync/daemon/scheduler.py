@@ -1,12 +1,15 @@
 """The daemon's schedule: per-system pull, push and sweep jobs, each unit of work under a lease.
 
-One lease per system (`system:<name>`) covers its pull, push and sweep, so two replicas never
-work on one system at once, and within this process a lock per system does the same for its
-three jobs. A pull that queued writes wakes every system's pusher at once; pushers also run on a
-short interval for retries. Records a webhook named are queued in the store and read by a
-one-system read job, also under the lease (`read_now`), then unqueued. A failing unit (a CRM
-down, the database restarting) is logged in one line and recorded, a bug with its traceback; the
-next run tries again and the process carries on.
+One lease per system (`system:<name>`) covers its pull, push, sweep and webhook reads, so two
+replicas never work on one system at once, and within this process a lock per system does the
+same for its jobs. A pull that queued writes wakes every system's pusher at once; pushers also
+run on a short interval for retries. Records a webhook named are queued in the store (`read_now`)
+and read by a one-system read job under the lease, then unqueued. While a pull or sweep of that
+system holds the lease, it reads them itself after its next committed page (`_checkpoint`), as a
+webhook run of their own, so a webhook never waits for a long backfill or sweep to finish
+(docs/design.md, "Processes"). A failing unit (a CRM down, the database restarting) is logged in
+one line and recorded, a bug with its traceback; the next run tries again and the process
+carries on.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
@@ -37,7 +41,9 @@ from consent_sync.sync.runs import recorded_run, run_error
 log = structlog.get_logger(__name__)
 
 PUSH_INTERVAL_S = 5.0
-NAMED_READ_INTERVAL_S = 5.0  # backstop: a webhook's ids queued while its read job was finishing
+# Backstop: a webhook's ids queued while its read job was finishing, or by another replica; a
+# pull or sweep holding the system looks at the queue this often between its pages, too.
+NAMED_READ_INTERVAL_S = 5.0
 JITTER = 0.3  # share of an interval
 HOUSEKEEPING_INTERVAL_S = 3600.0
 HOUSEKEEPING_LEASE = "housekeeping"
@@ -55,8 +61,17 @@ class ShutdownRequested(Exception):
 
 
 def lease_name(system: str) -> str:
-    """The lease covering every unit of work (pull, push, sweep) of one system."""
+    """The lease covering every unit of work (pull, push, sweep, webhook) of one system."""
     return f"system:{system}"
+
+
+@dataclass(eq=False, slots=True)
+class _Holding:
+    """A unit of work this thread runs under its system's lock and lease."""
+
+    system: str
+    looked: float = field(default_factory=time.monotonic)  # when it last looked at the queue
+    counted: int = 0  # API calls its runs counted (one run's calls exclude those nested in it)
 
 
 class SyncScheduler:
@@ -86,6 +101,8 @@ class SyncScheduler:
         self._locks = {system: threading.Lock() for system in self.systems}
         self._wake = {system: threading.Event() for system in self.systems}
         self._named = NamedReads(store)
+        self._named_waiting = {system: threading.Event() for system in self.systems}
+        self._holding = threading.local()  # .unit: the _Holding of this thread, if any
         self._active = 0
         self._idle = threading.Condition()
         self.scheduler = BackgroundScheduler(
@@ -243,51 +260,83 @@ class SyncScheduler:
 
     def read_now(self, system: str, notices: Sequence[WebhookNotice]) -> None:
         """Queue the records a webhook named (in the store, events seen before skipped) and
-        wake `system`'s read job; returns once they are queued."""
+        wake `system`'s read job (or the pull holding the system); returns once they are
+        queued."""
         if not self._named.add(system, notices) or self._stopping.is_set():
             return
+        self._named_waiting[system].set()
         job = self.scheduler.get_job(f"read:{system}")
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
 
     def _named_read_job(self, system: str) -> None:
-        # Ids named while a read runs are taken by the next round of this loop.
+        # Ids named while a read runs are taken by the next round of this loop. While a pull
+        # holds the system this waits for its lock; the pull reads them first (`_checkpoint`).
         while not self._stopping.is_set():
             try:
-                taken = self._named.take(system)
+                waiting = self._named.waiting(system)
             except SQLAlchemyError as exc:
                 log.warning("database unavailable; will retry", system=system, error=brief(exc))
                 return
-            if not taken.named:
+            if not waiting:
                 return
-            read = partial(self.engine.read_named, system, taken.named)
-            report = self._unit(system, "webhook", read)
+            report = self._exclusive(system, "webhook", partial(self._read_named, system))
             if report is None or report.error:
                 return  # still queued: the interval (or the replica holding the lease) reads them
-            try:
-                self._named.done(taken)
-            except SQLAlchemyError as exc:
-                log.warning("database unavailable; will retry", system=system, error=brief(exc))
-                return
-            if report.queued:
-                for other in self.systems:
-                    self.wake_push(other)
+
+    def _read_named(self, system: str) -> CycleReport | None:
+        """Read the records queued for `system` as one webhook run, then unqueue them and wake
+        the pushers; None when none were queued. The caller holds the system's lock and lease.
+
+        A read that fails leaves them queued (the report carries its error).
+        """
+        taken = self._named.take(system)
+        if not taken.named:
+            return None
+        read = partial(self.engine.read_named, system, taken.named)
+        report = self._recorded(system, "webhook", read)
+        if report.error:
+            return report
+        self._named.done(taken)
+        if report.queued:
+            for other in self.systems:
+                self.wake_push(other)
+        return report
 
     # -- one unit of work ---------------------------------------------------------------------
 
     def _unit(self, system: str, kind: str, work: Work) -> CycleReport | None:
-        """Run `work` for `system` under its lock and lease; None when it did not run."""
+        """Run `work` for `system` as one run under its lock and lease; None when it did not
+        run."""
+        return self._exclusive(system, kind, partial(self._recorded, system, kind, work))
+
+    def _exclusive(
+        self, system: str, kind: str, body: Callable[[], CycleReport | None]
+    ) -> CycleReport | None:
+        """Run `body` under `system`'s lock and lease; None when it did not run (or failed)."""
         if not self._enter():
             return None
-        lock = self._locks[system]
         try:
-            while not lock.acquire(timeout=0.5):
-                if self._stopping.is_set():
-                    return None
-            try:
-                return self._leased(system, kind, work)
-            finally:
-                lock.release()
+            return self._contained(system, kind, partial(self._locked, system, body))
+        finally:
+            self._leave()
+
+    def _locked(self, system: str, body: Callable[[], CycleReport | None]) -> CycleReport | None:
+        lock = self._locks[system]
+        while not lock.acquire(timeout=0.5):
+            if self._stopping.is_set():
+                return None
+        try:
+            return self._leased(system, body)
+        finally:
+            lock.release()
+
+    def _contained(
+        self, system: str, kind: str, body: Callable[[], CycleReport | None]
+    ) -> CycleReport | None:
+        """Run `body`; a failure it lets out is logged and counted, and None returned."""
+        try:
+            return body()
         except SQLAlchemyError as exc:
             # The database is away (restarting, unreachable): this run is lost, the next retries.
             self.metrics.unit_failed(system, kind)
@@ -305,16 +354,16 @@ class SyncScheduler:
                 **bug_traceback(exc),
             )
             return None
-        finally:
-            self._leave()
 
-    def _leased(self, system: str, kind: str, work: Work) -> CycleReport | None:
+    def _leased(self, system: str, body: Callable[[], CycleReport | None]) -> CycleReport | None:
         name = lease_name(system)
         if self._stopping.is_set() or not self.leases.acquire(name):
             return None
+        self._holding.unit = _Holding(system)
         try:
-            return self._recorded(system, kind, work)
+            return body()
         finally:
+            self._holding.unit = None
             self.leases.release(name)
 
     def _recorded(self, system: str, kind: str, work: Work) -> CycleReport:
@@ -322,14 +371,24 @@ class SyncScheduler:
 
         A failing run is recorded with its error and logged: in one line when the failure is
         expected (a CRM refusing, a configuration problem), with its traceback when it is a bug.
+        A webhook run recorded at one of this run's checkpoints counts its own API calls.
         """
+        holding = self._held()
+        counted_before = holding.counted if holding is not None else 0
+
+        def finished(report: CycleReport) -> None:
+            if holding is not None:
+                report.api_calls -= holding.counted - counted_before
+                holding.counted += report.api_calls
+            self.metrics.observe(kind, report)
+
         with recorded_run(
             self.store,
             system,
             kind,
             self._connectors[system],
             clock=self.engine.clock,
-            on_finish=partial(self.metrics.observe, kind),
+            on_finish=finished,
         ) as report:
             try:
                 work(report)
@@ -344,9 +403,32 @@ class SyncScheduler:
         return report
 
     def _checkpoint(self, _label: str, _records: int) -> None:
-        # Called by the engine after each committed page: the place to stop on shutdown.
+        """Called by the engine after each committed page of a pull (`_label` is "<system>
+        <object>"), on the thread of the unit pulling, which holds that system's lock and lease:
+        the place to stop on shutdown, and to read what webhooks named for the system meanwhile.
+        """
         if self._stopping.is_set():
             raise ShutdownRequested
+        holding = self._held()
+        if holding is None:
+            return
+        waiting = self._named_waiting[holding.system]
+        now = time.monotonic()
+        if not waiting.is_set() and now - holding.looked < NAMED_READ_INTERVAL_S:
+            return
+        waiting.clear()
+        holding.looked = now
+        # A failure is logged and leaves the records queued; the pull goes on.
+        self._contained(holding.system, "webhook", partial(self._read_named_mid_pull, holding))
+
+    def _read_named_mid_pull(self, holding: _Holding) -> CycleReport | None:
+        self.engine.settle(holding.system)  # the page fetched ahead is in: the connector is ours
+        return self._read_named(holding.system)
+
+    def _held(self) -> _Holding | None:
+        """The unit of work this thread runs under its system's lock and lease, if any."""
+        unit: _Holding | None = getattr(self._holding, "unit", None)
+        return unit
 
     def _enter(self) -> bool:
         with self._idle:

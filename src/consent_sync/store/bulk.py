@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -88,9 +88,19 @@ def _processor(kind: TypeEngine[Any], dialect: Dialect) -> Processor | None:
 
 
 def _sqlite_utc_text(value: datetime | None) -> str | None:
+    global _last
     if value is None:
         return None
-    return utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    seen, text = _last
+    if value is seen:  # a page's rows share one `now` (recorded_at, updated_at, seen_at)
+        return text
+    instant = value if value.tzinfo is UTC else utc(value)
+    text = instant.replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last = (value, text)  # one tuple, swapped whole: safe between threads
+    return text
+
+
+_last: tuple[datetime | None, str] = (None, "")
 
 
 def executemany(

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -45,7 +46,7 @@ from consent_sync.sync.batches import (
     records_decisions,
     unread_fields,
 )
-from consent_sync.sync.prefetch import prefetched
+from consent_sync.sync.prefetch import Prefetched, prefetched
 from consent_sync.sync.recent import FRESH_FOR, RecentReads, stamps_every_change
 from consent_sync.sync.report import CycleReport
 from consent_sync.sync.runs import recorded_run, run_error
@@ -87,6 +88,35 @@ def retry_wait(attempts: int, rng: random.Random) -> timedelta:
 
 Progress = Callable[[str, int], None]
 
+#: How new the copy a named read got of a record it no longer finds is: newer than any copy.
+_GONE = datetime.max.replace(tzinfo=UTC)
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(eq=False, slots=True)
+class _Pulling:
+    """A pull of one system in progress: the page it is fetching ahead, and the records a read
+    of named records (`read_named`, from its `progress`) read meanwhile, with how new each was."""
+
+    pages: Prefetched[Page] | None = None
+    named: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def fresh(self, object_type: str, records: Sequence[Record]) -> list[Record]:
+        """The records of a pulled page newer than any copy a named read committed during
+        this pull: the others are older reads of the same record arriving late."""
+        if not self.named:
+            return list(records)
+        return [
+            r
+            for r in records
+            if not r.readable or _newness(r) > self.named.get((object_type, r.record_id), _NEVER)
+        ]
+
+
+def _newness(record: Record) -> datetime:
+    """The latest stamp a record carries: its modification's, or one of its fields' own."""
+    return max((record.modified_at, *record.field_times.values()))
+
 
 class SyncEngine:
     """Runs pull and push cycles for the configured systems against one store."""
@@ -116,6 +146,7 @@ class SyncEngine:
             lambda system, object_type: stamps_every_change(connectors[system], object_type),
         )
         self._pull_started: dict[str, datetime] = {}  # per system: when its latest pull began
+        self._pulling: dict[str, _Pulling] = {}  # per system: its pull in progress
 
     def cycle(
         self, system: str, *, full: bool = False, pull: bool = True, push: bool = True
@@ -140,35 +171,57 @@ class SyncEngine:
     # -- pull -----------------------------------------------------------------------------
 
     def pull(self, system: str, report: CycleReport, *, full: bool = False) -> None:
-        """Read records changed since each object's cursor (minus lookback) and reconcile them."""
+        """Read records changed since each object's cursor (minus lookback) and reconcile them.
+
+        `progress` is called after each committed page; it may read named records of `system`
+        there (`read_named`).
+        """
+        self._pull_started[system] = self.clock()
+        pulling = self._pulling[system] = _Pulling()
+        try:
+            for object_type, mapping in self.config.mappings[system].objects.items():
+                self._pull_object(system, object_type, mapping, report, full, pulling)
+        finally:
+            del self._pulling[system]
+
+    def _pull_object(
+        self,
+        system: str,
+        object_type: str,
+        mapping: ObjectMapping,
+        report: CycleReport,
+        full: bool,
+        pulling: _Pulling,
+    ) -> None:
         connector = self.connectors[system]
         lookback = timedelta(seconds=self.config.connectors[system].limits.lookback_seconds)
-        self._pull_started[system] = self.clock()
-        for object_type, mapping in self.config.mappings[system].objects.items():
-            cursor = None if full else self.store.coordination.cursor(system, object_type)
-            since = cursor - lookback if cursor is not None else None
-            log.info("pull", system=system, object=object_type, since=since, full=full)
-            started = self.clock()
-            # A full read starts over; an incremental one follows the token the last pull left.
-            resume = None
-            if not full and isinstance(connector, ResumablePull):
-                resume = self.store.coordination.resume_token(system, object_type)
-            source = (
-                connector.pull_resuming(object_type, since, resume)
-                if resume is not None and isinstance(connector, ResumablePull)
-                else connector.pull(object_type, since)
-            )
-            # Page N+1 is fetched while page N commits; the cursor still follows the commits.
-            with closing(prefetched(source)) as pages:
-                for page in pages:
-                    self._pulled(system, object_type, mapping, page, report, full, started)
-                    if self.progress is not None:
-                        self.progress(f"{system} {object_type}", report.records_read)
-            if not self.store.dry_run:
-                # Complete: what it did not return had not changed (sync/recent.py, `covered`;
-                # a pull resumed from a change link covers what changed since the cursor the
-                # link was stored with, when the connector promises it).
-                self.recent.covered(system, object_type, cursor, started)
+        cursor = None if full else self.store.coordination.cursor(system, object_type)
+        since = cursor - lookback if cursor is not None else None
+        log.info("pull", system=system, object=object_type, since=since, full=full)
+        started = self.clock()
+        # A full read starts over; an incremental one follows the token the last pull left.
+        resume = None
+        if not full and isinstance(connector, ResumablePull):
+            resume = self.store.coordination.resume_token(system, object_type)
+        source = (
+            connector.pull_resuming(object_type, since, resume)
+            if resume is not None and isinstance(connector, ResumablePull)
+            else connector.pull(object_type, since)
+        )
+        # Page N+1 is fetched while page N commits; the cursor still follows the commits.
+        with closing(prefetched(source)) as pages:
+            pulling.pages = pages
+            for page in pages:
+                fresh = pulling.fresh(object_type, page.records)
+                report.records_read += len(page.records) - len(fresh)
+                self._pulled(system, object_type, mapping, page, fresh, report, full, started)
+                if self.progress is not None:
+                    self.progress(f"{system} {object_type}", report.records_read)
+        if not self.store.dry_run:
+            # Complete: what it did not return had not changed (sync/recent.py, `covered`;
+            # a pull resumed from a change link covers what changed since the cursor the
+            # link was stored with, when the connector promises it).
+            self.recent.covered(system, object_type, cursor, started)
 
     def _pulled(
         self,
@@ -176,13 +229,14 @@ class SyncEngine:
         object_type: str,
         mapping: ObjectMapping,
         page: Page,
+        records: Sequence[Record],
         report: CycleReport,
         full: bool,
         started: datetime,
     ) -> None:
-        """Commit one pulled page, then advance the cursor to its watermark (and keep the
-        token a last page carries for the next pull)."""
-        self.ingest(system, mapping, page.records, report, read_back=full, read_at=started)
+        """Commit one pulled page (`records`: those of it to ingest), then advance the cursor
+        to its watermark (and keep the token a last page carries for the next pull)."""
+        self.ingest(system, mapping, records, report, read_back=full, read_at=started)
         if (page.watermark is not None or page.resume is not None) and not self.store.dry_run:
             self.store.coordination.advance_cursor(
                 system, object_type, page.watermark, self.clock(), resume=page.resume
@@ -285,7 +339,14 @@ class SyncEngine:
         `named` maps (object type, record id) to whether a deletion named it. A webhook says
         which records changed, not what they hold: the values it carried are not trusted, so each
         record is read and reconciled like a pulled one; objects the mapping lacks are skipped.
+
+        Called between two pages of a pull of `system` (from its `progress`), it first waits for
+        the page that pull is fetching ahead (`settle`), and the rest of that pull skips the
+        copies it brings of these records that are no newer than what this read committed (a
+        page fetched ahead, or a query job's snapshot, holds them as they were before).
         """
+        self.settle(system)
+        pulling = self._pulling.get(system)
         connector = self.connectors[system]
         objects = self.config.mappings[system].objects
         by_object: dict[str, dict[str, bool]] = {}
@@ -298,11 +359,25 @@ class SyncEngine:
             self.ingest(system, objects[object_type], records, report, read_at=started)
             found = {record.record_id for record in records}
             gone = [i for i, deleted in ids.items() if deleted and i not in found]
+            if pulling is not None:
+                for record in records:
+                    if record.readable:
+                        key = (object_type, record.record_id)
+                        pulling.named[key] = max(_newness(record), pulling.named.get(key, _NEVER))
+                pulling.named.update(((object_type, i), _GONE) for i in gone)
             for record_id in gone:
                 if self.store.decisions.end_link(
                     LinkKey(system, object_type, record_id), self.clock()
                 ):
                     report.links_ended += 1
+
+    def settle(self, system: str) -> None:
+        """Wait for the page a pull of `system` in progress is fetching ahead, if any: its
+        connector is then idle until that pull asks for its next page, so the pull's `progress`
+        may use it (connectors are not called from two threads at once)."""
+        pulling = self._pulling.get(system)
+        if pulling is not None and pulling.pages is not None:
+            pulling.pages.settle()
 
     # -- push -----------------------------------------------------------------------------
 
