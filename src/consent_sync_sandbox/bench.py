@@ -44,11 +44,13 @@ from consent_sync_sandbox.seed import iter_people
 WRITE_BATCH = {"salesforce": 200, "hubspot": 100}  # composite / batch write maxima
 
 
-def _bare(running: RunningSandbox, bulk: bool) -> dict[str, dict[str, float]]:
+def _bare(
+    running: RunningSandbox, reads: list[bench_data.SalesforceRead]
+) -> dict[str, dict[str, float]]:
     """Seconds and calls of the bare official clients paging the same records."""
     out: dict[str, dict[str, float]] = {}
     readers: dict[str, Callable[[], float]] = {
-        "salesforce": lambda: bench_data.bare_salesforce(running.env, bulk),
+        "salesforce": lambda: bench_data.bare_salesforce(running.env, reads),
         "hubspot": lambda: bench_data.bare_hubspot(running.env),
     }
     for name, read in readers.items():
@@ -67,17 +69,19 @@ def backfill(bench: Bench, label: str, url: str, *, idle: int = 0) -> tuple[Any,
     bench.say(f"{label}: {o.contacts:,} contacts per CRM ...")
     with sandbox(o.work_dir / label, o.contacts) as running:
         result = run_child(bench, running, url, label, idle)
-        bulk = bench_data.used_bulk2(result["systems"]["salesforce"]["endpoints"])
-        bare = _bare(running, bulk)
+        reads = bench_data.salesforce_reads(running.env, o.config_dir)
+        bare = _bare(running, reads)
+        bulk = any(read.bulk for read in reads)
         result["bare"] = bare
-        result["salesforce_bare_method"] = "bulk2" if bulk else "rest"
+        result["salesforce_bare_method"] = {r.sobject: "bulk2" if r.bulk else "rest" for r in reads}
         for name, figures in result["systems"].items():
             records, seconds = figures["records"], figures["seconds"]
             minimum = bare[name]["calls"] + math.ceil(figures["writes"] / WRITE_BATCH[name])
             figures["minimum_calls"] = minimum
             how = ""
             if name == "salesforce":
-                how = "Bulk API 2.0" if bulk else "REST query_all"
+                how = "Bulk API 2.0 for " if bulk else "REST query_all"
+                how += ", ".join(r.sobject for r in reads if r.bulk)
             bench.add(
                 Figure(label, f"{name} backfill time", seconds, "s", note=f"{records:,} records"),
                 Figure(label, f"{name} records/s", records / seconds if seconds else None, "/s"),

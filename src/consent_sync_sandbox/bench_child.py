@@ -42,6 +42,8 @@ def classify(snapshot: dict[str, Any]) -> dict[str, int]:
         lowered = path.lower()
         if "oauth2" in lowered or "token" in lowered:
             out["auth"] += count
+        elif lowered.endswith("/composite"):  # the connector sends only queries through it
+            out["read"] += count
         elif method in {"PATCH", "PUT", "DELETE"} or any(w in lowered for w in WRITE_WORDS):
             out["write"] += count
         else:

@@ -1,10 +1,12 @@
 """What the benchmark reads with the bare official clients: the ceiling, and the data check.
 
 The ceiling is the time the official client needs just to page through the records the backfill
-read, with nothing done with them. For Salesforce it is the fastest documented way the connector
-could have used: a Bulk API 2.0 query job (simple-salesforce's `bulk2`) when the connector's
-full read went through Bulk API 2.0, REST `query_all` otherwise. The same readers give the data
-check under faults: which emails each CRM holds as opted out of marketing email.
+read, with nothing done with them. For Salesforce that is every object the mapping reads —
+Contact, Lead and its consent-records objects (only their mapped DataUsePurposes) — each the
+fastest documented way the connector could have used: a Bulk API 2.0 query job
+(simple-salesforce's `bulk2`) for an object over the connector's `bulk_threshold`, REST
+`query_all` otherwise, as its full read decides. The same readers give the data check under
+faults: which emails each CRM holds as opted out of marketing email.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import csv
 import io
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +25,12 @@ import requests
 import urllib3
 from hubspot import HubSpot
 from simple_salesforce.api import Salesforce
+from simple_salesforce.format import format_soql
 
+from consent_sync.config import load_config
+from consent_sync.config.connector_settings import SalesforceConnector
+from consent_sync.connectors.salesforce.consent_records import OWNER_FIELD, STATE_FIELDS
+from consent_sync.domain.mapping import pulled_fields
 from consent_sync_sandbox.hubspot.props import MARKETING_SUBSCRIPTION_ID
 
 HS_PAGE = 100  # HubSpot's list page maximum, and its v4 batch read maximum
@@ -30,6 +38,7 @@ STATUS_READ = "/communication-preferences/v4/statuses/batch/read"
 WIDE_READ = "/communication-preferences/v4/statuses/batch/unsubscribe-all/read"
 SF_FIELDS = "Id, SystemModstamp, IsDeleted, Email, HasOptedOutOfEmail, DoNotCall, HasOptedOutOfFax"
 SF_OBJECTS = ("Contact", "Lead")
+SF_SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
 
 
 @dataclass
@@ -40,9 +49,48 @@ class Holdings:
     opted_out: set[str] = field(default_factory=set)
 
 
-def used_bulk2(endpoints: dict[str, Any]) -> bool:
-    """Whether the connector's requests (a stats snapshot's endpoints) include a Bulk 2.0 job."""
-    return any("/jobs/query" in endpoint for endpoint in endpoints)
+@dataclass(frozen=True, slots=True)
+class SalesforceRead:
+    """One object the bare Salesforce client pages: its SOQL, and whether as a Bulk API 2.0 job."""
+
+    sobject: str
+    soql: str
+    bulk: bool
+
+
+def salesforce_reads(env: dict[str, str], config_dir: Path) -> list[SalesforceRead]:
+    """What a minimal reader of the configured Salesforce mapping pages, with the fields the
+    connector selects: Contacts and Leads whole, and each consent-records object's records of
+    its mapped DataUsePurposes only, as the connector reads them (filtered on
+    `DataUsePurpose.Name`, which needs no lookup of the purposes' ids first).
+
+    Each object over the connector's `bulk_threshold` (counted here, deleted records too, with
+    calls made before the benchmark counts the bare reader's) is read as a query job.
+    """
+    config = load_config(config_dir, env=env)
+    connector = config.connectors["salesforce"]
+    if not isinstance(connector, SalesforceConnector):
+        raise TypeError(f"the salesforce connector is configured as {type(connector).__name__}")
+    threshold = connector.limits.bulk_threshold
+    sf = salesforce_client(env)
+    reads: list[SalesforceRead] = []
+    try:
+        for sobject, mapping in config.mappings["salesforce"].objects.items():
+            if mapping.kind == "consent_records":
+                purposes = sorted({entry.data_use_purpose for entry in mapping.consents})
+                where = format_soql(" WHERE DataUsePurpose.Name IN {}", purposes)
+                channel = ("ContactPointType",) if sobject == "ContactPointTypeConsent" else ()
+                fields: Sequence[str] = (OWNER_FIELD[sobject], *channel, *STATE_FIELDS)
+            else:
+                where, fields = "", pulled_fields(mapping)
+            selected = ", ".join(dict.fromkeys((*SF_SYSTEM_FIELDS, *fields)))
+            counted = f"SELECT COUNT() FROM {sobject}{where}"  # noqa: S608
+            total = int(sf.query(counted, include_deleted=True)["totalSize"])
+            soql = f"SELECT {selected} FROM {sobject}{where} ORDER BY SystemModstamp, Id"  # noqa: S608
+            reads.append(SalesforceRead(sobject, soql, total > threshold))
+    finally:
+        sf.session.close()
+    return reads
 
 
 def salesforce_client(env: dict[str, str]) -> Salesforce:
@@ -77,14 +125,18 @@ def salesforce_rows(sf: Salesforce, sobject: str, bulk: bool) -> Iterator[dict[s
         yield from sf.query_all_iter(_soql(sobject), include_deleted=True)
 
 
-def bare_salesforce(env: dict[str, str], bulk: bool) -> float:
+def bare_salesforce(env: dict[str, str], reads: Sequence[SalesforceRead]) -> float:
     """Seconds simple-salesforce needs to page through every mapped object's records."""
     sf = salesforce_client(env)
     started = time.monotonic()
-    for sobject in SF_OBJECTS:
-        # Bulk API 2.0 only for the big object, as the connector decides by record count.
-        for _ in salesforce_rows(sf, sobject, bulk and sobject == "Contact"):
-            pass
+    for read in reads:
+        if read.bulk:
+            for page in getattr(sf.bulk2, read.sobject).query_all(read.soql, wait=0.2):
+                for _ in csv.DictReader(io.StringIO(page)):
+                    pass
+        else:
+            for _ in sf.query_all_iter(read.soql, include_deleted=True):
+                pass
     return time.monotonic() - started
 
 

@@ -211,7 +211,9 @@ def test_a_read_failing_between_pages_leaves_the_ids_queued_and_the_sweep_going(
     wait_for(lambda: runs(running.store, "sweep")[0].finished_at is not None, 30, "the sweep")
     (sweep,) = runs(running.store, "sweep")
     assert sweep.error is None and sweep.counts["records_read"] == CONTACTS
-    assert running.store.webhooks.pending("hubspot").named == {}
+    # The sweep's own later pages may carry the opt-out first; the queued id is read (and
+    # unqueued) by the next look at the queue, within the read job's interval.
+    wait_for(lambda: running.store.webhooks.pending("hubspot").named == {}, 15, "the queue emptied")
 
 
 def test_stopping_during_a_sweep_that_read_a_webhook_still_stops(running: Running) -> None:

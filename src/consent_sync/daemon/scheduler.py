@@ -6,10 +6,10 @@ same for its jobs. A pull that queued writes wakes every system's pusher at once
 run on a short interval for retries. Records a webhook named are queued in the store (`read_now`)
 and read by a one-system read job under the lease, then unqueued. While a pull or sweep of that
 system holds the lease, it reads them itself after its next committed page (`_checkpoint`), as a
-webhook run of their own, so a webhook never waits for a long backfill or sweep to finish
-(docs/design.md, "Processes"). A failing unit (a CRM down, the database restarting) is logged in
-one line and recorded, a bug with its traceback; the next run tries again and the process
-carries on.
+webhook run of their own, so a webhook never waits for a long backfill or sweep to finish, and
+writes its due revocations there too, as a push run (docs/design.md, "Processes"). A failing
+unit (a CRM down, the database restarting) is logged in one line and recorded, a bug with its
+traceback; the next run tries again and the process carries on.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from consent_sync.connectors.protocol import Connector
 from consent_sync.daemon.leases import Leases
 from consent_sync.daemon.metrics import SyncMetrics, SystemSettings
 from consent_sync.daemon.named_reads import NamedReads
+from consent_sync.domain.model import Status
 from consent_sync.logs import brief, bug_traceback
 from consent_sync.store import Store, WebhookNotice
 from consent_sync.sync import CycleReport, SyncEngine
@@ -102,6 +103,7 @@ class SyncScheduler:
         self._wake = {system: threading.Event() for system in self.systems}
         self._named = NamedReads(store)
         self._named_waiting = {system: threading.Event() for system in self.systems}
+        self._push_waiting = {system: threading.Event() for system in self.systems}
         self._holding = threading.local()  # .unit: the _Holding of this thread, if any
         self._active = 0
         self._idle = threading.Condition()
@@ -250,8 +252,10 @@ class SyncScheduler:
                 return
 
     def wake_push(self, system: str) -> None:
-        """Run `system`'s pusher now (or once more, if it is running)."""
+        """Run `system`'s pusher now (or once more, if it is running; a pull holding the system
+        writes its revocations after its next page)."""
         self._wake[system].set()
+        self._push_waiting[system].set()
         if self._stopping.is_set():
             return
         job = self.scheduler.get_job(f"push:{system}")
@@ -405,25 +409,36 @@ class SyncScheduler:
     def _checkpoint(self, _label: str, _records: int) -> None:
         """Called by the engine after each committed page of a pull (`_label` is "<system>
         <object>"), on the thread of the unit pulling, which holds that system's lock and lease:
-        the place to stop on shutdown, and to read what webhooks named for the system meanwhile.
+        the place to stop on shutdown, to read what webhooks named for the system meanwhile, and
+        to write the revocations due to it (grants wait for its push job).
         """
         if self._stopping.is_set():
             raise ShutdownRequested
         holding = self._held()
         if holding is None:
             return
-        waiting = self._named_waiting[holding.system]
+        system = holding.system
+        named, pushes = self._named_waiting[system], self._push_waiting[system]
         now = time.monotonic()
-        if not waiting.is_set() and now - holding.looked < NAMED_READ_INTERVAL_S:
+        if not (named.is_set() or pushes.is_set()) and now - holding.looked < NAMED_READ_INTERVAL_S:
             return
-        waiting.clear()
+        named.clear()
+        pushes.clear()
         holding.looked = now
-        # A failure is logged and leaves the records queued; the pull goes on.
-        self._contained(holding.system, "webhook", partial(self._read_named_mid_pull, holding))
+        # A failure is logged and leaves the records (or writes) queued; the pull goes on.
+        self._contained(system, "webhook", partial(self._read_named_mid_pull, holding))
+        self._contained(system, "push", partial(self._push_revocations, system))
 
     def _read_named_mid_pull(self, holding: _Holding) -> CycleReport | None:
         self.engine.settle(holding.system)  # the page fetched ahead is in: the connector is ours
         return self._read_named(holding.system)
+
+    def _push_revocations(self, system: str) -> CycleReport | None:
+        """Write the denials due to `system` as one push run; None when none are due."""
+        if not self.store.outbox.pending(system, 1, self.engine.clock(), only=Status.DENIED):
+            return None
+        push = partial(self.engine.push, system, only=Status.DENIED)  # settles the prefetch
+        return self._recorded(system, "push", push)
 
     def _held(self) -> _Holding | None:
         """The unit of work this thread runs under its system's lock and lease, if any."""

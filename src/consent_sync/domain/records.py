@@ -140,11 +140,15 @@ class Page:
 
     `resume`: an opaque token (a change-tracking link) on a pull's last page only; the engine
     stores it with the cursor once the page is committed and hands it back to the next pull.
+    `as_of`: the local time the page's data is as of, where that is before the page was asked
+    for (every page of a query job: the job's creation); else the engine takes the moment it
+    asked for the page (docs/design.md, "Revocations during a long pull").
     """
 
     records: Sequence[Record]
     watermark: datetime | None  # highest modification stamp in the page
     resume: str | None = None
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

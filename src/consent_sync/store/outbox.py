@@ -49,16 +49,23 @@ class OutboxItem:
 
 
 def due(
-    session: Session, system: str, limit: int, now: datetime, *, claim: bool = True
+    session: Session,
+    system: str,
+    limit: int,
+    now: datetime,
+    *,
+    claim: bool = True,
+    only: Status | None = None,
 ) -> list[OutboxItem]:
-    """Pending writes to `system` whose time has come, oldest first, claimed for writing.
+    """Pending writes to `system` whose time has come (`only`: of one status), oldest first,
+    claimed for writing.
 
     Each claimed value is noted in its shadow as written ahead of the write: if the process dies
     after the system took the value but before `mark_written`, the value read back is still
     recognised as our own echo, never as a newer change made in the system. `claim=False` only
     looks (the pusher reads those records back before it claims and writes).
     """
-    rows = session.exec(
+    query = (
         select(OutboxRow, LinkRow)
         .join(LinkRow, col(LinkRow.id) == col(OutboxRow.link_id))
         .where(
@@ -66,8 +73,11 @@ def due(
             OutboxRow.state == OutboxState.PENDING,
             OutboxRow.next_attempt_at <= now,
         )
-        .order_by(col(OutboxRow.next_attempt_at), col(OutboxRow.id))
-        .limit(limit)
+    )
+    if only is not None:
+        query = query.where(OutboxRow.status == only.value)
+    rows = session.exec(
+        query.order_by(col(OutboxRow.next_attempt_at), col(OutboxRow.id)).limit(limit)
     ).all()
     items = [_item(row, link) for row, link in rows]
     if not claim:
@@ -334,19 +344,24 @@ class Outbox:
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
 
-    def due(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
-        """Claim up to `limit` pending writes to `system` due at `now`, oldest first.
+    def due(
+        self, system: str, limit: int, now: datetime, *, only: Status | None = None
+    ) -> list[OutboxItem]:
+        """Claim up to `limit` pending writes to `system` due at `now` (`only`: of one status),
+        oldest first.
 
         Call right before writing them: each value is noted as written ahead of the write, so
         its echo is recognised even if the process dies before `mark_written`.
         """
         with self._transactions.write() as session:
-            return due(session, system, limit, utc(now))
+            return due(session, system, limit, utc(now), only=only)
 
-    def pending(self, system: str, limit: int, now: datetime) -> list[OutboxItem]:
+    def pending(
+        self, system: str, limit: int, now: datetime, *, only: Status | None = None
+    ) -> list[OutboxItem]:
         """Like `due`, without claiming: which records the pusher should read back first."""
         with self._transactions.read() as session:
-            return due(session, system, limit, utc(now), claim=False)
+            return due(session, system, limit, utc(now), claim=False, only=only)
 
     def mark_written(self, item: OutboxItem, now: datetime, targets: Targets | None = None) -> None:
         """The system applied the write: shadow and delivery updated, row removed."""

@@ -9,10 +9,10 @@ decisions are committed, so a crash re-reads rather than skips.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -95,22 +95,51 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 @dataclass(eq=False, slots=True)
 class _Pulling:
-    """A pull of one system in progress: the page it is fetching ahead, and the records a read
-    of named records (`read_named`, from its `progress`) read meanwhile, with how new each was."""
+    """A pull of one system in progress: the page it is fetching ahead, the records a read of
+    named records (`read_named`, from its `progress`) read meanwhile, with how new each was, and
+    those a push from its `progress` read back or wrote, with the local time since when the
+    store holds what the system has (docs/design.md, "Revocations during a long pull")."""
 
     pages: Prefetched[Page] | None = None
     named: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    pushed: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
-    def fresh(self, object_type: str, records: Sequence[Record]) -> list[Record]:
-        """The records of a pulled page newer than any copy a named read committed during
-        this pull: the others are older reads of the same record arriving late."""
-        if not self.named:
-            return list(records)
-        return [
-            r
-            for r in records
-            if not r.readable or _newness(r) > self.named.get((object_type, r.record_id), _NEVER)
-        ]
+    def fresh(self, object_type: str, page: Page) -> list[Record]:
+        """The records of a pulled page newer than any copy a named read or a push committed
+        during this pull: the others are older reads of the same record arriving late."""
+        if not self.named and not self.pushed:
+            return list(page.records)
+        return [r for r in page.records if not r.readable or self._current(object_type, r, page)]
+
+    def _current(self, object_type: str, record: Record, page: Page) -> bool:
+        key = (object_type, record.record_id)
+        pushed = self.pushed.get(key)
+        if pushed is not None and (page.as_of is None or page.as_of < pushed):
+            return False  # the page's data was taken before the push read or wrote the record
+        return _newness(record) > self.named.get(key, _NEVER)
+
+    def note_pushed(self, object_type: str, record_ids: Iterable[str], since: datetime) -> None:
+        """The store holds what the system has for these records since `since` (local time)."""
+        for record_id in record_ids:
+            key = (object_type, record_id)
+            self.pushed[key] = max(since, self.pushed.get(key, _NEVER))
+
+
+def _dated(pages: Iterable[Page]) -> Iterator[Page]:
+    """The pages, each without an `as_of` of its own given the local time it was asked for (a
+    connector reads a page when asked, unless it says otherwise: a query job's pages)."""
+    source = iter(pages)
+    try:
+        while True:
+            asked = utcnow()
+            page = next(source, None)
+            if page is None:
+                return
+            yield page if page.as_of is not None else replace(page, as_of=asked)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
 
 
 def _newness(record: Record) -> datetime:
@@ -209,10 +238,10 @@ class SyncEngine:
             else connector.pull(object_type, since)
         )
         # Page N+1 is fetched while page N commits; the cursor still follows the commits.
-        with closing(prefetched(source)) as pages:
+        with closing(prefetched(_dated(source))) as pages:
             pulling.pages = pages
             for page in pages:
-                fresh = pulling.fresh(object_type, page.records)
+                fresh = pulling.fresh(object_type, page)
                 report.records_read += len(page.records) - len(fresh)
                 self._pulled(system, object_type, mapping, page, fresh, report, full, started)
                 if self.progress is not None:
@@ -381,8 +410,16 @@ class SyncEngine:
 
     # -- push -----------------------------------------------------------------------------
 
-    def push(self, system: str, report: CycleReport) -> None:
-        """Drain the system's due writes in batches, reading each batch back first."""
+    def push(self, system: str, report: CycleReport, *, only: Status | None = None) -> None:
+        """Drain the system's due writes (`only`: those of one status) in batches, reading each
+        batch back first.
+
+        Called between two pages of a pull of `system` (from its `progress`), it first waits for
+        the page that pull is fetching ahead (`settle`), and the rest of that pull skips its
+        copies of the records read back or written here taken before that (`_Pulling.pushed`).
+        """
+        self.settle(system)
+        pulling = self._pulling.get(system)
         connector = self.connectors[system]
         objects = self.config.mappings[system].objects
         batch = push_batch(connector)
@@ -390,7 +427,8 @@ class SyncEngine:
         unread: set[tuple[str, str, str]] = set()  # (object, record, purpose) not read back
         while True:
             now = self.clock()
-            pending = [i for i in self.store.outbox.pending(system, batch, now) if i.id not in seen]
+            due = self.store.outbox.pending(system, batch, now, only=only)
+            pending = [i for i in due if i.id not in seen]
             if not pending:
                 return
             seen.update(i.id for i in pending)
@@ -416,14 +454,17 @@ class SyncEngine:
                 )
                 if not ids:
                     continue
+                asked = utcnow()  # local time, as a page's `as_of`
                 try:
                     records = connector.read(object_type, ids)
                 except QuotaExhausted:
                     log.warning("quota exhausted; writes wait", system=system)
                     return
                 self.ingest(system, mapping, records, report, read_at=started)
+                if pulling is not None:
+                    pulling.note_pushed(object_type, ids, asked)
                 unread |= unread_fields(object_type, mapping, ids, records)
-            claimed = self.store.outbox.due(system, batch, self.clock())
+            claimed = self.store.outbox.due(system, batch, self.clock(), only=only)
             claimed = [i for i in claimed if i.id in seen]
             for object_type, items in grouped(claimed).items():
                 mapping = objects[object_type]
@@ -506,6 +547,8 @@ class SyncEngine:
         written = [
             item for result in results if result.ok for item in per_record.get(result.record_id, [])
         ]
+        if (pulling := self._pulling.get(system)) is not None:
+            pulling.note_pushed(object_type, (i.link.record_id for i in written), utcnow())
         self._written(written, report, now)
         for result in results:
             if not result.ok:

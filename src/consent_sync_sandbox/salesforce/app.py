@@ -1,4 +1,4 @@
-"""The REST routes: OAuth token, versions, query, sObjects, collections, limits."""
+"""The REST routes: OAuth token, versions, query, sObjects, composite, collections, limits."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from consent_sync_sandbox.salesforce.auth import (
     Sessions,
 )
 from consent_sync_sandbox.salesforce.bulk2 import add_bulk2_routes
+from consent_sync_sandbox.salesforce.composite import run_composite
 from consent_sync_sandbox.salesforce.consent_api import add_consent_routes
 from consent_sync_sandbox.salesforce.describe import describe_sobject, sobject_summary
 from consent_sync_sandbox.salesforce.errors import OAuthError, RecordRejected, SalesforceError
@@ -168,6 +169,9 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
         org.delete(require_sobject(name), record_id)
         return Response(status_code=204)
 
+    def composite(payload: Payload = None) -> Response:
+        return json_response(run_composite(org, payload))
+
     def create_records(payload: Payload = None) -> Response:
         return json_response(create_collection(org, payload))
 
@@ -185,6 +189,7 @@ def api_router(org: Org, sessions: Sessions, meter: ApiMeter, earliest_ms: int) 
     _route(router, "GET", "/queryAll", run_query_all)
     _route(router, "GET", "/query/{cursor}", query_more)
     _route(router, "GET", "/queryAll/{cursor}", query_more)
+    _route(router, "POST", "/composite", composite)
     _route(router, "POST", "/composite/sobjects", create_records)
     _route(router, "PATCH", "/composite/sobjects", update_records)
     _route(router, "DELETE", "/composite/sobjects", delete_records)

@@ -20,6 +20,7 @@ from simple_salesforce import Salesforce
 
 from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
+from consent_sync.connectors.salesforce.composite import IDS_PER_QUERY, QUERIES_PER_CALL
 from consent_sync.connectors.salesforce.connector import SalesforceConnector
 from consent_sync.domain.records import FieldWrite
 from consent_sync_sandbox.salesforce import build_salesforce
@@ -66,12 +67,24 @@ def _calls(connector: SalesforceConnector, objects: tuple[str, ...], since: date
     return connector.api_calls - before
 
 
+def _resolving(rows: list[dict[str, str]], owner: str, queries_per_chunk: int) -> int:
+    """Composite calls finding the people of `rows`, read in pages of 2,000: per page, its
+    owners in queries of IDS_PER_QUERY ids (`queries_per_chunk` each), five queries a call."""
+    calls = 0
+    for start in range(0, len(rows), 2000):
+        owners = {row[owner] for row in rows[start : start + 2000]}
+        queries = queries_per_chunk * ceil(len(owners) / IDS_PER_QUERY)
+        calls += ceil(queries / QUERIES_PER_CALL)
+    return calls
+
+
 def test_consent_objects_cost_a_few_calls_per_ten_thousand_contacts(
     org: Served, tmp_path: Path
 ) -> None:
-    """A backfill costs one call per object for the purposes, one per 2,000 records and one
-    (or two: Contacts and Leads) per 200 people; an idle pull one call per consent object; a
-    batch of 200 revocations that create consent records three calls."""
+    """A backfill costs one call per object for the purposes, one per 2,000 records and, per
+    page, one Composite call per five queries of 1,000 people (two queries for Individuals:
+    Contacts and Leads); an idle pull one call per consent object; a batch of 200 revocations
+    that create consent records three calls."""
     connector = _shipped(org, tmp_path / "config")
     sf: Salesforce = org.client()
     try:
@@ -81,17 +94,16 @@ def test_consent_objects_cost_a_few_calls_per_ten_thousand_contacts(
         idle = _calls(connector, CONSENT_OBJECTS, started)
         cptc = sf.query_all(
             "SELECT PartyId FROM ContactPointTypeConsent WHERE DataUsePurpose.Name IN "
-            "('Email Marketing', 'SMS Marketing')"
+            "('Email Marketing', 'SMS Marketing') ORDER BY SystemModstamp, Id"
         )["records"]
         cpc = sf.query_all(
             "SELECT ContactPointId FROM ContactPointConsent "
-            "WHERE DataUsePurpose.Name = 'Email Marketing'"
+            "WHERE DataUsePurpose.Name = 'Email Marketing' ORDER BY SystemModstamp, Id"
         )["records"]
         parties = {row["PartyId"] for row in cptc}
-        points = {row["ContactPointId"] for row in cpc}
         assert backfill == (
-            (1 + ceil(len(cptc) / 2000) + 2 * ceil(len(parties) / 200))
-            + (1 + ceil(len(cpc) / 2000) + ceil(len(points) / 200))
+            (1 + ceil(len(cptc) / 2000) + _resolving(cptc, "PartyId", 2))
+            + (1 + ceil(len(cpc) / 2000) + _resolving(cpc, "ContactPointId", 1))
         )
         assert idle == len(CONSENT_OBJECTS)
 

@@ -16,6 +16,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 
 from consent_sync.connectors.salesforce.auth import SalesforceCredentials
+from consent_sync.connectors.salesforce.composite import IDS_PER_QUERY, QUERIES_PER_CALL
 from consent_sync.connectors.salesforce.connector import SalesforceConnector, SalesforceSettings
 from consent_sync.connectors.salesforce.consent_records import (
     ConsentEntry,
@@ -108,7 +109,8 @@ def test_a_full_read_finds_each_records_person_in_batches(
     connector: SalesforceConnector, sf: Salesforce
 ) -> None:
     """Every mapped consent record comes with its Individual's email, for a handful of calls:
-    one for the purposes, one per 2,000 records, two per 200 Individuals (Contacts, Leads)."""
+    one for the purposes, one per 2,000 records, and per page one Composite call of five
+    queries per 2,500 of its Individuals (Contacts and Leads, 1,000 ids a query)."""
     before = connector.api_calls
     records = _all(connector, "ContactPointTypeConsent")
     calls = connector.api_calls - before
@@ -127,8 +129,10 @@ def test_a_full_read_finds_each_records_person_in_batches(
     for record in records:
         assert record.fields["Email"] in owners[mapped[record.record_id]["PartyId"]]
     parties = {row["PartyId"] for row in mapped.values()}
-    assert calls == 1 + ceil(len(records) / 2000) + 2 * ceil(len(parties) / 200)
-    assert len(parties) > 200  # more than one batch of Individuals
+    assert len(records) <= 2000  # one page: its Individuals are resolved together
+    queries = 2 * ceil(len(parties) / IDS_PER_QUERY)
+    assert calls == 1 + ceil(len(records) / 2000) + ceil(queries / QUERIES_PER_CALL)
+    assert len(parties) > 200  # what took three pairs of REST queries before Composite
 
 
 def test_records_read_as_their_state_with_capture_date_and_evidence(
@@ -205,7 +209,8 @@ def test_a_date_that_will_not_parse_leaves_that_record_unread_not_the_page(
 def test_per_address_consent_is_found_by_its_contact_points_address(
     connector: SalesforceConnector, sf: Salesforce
 ) -> None:
-    """A ContactPointConsent's person is its ContactPointEmail's address: one lookup per 200."""
+    """A ContactPointConsent's person is its ContactPointEmail's address: one Composite call
+    of five lookups per 5,000 addresses of a page."""
     before = connector.api_calls
     records = _all(connector, "ContactPointConsent")
     calls = connector.api_calls - before
@@ -221,7 +226,9 @@ def test_per_address_consent_is_found_by_its_contact_points_address(
     for record in records:
         assert record.fields["Email"] == addresses[truth[record.record_id]]
     points = {truth[r.record_id] for r in records}
-    assert calls == 1 + ceil(len(records) / 2000) + ceil(len(points) / 200)
+    assert len(records) <= 2000  # one page
+    queries = ceil(len(points) / IDS_PER_QUERY)
+    assert calls == 1 + ceil(len(records) / 2000) + ceil(queries / QUERIES_PER_CALL)
 
 
 def _opted_in(connector: SalesforceConnector) -> Record:

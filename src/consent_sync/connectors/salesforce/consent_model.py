@@ -4,9 +4,10 @@ they are, and what a write sends (docs/design.md, "Salesforce consent records").
 Reads ask only for records of mapped DataUsePurposes (`DataUsePurposeId IN (...)`, the ids
 looked up once from their names and again on every full read). Each page's people are found in
 batches, never one query per record: a ContactPointTypeConsent's Individual through the Contacts
-and Leads whose `IndividualId` it is (two queries per 200 Individuals), a ContactPointConsent's
-address through its ContactPointEmail (one query per 200). Every query goes through the
-connector's calls (retries, re-authentication, the call count).
+and Leads whose `IndividualId` it is (two queries per 1,000 Individuals), a ContactPointConsent's
+address through its ContactPointEmail (one query per 1,000), five queries a Composite call
+(`composite.py`): one API call per 2,500 Individuals or 5,000 addresses. Every query goes
+through the connector's calls (retries, re-authentication, the call count).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.format import format_soql
 
 from consent_sync.connectors.protocol import TransientError
+from consent_sync.connectors.salesforce.composite import IDS_PER_QUERY, Call, Rows, query_many
 from consent_sync.connectors.salesforce.consent_records import (
     ConsentEntry,
     ConsentObject,
@@ -32,9 +34,6 @@ from consent_sync.domain.records import FieldWrite, Page, Record, Unreadable, Wr
 
 log = structlog.get_logger(__name__)
 
-#: `call(what, fn, object_type)`: one API call through the connector's retry layer.
-Call = Callable[[str, Callable[[Salesforce], Any], str | None], Any]
-CHUNK = 200  # ids per `IN (...)` list, as the connector's reads
 PEOPLE = ("Contact", "Lead")  # the objects whose IndividualId names a person's Individual
 #: The field a consent record's person's email goes into (the mapping's derived match key).
 EMAIL_FIELD = "Email"
@@ -129,7 +128,8 @@ class ConsentModel:
         delivered: set[str] = set()
         for page in pages:
             delivered.update(r.record_id for r in page.records)
-            yield Page(self.resolve(object_type, page.records), page.watermark, page.resume)
+            records = self.resolve(object_type, page.records)
+            yield Page(records, page.watermark, page.resume, as_of=page.as_of)
         start = self.edges.due(object_type, since, started) if since is not None else None
         if start is not None:
             soql = (
@@ -214,22 +214,25 @@ class ConsentModel:
         when they disagree), or a ContactPointEmail's own address."""
         found: dict[str, list[str]] = {}
         ordered = sorted(owners)
-        for start in range(0, len(ordered), CHUNK):
-            chunk = ordered[start : start + CHUNK]
-            if obj.object_type == "ContactPointConsent":
-                soql = format_soql(
-                    "SELECT Id, EmailAddress FROM ContactPointEmail WHERE Id IN {ids}", ids=chunk
-                )
-                for row in self.query("ContactPointEmail", soql):
+        chunks = [ordered[i : i + IDS_PER_QUERY] for i in range(0, len(ordered), IDS_PER_QUERY)]
+        if obj.object_type == "ContactPointConsent":
+            addresses = "SELECT Id, EmailAddress FROM ContactPointEmail WHERE Id IN {ids}"
+            queries = [format_soql(addresses, ids=chunk) for chunk in chunks]
+            for rows in self.query_many("ContactPointEmail", queries):
+                for row in rows:
                     _collect(found, row.get("Id"), row.get("EmailAddress"))
-                continue
-            for people in PEOPLE:
-                soql = format_soql(
+        else:
+            queries = [
+                format_soql(
                     f"SELECT Id, IndividualId, Email FROM {people} "  # noqa: S608
                     "WHERE IndividualId IN {ids} ORDER BY Id",
                     ids=chunk,
                 )
-                for row in self.query(people, soql):
+                for chunk in chunks
+                for people in PEOPLE
+            ]
+            for rows in self.query_many(obj.object_type, queries):
+                for row in rows:
                     _collect(found, row.get("IndividualId"), row.get("Email"))
         ambiguous = sum(1 for emails in found.values() if len({e.casefold() for e in emails}) > 1)
         if ambiguous:
@@ -241,13 +244,12 @@ class ConsentModel:
             )
         return {owner: (emails[0] if emails else None) for owner, emails in found.items()}
 
-    def query(self, object_type: str, soql: str) -> list[dict[str, Any]]:
-        """Every row a SOQL query answers (following its pages), through the connector's calls."""
-
-        def query_all(sf: Salesforce) -> Any:
-            return sf.query_all(soql)
-
-        return self._rows(self.call("query", query_all, object_type), object_type)
+    def query_many(self, object_type: str, queries: Sequence[str]) -> list[Rows]:
+        """Every row each SOQL query answers, query by query, five queries an API call
+        (`composite.py`), through the connector's calls."""
+        return query_many(
+            self.call, queries, what="query", object_type=object_type, system=self.system
+        )
 
     def _rows(self, answer: Any, object_type: str) -> list[dict[str, Any]]:
         """The records of a query answer; one without a list of them is malformed (retried)."""

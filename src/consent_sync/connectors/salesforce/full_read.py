@@ -55,8 +55,9 @@ def _job_pages(
     connector: SalesforceConnector, object_type: str, started: datetime
 ) -> Iterator[Page]:
     bulk = connector.bulk_query(object_type)
+    created = datetime.now(UTC)  # every page holds the records as they were at the job's creation
     for rows in bulk.rows(connector.full_soql(object_type)):
         # Rows come in no stamp order: no page but the last may move the cursor.
-        yield Page(connector.page(object_type, rows).records, None)
+        yield Page(connector.page(object_type, rows).records, None, as_of=created)
         connector.bulk_rows_held = max(connector.bulk_rows_held, bulk.rows_held)
     yield Page([], started)

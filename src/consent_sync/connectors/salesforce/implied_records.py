@@ -25,13 +25,15 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.format import format_soql
 
 from consent_sync.connectors.protocol import ConnectorError
-from consent_sync.connectors.salesforce.consent_model import CHUNK, ConsentModel
+from consent_sync.connectors.salesforce.composite import IDS_PER_QUERY
+from consent_sync.connectors.salesforce.consent_model import ConsentModel
 from consent_sync.connectors.salesforce.consent_records import ConsentEntry, recorded_state
 from consent_sync.domain.records import Decided, FieldWrite, WriteResult
 
 log = structlog.get_logger(__name__)
 
 CONSENT_OBJECT = "ContactPointTypeConsent"
+COLLECTION_LIMIT = 200  # records per composite/sobjects call
 _NAME_MAX = 255
 
 
@@ -147,13 +149,16 @@ class ImpliedRevocations:
     ) -> dict[str, tuple[str | None, str | None, str | None]]:
         """Each record's IndividualId, FirstName and LastName."""
         out: dict[str, tuple[str | None, str | None, str | None]] = {}
-        for start in range(0, len(record_ids), CHUNK):
-            soql = format_soql(
+        queries = [
+            format_soql(
                 f"SELECT Id, IndividualId, FirstName, LastName FROM {object_type} "  # noqa: S608
                 "WHERE Id IN {ids}",
-                ids=list(record_ids[start : start + CHUNK]),
+                ids=list(record_ids[start : start + IDS_PER_QUERY]),
             )
-            for row in self._model.query(object_type, soql):
+            for start in range(0, len(record_ids), IDS_PER_QUERY)
+        ]
+        for rows in self._model.query_many(object_type, queries):
+            for row in rows:
                 if isinstance(row.get("Id"), str):
                     out[row["Id"]] = (_text(row, "IndividualId"), *_names(row))
         return out
@@ -193,15 +198,18 @@ class ImpliedRevocations:
         ordered = sorted(parties)
         if not purpose_ids:
             return found
-        for start in range(0, len(ordered), CHUNK):
-            soql = format_soql(
+        queries = [
+            format_soql(
                 "SELECT Id, PartyId, DataUsePurposeId, ContactPointType "
                 "FROM ContactPointTypeConsent WHERE PartyId IN {parties} "
                 "AND DataUsePurposeId IN {purposes}",
-                parties=ordered[start : start + CHUNK],
+                parties=ordered[start : start + IDS_PER_QUERY],
                 purposes=purpose_ids,
             )
-            for row in self._model.query(CONSENT_OBJECT, soql):
+            for start in range(0, len(ordered), IDS_PER_QUERY)
+        ]
+        for rows in self._model.query_many(CONSENT_OBJECT, queries):
+            for row in rows:
                 key = tuple(row.get(k) for k in ("PartyId", "DataUsePurposeId", "ContactPointType"))
                 if all(isinstance(k, str) for k in key):
                     found.add((str(key[0]), str(key[1]), str(key[2])))
@@ -213,8 +221,8 @@ class ImpliedRevocations:
         """POST (create) or PATCH (update) composite/sobjects, 200 a call: each record's Id,
         None where Salesforce refused it."""
         ids: list[str | None] = []
-        for start in range(0, len(records), CHUNK):
-            ids += self._answered(method, object_type, records[start : start + CHUNK])
+        for start in range(0, len(records), COLLECTION_LIMIT):
+            ids += self._answered(method, object_type, records[start : start + COLLECTION_LIMIT])
         return ids
 
     def _answered(
