@@ -124,3 +124,20 @@ def test_a_full_read_supersedes_older_knowledge_of_the_object() -> None:
     recent.covered("salesforce", "Contact", None, full)
     assert len(recent) == 1
     assert recent.stale("salesforce", "Contact", ["003A", "gone"], full, full) == ["gone"]
+
+
+def test_past_the_limit_records_read_are_not_remembered_and_are_read_back() -> None:
+    """A backfill larger than the limit keeps the memory bounded: the records past it are
+    read back before their writes, the ones remembered are not; a record read again while the
+    memory is full moves to its newer time without counting twice."""
+    recent = RecentReads(timedelta(seconds=60), limit=3)
+    recent.note("salesforce", "Contact", ["003A", "003B"], T0)
+    recent.note(
+        "salesforce", "Contact", ["003B", "003C", "003D", "003E"], T0 + timedelta(seconds=1)
+    )
+    assert len(recent) == 3
+    now = T0 + timedelta(seconds=2)
+    wanted = ["003A", "003B", "003C", "003D", "003E"]
+    assert recent.stale("salesforce", "Contact", wanted, now, T0) == ["003D", "003E"]
+    recent.note("salesforce", "Lead", ["00QA"], T0)  # the limit is per object
+    assert recent.stale("salesforce", "Lead", ["00QA"], now, T0) == []

@@ -34,7 +34,10 @@ Memory: records are kept in groups, one per moment they are known as of. A group
 pull can cover is dropped once older than `fresh_for`; a group of a coverable object is kept
 until it is older than `fresh_for` and older than the cursor its latest pull started from (no
 later pull can cover it). So memory is bounded by what was read in the last `fresh_for`, plus,
-for coverable objects, one entry per record read since their cursor (about 100 bytes each).
+for coverable objects, one entry per record read since their cursor (about 120 bytes each), and
+never more than `limit` records per object (`LIMIT`: 250,000, about 30 MB): past it, records
+read are not remembered and their writes are read back first, as without this memory. A
+backfill of a million Contacts would otherwise hold 120 MB of ids until the next pull.
 """
 
 from __future__ import annotations
@@ -44,10 +47,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-__all__ = ["FRESH_FOR", "RecentReads", "stamps_every_change"]
+__all__ = ["FRESH_FOR", "LIMIT", "RecentReads", "stamps_every_change"]
 
 #: How long a record read by a pull counts as read for the pusher (docs/design.md, "Push").
 FRESH_FOR = timedelta(seconds=60)
+#: The most records remembered per (system, object): the bound on this memory.
+LIMIT = 250_000
 
 Coverable = Callable[[str, str], bool]  # (system, object type) -> may its pulls cover records
 
@@ -107,11 +112,16 @@ class RecentReads:
     """As of when this engine knows each record's value, for the pusher's read-backs."""
 
     def __init__(
-        self, fresh_for: timedelta = FRESH_FOR, coverable: Coverable | None = None
+        self,
+        fresh_for: timedelta = FRESH_FOR,
+        coverable: Coverable | None = None,
+        limit: int = LIMIT,
     ) -> None:
         """`coverable(system, object_type)`: whether that object's pulls may cover records
-        they did not return (`stamps_every_change`); none by default."""
+        they did not return (`stamps_every_change`); none by default. `limit`: the most
+        records remembered per object."""
         self.fresh_for = fresh_for
+        self.limit = limit
         self._coverable = coverable or (lambda _system, _object_type: False)
         self._objects: dict[tuple[str, str], _Object] = {}
         self._lock = threading.Lock()  # the daemon's pull and push jobs share one engine
@@ -130,6 +140,7 @@ class RecentReads:
             target = remembered.group(at)
             newer = [g for g in remembered.groups if g.known_at > at]
             older = [g for g in remembered.groups if g.known_at < at]
+            held = sum(len(g.ids) for g in remembered.groups)
             for record_id in record_ids:
                 if not record_id or unreadable.get(record_id, at) > at:
                     continue  # a read that began later could not parse it
@@ -137,8 +148,15 @@ class RecentReads:
                     continue  # known as of a later moment already
                 unreadable.pop(record_id, None)
                 for group in older:
-                    group.ids.discard(record_id)
+                    if record_id in group.ids:
+                        group.ids.discard(record_id)
+                        held -= 1
+                if record_id in target.ids:
+                    continue
+                if held >= self.limit:
+                    continue  # not remembered: its write is read back first
                 target.ids.add(record_id)
+                held += 1
             self._expire(at)
 
     def forget(
