@@ -4,65 +4,40 @@ of the record, taken before the write, then neither re-decides it nor reads as d
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from consent_sync.config import load_config
-from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.protocol import Connector
-from consent_sync.daemon.leases import Leases
-from consent_sync.daemon.metrics import SyncMetrics
 from consent_sync.daemon.scheduler import SyncScheduler
 from consent_sync.domain.records import Page
 from consent_sync.store import Store, WebhookNotice
 from consent_sync.store.tables import SyncRunRow
-from consent_sync_sandbox.runner import start_sandbox
 from support.convergence import shared_granted_people
 from support.daemon import Harness
-from support.paths import REPO
+from support.held_pulls import Held, backfilled, daemon_with
 from support.sandboxes import MARKETING
 from support.waiting import wait_for
 
-CONTACTS = 200
 BULK_THRESHOLD = 10  # every full read of Contacts is a Bulk API 2.0 query job
-PULL_INTERVAL = 300  # polling cannot explain anything these tests see
 
 
-class HeldSnapshot:
+class HeldSnapshot(Held):
     """The Salesforce connector, whose next full read of Contacts, once `hold()` is called, runs
     its query job to the end at once (its pages hold the records as they were then, as a real
     job's do) and hands them over only after `release()`, empty pages (each committed and
     checkpointed) coming meanwhile: a sweep whose pages are as old as the test needs."""
 
-    def __init__(self, inner: Connector) -> None:
-        self._inner = inner
-        self._armed = False
-        self.held = threading.Event()  # the snapshot is taken, its pages held back
-        self._released = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def hold(self) -> None:
-        self._armed = True
-
-    def release(self) -> None:
-        self._released.set()
-
     def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
-        if since is not None or not self._armed or object_type != "Contact":
+        if since is not None or object_type != "Contact" or not self.take_hold():
             yield from self._inner.pull(object_type, since)
             return
-        self._armed = False
         snapshot = list(self._inner.pull(object_type, since))
         self.held.set()
-        while not self._released.wait(0.05):
+        while self.waiting():
             yield Page([], None)
         yield from snapshot
 
@@ -77,48 +52,20 @@ class Running:
 
 @pytest.fixture
 def running(tmp_path: Path, sqlite_url: str) -> Iterator[Running]:
-    sandbox = start_sandbox(tmp_path / "sandbox", contacts=CONTACTS, seed=13)
-    config = load_config(REPO, env=sandbox.env)
-    built = {
-        name: build_connector(config.connectors[name], config.mappings[name])
-        for name in config.connectors
-    }
-    built["salesforce"].settings.bulk_threshold = BULK_THRESHOLD  # type: ignore[attr-defined]
-    salesforce = HeldSnapshot(built["salesforce"])
-    connectors: dict[str, Connector] = {**built, "salesforce": salesforce}
-    store = Store.open(sqlite_url)
-    daemon = SyncScheduler(
-        store,
-        config,
-        connectors,
-        Leases(store),
-        SyncMetrics(store, tuple(connectors)),
-        pull_interval=PULL_INTERVAL,
-    )
-    daemon.start()
-    try:
-        yield Running(Harness(sandbox, sqlite_url, tmp_path), store, daemon, salesforce)
-    finally:
-        salesforce.release()
-        daemon.stop(10)
-        store.close()
-        for connector in built.values():
-            connector.close()
-        sandbox.stop()
+    wrapped: list[HeldSnapshot] = []
+
+    def wrap(built: dict[str, Connector]) -> dict[str, Connector]:
+        built["salesforce"].settings.bulk_threshold = BULK_THRESHOLD  # type: ignore[attr-defined]
+        wrapped.append(HeldSnapshot(built["salesforce"]))
+        return {**built, "salesforce": wrapped[0]}
+
+    with daemon_with(tmp_path, sqlite_url, wrap) as daemon:
+        yield Running(daemon.harness, daemon.store, daemon.scheduler, wrapped[0])
 
 
 def runs(store: Store, kind: str) -> list[SyncRunRow]:
     """Salesforce's runs of one kind, newest first."""
     return [r for r in store.views.recent_runs("salesforce", 50) if r.kind == kind]
-
-
-def backfilled(store: Store) -> bool:
-    """Each system's first pull has finished and nothing is owed to either."""
-    pulled = all(
-        any(r.kind == "pull" and r.finished_at is not None for r in store.views.recent_runs(s, 5))
-        for s in ("salesforce", "hubspot")
-    )
-    return pulled and not any(b.pending for b in store.views.backlog().values())
 
 
 def a_contact_person(store: Store) -> str:

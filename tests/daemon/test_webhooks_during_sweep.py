@@ -4,65 +4,42 @@ ends; a read that fails there leaves them queued and the sweep goes on; stopping
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from consent_sync.config import load_config
-from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.protocol import Connector, TransientError
-from consent_sync.daemon.leases import Leases
-from consent_sync.daemon.metrics import SyncMetrics
 from consent_sync.daemon.scheduler import SyncScheduler
 from consent_sync.domain.records import Page, Record
 from consent_sync.store import Store, WebhookNotice
 from consent_sync.store.tables import SyncRunRow
-from consent_sync_sandbox.runner import start_sandbox
 from support.convergence import shared_granted_people
 from support.daemon import Harness
-from support.paths import REPO
+from support.held_pulls import CONTACTS, Held, backfilled, daemon_with
 from support.sandboxes import MARKETING
 from support.waiting import wait_for
 
-CONTACTS = 200  # two HubSpot pages of 100
-PULL_INTERVAL = 300  # polling cannot explain anything these tests see
 
-
-class HeldSweep:
+class HeldSweep(Held):
     """The HubSpot connector, whose next full read, once `hold()` is called, keeps handing over
     empty pages after its first page (each committed and checkpointed like any other) until
     `release()`: a sweep as long as the test needs."""
 
     def __init__(self, inner: Connector) -> None:
-        self._inner = inner
-        self._armed = False
-        self.held = threading.Event()  # the full read is between its pages, held
-        self._released = threading.Event()
+        super().__init__(inner)
         self.refusing_reads = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def hold(self) -> None:
-        self._armed = True
-
-    def release(self) -> None:
-        self._released.set()
 
     def pull(self, object_type: str, since: datetime | None) -> Iterator[Page]:
         pages = iter(self._inner.pull(object_type, since))
-        if since is not None or not self._armed:
+        if since is not None or not self.take_hold():
             yield from pages
             return
-        self._armed = False
         yield next(pages)
         self.held.set()
-        while not self._released.wait(0.05):
+        while self.waiting():
             yield Page([], None)
         yield from pages
 
@@ -83,47 +60,19 @@ class Running:
 
 @pytest.fixture
 def running(tmp_path: Path, sqlite_url: str) -> Iterator[Running]:
-    sandbox = start_sandbox(tmp_path / "sandbox", contacts=CONTACTS, seed=13)
-    config = load_config(REPO, env=sandbox.env)
-    built = {
-        name: build_connector(config.connectors[name], config.mappings[name])
-        for name in config.connectors
-    }
-    hubspot = HeldSweep(built["hubspot"])
-    connectors: dict[str, Connector] = {**built, "hubspot": hubspot}
-    store = Store.open(sqlite_url)
-    daemon = SyncScheduler(
-        store,
-        config,
-        connectors,
-        Leases(store),
-        SyncMetrics(store, tuple(connectors)),
-        pull_interval=PULL_INTERVAL,
-    )
-    daemon.start()
-    try:
-        yield Running(Harness(sandbox, sqlite_url, tmp_path), store, daemon, hubspot)
-    finally:
-        hubspot.release()
-        daemon.stop(10)
-        store.close()
-        for connector in built.values():
-            connector.close()
-        sandbox.stop()
+    wrapped: list[HeldSweep] = []
+
+    def wrap(built: dict[str, Connector]) -> dict[str, Connector]:
+        wrapped.append(HeldSweep(built["hubspot"]))
+        return {**built, "hubspot": wrapped[0]}
+
+    with daemon_with(tmp_path, sqlite_url, wrap) as daemon:
+        yield Running(daemon.harness, daemon.store, daemon.scheduler, wrapped[0])
 
 
 def runs(store: Store, kind: str) -> list[SyncRunRow]:
     """HubSpot's runs of one kind, newest first."""
     return [r for r in store.views.recent_runs("hubspot", 50) if r.kind == kind]
-
-
-def backfilled(store: Store) -> bool:
-    """Each system's first pull has finished and nothing is owed to either."""
-    pulled = all(
-        any(r.kind == "pull" and r.finished_at is not None for r in store.views.recent_runs(s, 5))
-        for s in ("salesforce", "hubspot")
-    )
-    return pulled and not any(b.pending for b in store.views.backlog().values())
 
 
 def sweep_held(running: Running) -> str:
@@ -147,6 +96,11 @@ def unsubscribe_with_webhook(running: Running, person: str) -> str:
     )
     running.daemon.read_now("hubspot", [WebhookNotice("contacts", contact_id, False)])
     return contact_id
+
+
+def finished(found: list[SyncRunRow]) -> bool:
+    """Whether any of these runs has finished (a run is recorded when it starts)."""
+    return any(r.finished_at is not None for r in found)
 
 
 def opted_out_in_salesforce(running: Running, person: str) -> bool:
@@ -199,7 +153,7 @@ def test_a_read_failing_between_pages_leaves_the_ids_queued_and_the_sweep_going(
     person = sweep_held(running)
     running.hubspot.refusing_reads = True
     contact_id = unsubscribe_with_webhook(running, person)
-    wait_for(lambda: bool(runs(running.store, "webhook")), 20, "the webhook run")
+    wait_for(lambda: finished(runs(running.store, "webhook")), 20, "the webhook run")
     failed = runs(running.store, "webhook")[-1]
     assert failed.error is not None and "HTTP 502" in failed.error
     assert running.store.webhooks.pending("hubspot").named == {("contacts", contact_id): False}
