@@ -116,20 +116,23 @@ class Live:
         command += ["--pull-interval", f"{interval:g}"]
         with log.open("ab") as out:
             process = subprocess.Popen(command, env=self.env, stdout=out, stderr=out)  # noqa: S603
-        before = self._finished_pulls()
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the daemon exited with {process.returncode}; see {log}")
-            # Steady state: measure from after the start-up pull of every system (a restart
-            # re-reads its lookback window; acts during it would time the restart instead).
-            if self._ready(port) and all(
-                n > before.get(system, 0) for system, n in self._finished_pulls().items()
-            ):
-                return process, port
-            time.sleep(0.2)
-        process.kill()
-        raise RuntimeError(f"the daemon was not ready in 300 s; see {log}")
+        try:
+            before = self._finished_pulls()
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the daemon exited with {process.returncode}; see {log}")
+                # Steady state: measure from after the start-up pull of every system (a restart
+                # re-reads its lookback window; acts during it would time the restart instead).
+                if before is None:  # the store was busy: the daemon's first pull is young
+                    before = self._finished_pulls()
+                elif self._ready(port) and self._pulled_since(before):
+                    return process, port
+                time.sleep(0.2)
+            raise RuntimeError(f"the daemon was not ready in 300 s; see {log}")
+        except BaseException:
+            stop(process)  # never leave a daemon running behind a failed scenario
+            raise
 
     def _ready(self, port: int) -> bool:
         try:
@@ -137,15 +140,27 @@ class Live:
         except httpx.HTTPError:
             return False
 
-    def _finished_pulls(self) -> dict[str, int]:
-        """Finished pull runs per system in the store (of the newest 200 runs)."""
+    def _pulled_since(self, before: dict[str, int]) -> bool:
+        """Whether every system has finished a pull since `before` was counted."""
+        finished = self._finished_pulls()
+        return finished is not None and all(n > before[s] for s, n in finished.items())
+
+    def _finished_pulls(self) -> dict[str, int] | None:
+        """Finished pull runs per system in the store (of the newest 200 runs); None while the
+        store cannot be read (a daemon's start-up pull over a large SQLite store can hold it
+        past the busy timeout)."""
+        from sqlalchemy.exc import OperationalError
+
         from consent_sync.store import Store
 
         counts = dict.fromkeys(SYSTEMS, 0)
-        with Store.open(self.env["CONSENT_SYNC_DATABASE_URL"]) as store:
-            for run in store.views.recent_runs(limit=200):
-                if run.kind == "pull" and run.finished_at is not None and run.system in counts:
-                    counts[run.system] += 1
+        try:
+            with Store.open(self.env["CONSENT_SYNC_DATABASE_URL"]) as store:
+                for run in store.views.recent_runs(limit=200):
+                    if run.kind == "pull" and run.finished_at is not None and run.system in counts:
+                        counts[run.system] += 1
+        except OperationalError:
+            return None
         return counts
 
     def webhooks(self, port: int | None) -> None:
