@@ -39,7 +39,10 @@ def run_owners(*daemons: Daemon) -> dict[str, str]:
     for daemon in daemons:
         holder = holder_of(daemon)
         for line in daemon.log_path.read_text(encoding="utf-8").splitlines():
-            event = json.loads(line)
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:  # two threads' lines interleaved as a daemon was stopped
+                continue
             if "run_id" in event:
                 owners[str(event["run_id"])] = holder
     return owners
