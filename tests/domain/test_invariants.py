@@ -63,6 +63,9 @@ from support.databases import (
 
 G, D, U, N = Status.GRANTED, Status.DENIED, Status.UNKNOWN, Status.NOT_OPTED_OUT
 SYSTEMS = ("alpha", "beta", "gamma")
+#: How long the model pusher holds a grant whose field would not parse (the engine backs off
+#: to at most an hour, sync/engine.py RETRY_CEILING).
+HOLD = timedelta(hours=1)
 BOX, SUBSCRIPTION, PICKLIST = "opt_out_box", "subscription", "picklist"
 #: The field shape each system keeps each purpose in (every shape meets every other one).
 SHAPES = {
@@ -326,7 +329,7 @@ class ConsentWorld(RuleBasedStateMachine):
         for item in self.store.outbox.due(system, 500, self.tick()):
             if item.status is not D and item.purpose in fake.unreadable(item.link.record_id):
                 # Not read back: only a denial may be written over what it may hold.
-                self.store.outbox.mark_retry(item, "unparseable", now + timedelta(hours=1), now)
+                self.store.outbox.mark_retry(item, "unparseable", now + HOLD, now)
                 continue
             self.claimed[(system, item.link.record_id, item.purpose)] = item.status
             if fake.failing:
@@ -362,6 +365,9 @@ class ConsentWorld(RuleBasedStateMachine):
         for fake in self.systems.values():
             fake.failing = False
         for _ in range(12):
+            # Quiet means every wait has run out: a grant held while its field would not parse
+            # goes out at its next attempt, an hour later at the most (push_once).
+            self.clock += HOLD
             changed = 0
             for system in SYSTEMS:
                 changed += self.ingest(system, list(self.systems[system].records.values()))
