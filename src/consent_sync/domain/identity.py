@@ -67,6 +67,8 @@ _REFUSED_CATEGORIES = {
 
 def _refused_character(text: str) -> str | None:
     """Why `text` cannot be a match key, naming its first invisible or control character."""
+    if text.isascii() and text.isprintable():
+        return None  # printable ASCII holds none of them (the common case, checked in C)
     for char in text:
         if char == " ":
             continue  # an ordinary space gets the local part's own message

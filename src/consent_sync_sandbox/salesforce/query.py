@@ -234,8 +234,18 @@ class _Compiler:
         return f"{self.column(where)} {direction} {nulls}"
 
 
+#: The longest SOQL statement Salesforce takes, in characters.
+MAX_SOQL_LENGTH = 100_000
+
+
 def compile_query(text: str, *, include_deleted: bool) -> CompiledQuery:
     """Parse and check a SOQL query; SalesforceError carries the REST error to return."""
+    if len(text) > MAX_SOQL_LENGTH:  # a hard limit (Salesforce Help 000386440); our wording
+        raise SalesforceError(
+            400,
+            "MALFORMED_QUERY",
+            f"SOQL statements cannot be longer than {MAX_SOQL_LENGTH:,} characters",
+        )
     try:
         tree = soql.parse(text)
     except soql.SoqlSyntaxError as exc:

@@ -22,6 +22,7 @@ from consent_sync.config import load_config
 from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.salesforce.composite import IDS_PER_QUERY, QUERIES_PER_CALL
 from consent_sync.connectors.salesforce.connector import SalesforceConnector
+from consent_sync.connectors.salesforce.consent_model import PEOPLE_PER_QUERY
 from consent_sync.domain.records import FieldWrite
 from consent_sync_sandbox.salesforce import build_salesforce
 from support.paths import REPO
@@ -67,14 +68,16 @@ def _calls(connector: SalesforceConnector, objects: tuple[str, ...], since: date
     return connector.api_calls - before
 
 
-def _resolving(rows: list[dict[str, str]], owner: str, queries_per_chunk: int) -> int:
+def _resolving(rows: list[dict[str, str]], owner: str, size: int, found: set[str] | None) -> int:
     """Composite calls finding the people of `rows`, read in pages of 2,000: per page, its
-    owners in queries of IDS_PER_QUERY ids (`queries_per_chunk` each), five queries a call."""
+    owners in queries of `size` ids, five queries a call; with `found` (the Individuals a
+    Contact gives an email), the rest again among the Leads."""
     calls = 0
     for start in range(0, len(rows), 2000):
         owners = {row[owner] for row in rows[start : start + 2000]}
-        queries = queries_per_chunk * ceil(len(owners) / IDS_PER_QUERY)
-        calls += ceil(queries / QUERIES_PER_CALL)
+        calls += ceil(ceil(len(owners) / size) / QUERIES_PER_CALL)
+        if found is not None and (rest := owners - found):
+            calls += ceil(ceil(len(rest) / size) / QUERIES_PER_CALL)
     return calls
 
 
@@ -82,9 +85,9 @@ def test_consent_objects_cost_a_few_calls_per_ten_thousand_contacts(
     org: Served, tmp_path: Path
 ) -> None:
     """A backfill costs one call per object for the purposes, one per 2,000 records and, per
-    page, one Composite call per five queries of 1,000 people (two queries for Individuals:
-    Contacts and Leads); an idle pull one call per consent object; a batch of 200 revocations
-    that create consent records three calls."""
+    page, one Composite call per five queries of 2,000 Individuals' Contacts (and of the Leads
+    of those without one) or of 1,000 contact points; an idle pull one call per consent object;
+    a batch of 200 revocations that create consent records three calls."""
     connector = _shipped(org, tmp_path / "config")
     sf: Salesforce = org.client()
     try:
@@ -101,9 +104,20 @@ def test_consent_objects_cost_a_few_calls_per_ten_thousand_contacts(
             "WHERE DataUsePurpose.Name = 'Email Marketing' ORDER BY SystemModstamp, Id"
         )["records"]
         parties = {row["PartyId"] for row in cptc}
+        with_contact = {
+            row["IndividualId"]
+            for row in sf.query_all(
+                "SELECT IndividualId, Email FROM Contact WHERE IndividualId != null"
+            )["records"]
+            if row["Email"] and row["Email"].strip()
+        }
         assert backfill == (
-            (1 + ceil(len(cptc) / 2000) + _resolving(cptc, "PartyId", 2))
-            + (1 + ceil(len(cpc) / 2000) + _resolving(cpc, "ContactPointId", 1))
+            (
+                1
+                + ceil(len(cptc) / 2000)
+                + _resolving(cptc, "PartyId", PEOPLE_PER_QUERY, with_contact)
+            )
+            + (1 + ceil(len(cpc) / 2000) + _resolving(cpc, "ContactPointId", IDS_PER_QUERY, None))
         )
         assert idle == len(CONSENT_OBJECTS)
 

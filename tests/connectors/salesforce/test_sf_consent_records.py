@@ -18,6 +18,7 @@ from simple_salesforce.format import format_soql
 from consent_sync.connectors.salesforce.auth import SalesforceCredentials
 from consent_sync.connectors.salesforce.composite import IDS_PER_QUERY, QUERIES_PER_CALL
 from consent_sync.connectors.salesforce.connector import SalesforceConnector, SalesforceSettings
+from consent_sync.connectors.salesforce.consent_model import PEOPLE_PER_QUERY
 from consent_sync.connectors.salesforce.consent_records import (
     ConsentEntry,
     ConsentObject,
@@ -95,12 +96,12 @@ def _purpose_ids(sf: Salesforce) -> dict[str, str]:
     return {row["Name"]: row["Id"] for row in rows}
 
 
-def _emails_by_individual(sf: Salesforce) -> dict[str, set[str]]:
+def _emails_by_individual(sf: Salesforce, people: str) -> dict[str, set[str]]:
+    """Each Individual's emails on its Contacts or its Leads (`people`)."""
     out: dict[str, set[str]] = {}
-    for people in ("Contact", "Lead"):
-        soql = f"SELECT IndividualId, Email FROM {people} WHERE IndividualId != null"  # noqa: S608
-        rows = sf.query_all(soql)
-        for row in rows["records"]:
+    soql = f"SELECT IndividualId, Email FROM {people} WHERE IndividualId != null"  # noqa: S608
+    for row in sf.query_all(soql)["records"]:
+        if row["Email"] and row["Email"].strip():
             out.setdefault(row["IndividualId"], set()).add(row["Email"])
     return out
 
@@ -109,8 +110,27 @@ def test_a_full_read_finds_each_records_person_in_batches(
     connector: SalesforceConnector, sf: Salesforce
 ) -> None:
     """Every mapped consent record comes with its Individual's email, for a handful of calls:
-    one for the purposes, one per 2,000 records, and per page one Composite call of five
-    queries per 2,500 of its Individuals (Contacts and Leads, 1,000 ids a query)."""
+    one for the purposes, one per 2,000 records, and per page one Composite call per five
+    queries of 2,000 Individuals' Contacts, then as many for the Leads of those no Contact
+    gave an email."""
+    # A lead nobody converted yet, with an Individual and an opt-out of its own.
+    individual = sf.Individual.create({"LastName": "Unconverted"})["id"]
+    sf.Lead.create(
+        {
+            "LastName": "Unconverted",
+            "Email": "lead.only@example.org",
+            "IndividualId": individual,
+        }
+    )
+    sf.ContactPointTypeConsent.create(
+        {
+            "Name": "Email Marketing (Email)",
+            "PartyId": individual,
+            "DataUsePurposeId": _purpose_ids(sf)["Email Marketing"],
+            "ContactPointType": "Email",
+            "PrivacyConsentStatus": "OptOut",
+        }
+    )
     before = connector.api_calls
     records = _all(connector, "ContactPointTypeConsent")
     calls = connector.api_calls - before
@@ -125,13 +145,21 @@ def test_a_full_read_finds_each_records_person_in_batches(
         in {(purposes["Email Marketing"], "Email"), (purposes["SMS Marketing"], "Phone")}
     }
     assert {r.record_id for r in records} == set(mapped)  # Product Updates is never read
-    owners = _emails_by_individual(sf)
+    contacts, leads = _emails_by_individual(sf, "Contact"), _emails_by_individual(sf, "Lead")
     for record in records:
-        assert record.fields["Email"] in owners[mapped[record.record_id]["PartyId"]]
+        party = mapped[record.record_id]["PartyId"]
+        # A Contact's email wins over a Lead's; a Lead's counts only where no Contact has one.
+        assert record.fields["Email"] in (contacts.get(party) or leads[party])
     parties = {row["PartyId"] for row in mapped.values()}
+    lead_only = parties - contacts.keys()
     assert len(records) <= 2000  # one page: its Individuals are resolved together
-    queries = 2 * ceil(len(parties) / IDS_PER_QUERY)
-    assert calls == 1 + ceil(len(records) / 2000) + ceil(queries / QUERIES_PER_CALL)
+    assert lead_only == {individual}  # the others are found through a Contact
+    (unconverted,) = [r for r in records if mapped[r.record_id]["PartyId"] == individual]
+    assert unconverted.fields["Email"] == "lead.only@example.org"
+    resolving = ceil(ceil(len(parties) / PEOPLE_PER_QUERY) / QUERIES_PER_CALL) + ceil(
+        ceil(len(lead_only) / PEOPLE_PER_QUERY) / QUERIES_PER_CALL
+    )
+    assert calls == 1 + ceil(len(records) / 2000) + resolving
     assert len(parties) > 200  # what took three pairs of REST queries before Composite
 
 
@@ -179,7 +207,7 @@ def test_an_opt_out_created_through_simple_salesforce_is_the_next_incremental_pu
     pulled = [r for p in connector.pull("ContactPointTypeConsent", since) for r in p.records]
     (record,) = [r for r in pulled if r.record_id == created["id"]]
     assert record.fields["Email Marketing/Email"] == "OptOut"
-    assert record.fields["Email"] in _emails_by_individual(sf)[contact["IndividualId"]]
+    assert record.fields["Email"] in _emails_by_individual(sf, "Contact")[contact["IndividualId"]]
     assert record.field_times["Email Marketing/Email"] == captured
     assert record.field_evidence["Email Marketing/Email"]["collection_method"] == "Phone call"
     before = connector.api_calls

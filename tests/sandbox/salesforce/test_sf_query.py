@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -144,6 +146,31 @@ def test_malformed_query_error_body(sf: Salesforce) -> None:
     (error,) = caught.value.content
     assert error["errorCode"] == "MALFORMED_QUERY"
     assert "unexpected token" in error["message"]
+
+
+def test_a_statement_past_100000_characters_is_refused(sf: Salesforce) -> None:
+    """SOQL's hard limit: a statement of 2,000 ids (the connector's Individual lookups) runs,
+    one of more than 100,000 characters is MALFORMED_QUERY (sent through Composite, whose body
+    carries what no URI could)."""
+
+    def composite(count: int) -> dict[str, object]:
+        ids = [make_id("0PK", n) for n in range(1, count + 1)]  # Individual ids
+        soql = format_soql("SELECT Id FROM Contact WHERE IndividualId IN {ids}", ids=ids)
+        url = f"/services/data/v{sf.sf_version}/query/?q={quote(soql, safe='')}"
+        body = {"compositeRequest": [{"method": "GET", "url": url, "referenceId": "q0"}]}
+        answer = sf.restful("composite", method="POST", json=body)
+        (result,) = answer["compositeResponse"]
+        return {"length": len(soql), **result}
+
+    fits = composite(2000)
+    assert fits["httpStatusCode"] == 200, fits["body"]
+    assert 40_000 < int(str(fits["length"])) <= 100_000
+    too_long = composite(5000)
+    assert int(str(too_long["length"])) > 100_000
+    assert too_long["httpStatusCode"] == 400
+    (error,) = cast(list[dict[str, str]], too_long["body"])
+    assert error["errorCode"] == "MALFORMED_QUERY"
+    assert "100,000 characters" in error["message"]
 
 
 def test_invalid_field_error_body(sf: Salesforce) -> None:
