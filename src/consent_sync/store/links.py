@@ -21,6 +21,7 @@ from sqlmodel import Session, col, delete, select
 from consent_sync.domain.identity import MatchKeys, email_joins_other, refused_email
 from consent_sync.domain.model import Conflict, LinkKey
 from consent_sync.store import bulk, conflicts
+from consent_sync.store.ids import uuid7
 from consent_sync.store.queueing import OutboxState
 from consent_sync.store.snapshot import chunks
 from consent_sync.store.tables import LINKS, SUBJECTS, LinkRow, OutboxRow, ShadowRow, SubjectRow
@@ -49,7 +50,7 @@ class Identified:
 
 def subject_for_email(session: Session, email: str, now: datetime) -> uuid.UUID:
     """The subject with this normalized email, created if there is none (safe under races)."""
-    values: dict[str, Any] = {"id": uuid.uuid4(), "email": email, "created_at": now}
+    values: dict[str, Any] = {"id": uuid7(), "email": email, "created_at": now}
     table = SubjectRow.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -230,10 +231,7 @@ def _create_links(
         session,
         "new subjects",
         lambda: insert(SUBJECTS).on_conflict_do_nothing(index_elements=["email"]),
-        [
-            {"id": uuid.uuid4(), "email": email, "phone": None, "created_at": now}
-            for email in emails
-        ],
+        [{"id": uuid7(), "email": email, "phone": None, "created_at": now} for email in emails],
     )
     subjects: dict[str, uuid.UUID] = {}
     for part in chunks(emails):

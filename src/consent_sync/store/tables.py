@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from consent_sync.store.ids import uuid7
 from consent_sync.store.types import BigId, UTCDateTime
 
 metadata = SQLModel.metadata
@@ -21,7 +22,7 @@ class SubjectRow(SQLModel, table=True):
 
     __tablename__ = "subjects"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)  # time-ordered: ids.py
     email: str = Field(sa_type=String(320), unique=True)
     phone: str | None = Field(default=None, sa_type=String(32), index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
