@@ -50,13 +50,13 @@ def test_default_url_is_the_sqlite_file_in_the_working_directory() -> None:
 
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
     """Every SQLite connection runs in WAL mode with a busy timeout, enforced foreign keys and
-    a page cache of 32 MiB (SQLite's default is 2 MiB)."""
+    a page cache of 16 MiB (SQLite's default is 2 MiB)."""
     engine = create_store_engine(f"sqlite:///{tmp_path}/pragmas.db")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
-        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -32 * 1024
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -16 * 1024
     engine.dispose()
 
 

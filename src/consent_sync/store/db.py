@@ -82,7 +82,7 @@ def _create_private_file(database: str | None, *_connect_args: Any) -> None:
 
 
 #: Page cache a SQLite connection may fill, in KiB (a bound, taken only as pages are read).
-SQLITE_CACHE_KIB = 32 * 1024
+SQLITE_CACHE_KIB = 16 * 1024
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

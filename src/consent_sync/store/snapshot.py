@@ -179,17 +179,20 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
         asked.update((u, u) for u in part)
         # Columns in the dataclasses' field order: rows become objects positionally, without
         # a dict per row (a page loads thousands).
+        # `.all()`: one fetchall from the driver, not a fetchone call per row.
         for row in session.execute(
             select(*_STATE_COLUMNS).where(CONSENT_STATE.c.subject_id.in_(part))
-        ):
+        ).all():
             snapshot.states[(asked[row[0]], row[1])] = State(*row[2:])
-        for row in session.execute(select(*_LINK_COLUMNS).where(LINKS.c.subject_id.in_(part))):
+        links = select(*_LINK_COLUMNS).where(LINKS.c.subject_id.in_(part))
+        for row in session.execute(links).all():
             snapshot.links.setdefault(asked[row[1]], []).append(
                 Link(row[0], row[2], row[3], row[4], row[5], row[6])
             )
     link_ids = [link.id for links in snapshot.links.values() for link in links]
     for ids in chunks(link_ids):
-        for row in session.execute(select(*_SHADOW_COLUMNS).where(SHADOWS.c.link_id.in_(ids))):
+        shadows = select(*_SHADOW_COLUMNS).where(SHADOWS.c.link_id.in_(ids))
+        for row in session.execute(shadows).all():
             snapshot.shadows[(row[0], row[1])] = ShadowState(*row[2:])
         query = select(
             OUTBOX.c.id,
@@ -199,7 +202,7 @@ def load(session: Session, subject_ids: Sequence[uuid.UUID]) -> Snapshot:
             OUTBOX.c.status,
             OUTBOX.c.decision_seq,
         )
-        for row in session.execute(query.where(OUTBOX.c.link_id.in_(ids))):
+        for row in session.execute(query.where(OUTBOX.c.link_id.in_(ids))).all():
             snapshot.outbox.setdefault((row.link_id, row.purpose), []).append(Queued.of(row))
     return snapshot
 

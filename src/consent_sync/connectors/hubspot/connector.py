@@ -24,10 +24,12 @@ from hubspot.crm.contacts import (
 
 from consent_sync.connectors.hubspot.contacts import (
     OBJECT_TYPE,
+    Listed,
     contact_email,
     contact_properties,
     contact_record,
     contact_stamp,
+    next_after,
 )
 from consent_sync.connectors.hubspot.preferences import (
     SUBSCRIPTION_STATES,
@@ -227,18 +229,18 @@ class HubSpotConnector:
     def _list_pages(self, started: datetime) -> Iterator[Page]:
         after: str | None = None
         while True:
-            result = self._transport.sdk(
+            answer = self._transport.sdk_json(
                 "list",
                 self._transport.contacts.get_page_with_http_info,
+                listing="results",
                 object_name=OBJECT_TYPE,
                 limit=LIST_LIMIT,
                 after=after,
                 properties=self._properties(),
                 archived=False,
             )
-            page = self._page(list(result.results))
-            paging = result.paging
-            after = paging.next.after if paging and paging.next else None
+            page = self._page([Listed.of(raw) for raw in answer["results"]])
+            after = next_after(answer)
             # Listing goes by id, not by stamp: only the last page may advance the cursor,
             # and only to when the listing started (later changes are caught incrementally).
             yield Page(page.records, started if after is None else None)

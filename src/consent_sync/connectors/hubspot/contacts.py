@@ -13,6 +13,7 @@ id or `lastmodifieddate` would not parse is a broken record (docs/design.md, "Co
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +87,31 @@ def contact_record(
         field_evidence=evidence,
         unreadable=unreadable,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A contact of a listing's JSON with the attributes of the SDK's model that the reading
+    functions here use (`HubSpotTransport.sdk_json`); anything but an object reads as a contact
+    without an id (a broken record, not a broken page)."""
+
+    id: object
+    properties: object
+    updated_at: object  # the ISO text HubSpot sent; `contact_stamp` parses it
+
+    @classmethod
+    def of(cls, raw: object) -> Listed:
+        if not isinstance(raw, dict):
+            return cls(None, None, None)
+        return cls(raw.get("id"), raw.get("properties"), raw.get("updatedAt"))
+
+
+def next_after(answer: Mapping[str, Any]) -> str | None:
+    """The `after` cursor of a listing answer's next page; None on its last page."""
+    paging = answer.get("paging")
+    following = paging.get("next") if isinstance(paging, dict) else None
+    after = following.get("after") if isinstance(following, dict) else None
+    return str(after) if after not in (None, "") else None
 
 
 def contact_stamp(result: Any) -> datetime | Unreadable:
