@@ -197,7 +197,7 @@ def time_to_apply(session: Session, since: datetime) -> dict[str, ApplyTimes]:
         .where(col(DeliveryRow.revoked_at).is_not(None), col(DeliveryRow.applied_at) >= since)
     )
     seconds: dict[str, list[float]] = {}
-    for system, value in session.execute(query):
+    for system, value in session.execute(query).all():  # one fetch (115,000 at a million)
         seconds.setdefault(system, []).append(round(float(value), 3))
     return {
         system: ApplyTimes(len(values), _percentile(values, 0.5), _percentile(values, 0.99))
