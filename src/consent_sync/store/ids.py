@@ -6,7 +6,8 @@ those indexes outgrow the database's page cache, each insert of a backfill reads
 over them, and the cost per record grows with the store (docs/performance.md, "1,000,000
 contacts per CRM"). A version 7 UUID (RFC 9562, section 5.7) starts with the Unix time in
 milliseconds, so the subjects of one backfill are created at the right edge of those indexes,
-as an auto-increment key would be, and stays as unguessable as the rest of its 74 random bits.
+as an auto-increment key would be, and its other 74 bits are random: ids are still not to be
+guessed. An id tells when its subject was created, which the store shows anyway (`created_at`).
 """
 
 from __future__ import annotations

@@ -172,9 +172,9 @@ class HubSpotTransport:
 
         hubspot-api-client builds a model object per contact and parses each of its timestamps
         with dateutil (the connector reads the stamp it needs itself): for a listing that was
-        four times the CPU of reading the JSON (docs/performance.md, "HubSpot listing"). The
-        SDK still sends the request and raises its errors. An answer whose `listing` key is
-        not a list counts as malformed (retried).
+        four times the CPU of reading the JSON (docs/performance.md, "What changed since
+        5d4968c"). The SDK still sends the request and raises its errors. An answer whose
+        `listing` key is not a list counts as malformed (retried).
         """
 
         def invoke() -> dict[str, Any]:
