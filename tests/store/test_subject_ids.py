@@ -7,14 +7,14 @@ import time
 
 from sqlmodel import Session, select
 
-from consent_sync.domain.model import LinkKey, Status
+from consent_sync.domain.model import LinkKey, Observation, Status
 from consent_sync.store import Store
 from consent_sync.store.ids import uuid7
 from consent_sync.store.tables import SubjectRow
 from support.store_builders import ingest, seen
 
 
-def _page(prefix: str, count: int) -> tuple[list, dict[LinkKey, str | None]]:
+def _page(prefix: str, count: int) -> tuple[list[Observation], dict[LinkKey, str | None]]:
     links = [LinkKey("salesforce", "Contact", f"{prefix}-{n}") for n in range(count)]
     emails: dict[LinkKey, str | None] = {
         link: f"{prefix}.{n}@example.org" for n, link in enumerate(links)
