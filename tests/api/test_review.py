@@ -88,7 +88,7 @@ def test_dead_letters_are_listed_and_retried_by_an_admin(api: ApiServer) -> None
 def test_a_run_shows_the_records_it_rejected_and_why(api: ApiServer) -> None:
     """The push run during which Salesforce refused a write lists that record and the reason."""
     started = datetime.now(UTC)
-    run_id = api.store.coordination.start_run("salesforce", "push", started)
+    run_id = api.store.coordination.start_run("salesforce", "push", started, "vm:4242:1a2b3c4d")
     ingest(api.store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(api.store, [seen(HS, Status.DENIED, 5)], 6)
     (item,) = api.store.outbox.due("salesforce", 10, started)
@@ -100,6 +100,7 @@ def test_a_run_shows_the_records_it_rejected_and_why(api: ApiServer) -> None:
         detail = client.get(f"/api/v1/runs/{run_id}").json()
     assert [r["id"] for r in listed] == [str(run_id)]
     assert detail["counts"] == counts
+    assert detail["runner"] == listed[0]["runner"] == "vm:4242:1a2b3c4d"
     (reject,) = detail["rejects"]
     assert reject["kind"] == "push_rejected"
     assert reject["link"] == str(SF)

@@ -265,7 +265,7 @@ def test_a_run_lists_the_records_it_rejected_and_why(console: Console) -> None:
     its page the record and Salesforce's reason."""
     store = console.store
     started = datetime.now(UTC)
-    run_id = store.coordination.start_run("salesforce", "push", started)
+    run_id = store.coordination.start_run("salesforce", "push", started, "vm:4242:1a2b3c4d")
     ingest(store, [seen(SF, Status.GRANTED, 0), seen(HS, Status.GRANTED, 0)], 1)
     ingest(store, [seen(HS, Status.DENIED, 5)], 6)
     (item,) = store.outbox.due("salesforce", 10, started)
@@ -277,4 +277,5 @@ def test_a_run_lists_the_records_it_rejected_and_why(console: Console) -> None:
         assert f'href="/console/runs/{run_id}"' in history and "writes_dead 1" in history
         page = client.get(f"/console/runs/{run_id}").text
         assert "Records rejected (1)" in page
+        assert "<dt>Ran by</dt><dd>vm:4242:1a2b3c4d</dd>" in page
         assert str(SF) in page and "FIELD_INTEGRITY_EXCEPTION" in page

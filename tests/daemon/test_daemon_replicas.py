@@ -33,41 +33,28 @@ def holder_of(daemon: Daemon) -> str:
     raise AssertionError(f"no holder logged:\n{daemon.tail()}")
 
 
-def run_owners(*daemons: Daemon) -> dict[str, str]:
-    """Run id -> the holder of the replica whose log names it."""
-    owners: dict[str, str] = {}
-    for daemon in daemons:
-        holder = holder_of(daemon)
-        for line in daemon.log_path.read_text(encoding="utf-8").splitlines():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:  # two threads' lines interleaved as a daemon was stopped
-                continue
-            if "run_id" in event:
-                owners[str(event["run_id"])] = holder
-    return owners
-
-
-def assert_runs_never_overlap(store: Store, owners: dict[str, str]) -> int:
+def assert_runs_never_overlap(store: Store, *daemons: Daemon) -> int:
     """Per system, no two replicas' runs overlap in time; returns how many runs were checked.
 
-    One replica's runs overlap only nested: a run its long pull made between two pages (the
-    webhook reads and revocations owed to that system, docs/design.md), inside the pull's run.
+    Each run names the replica that ran it (`runner`, its lease holder id). One replica's runs
+    overlap only nested: a run its long pull made between two pages (the webhook reads and
+    revocations owed to that system, docs/design.md), inside the pull's run.
     """
+    holders = {holder_of(daemon) for daemon in daemons}
     checked = 0
     for system in SYSTEMS:
         runs = sorted(
             (r for r in store.views.recent_runs(system, 10_000) if r.finished_at is not None),
             key=lambda r: r.started_at,
         )
+        assert {r.runner for r in runs} <= holders, (system, {r.runner for r in runs}, holders)
         for index, earlier in enumerate(runs):
             assert earlier.finished_at is not None
             for later in runs[index + 1 :]:
                 if later.started_at >= earlier.finished_at:
                     break  # sorted by start: no later run overlaps this one either
                 assert later.finished_at is not None
-                outer, inner = owners.get(str(earlier.id)), owners.get(str(later.id))
-                assert outer is not None and outer == inner, (system, earlier, later)
+                assert earlier.runner == later.runner, (system, earlier, later)
                 assert later.finished_at <= earlier.finished_at, (system, earlier, later)
         checked += len(runs)
     return checked
@@ -128,7 +115,7 @@ def test_sigterm_releases_leases_and_the_other_replica_continues_at_once(
             print(f"{stopped.system}: next run {gap:.2f} s after the stopped replica's run ended")
             assert gap < 5
         wait_for(lambda: quiescent(store, exited), 90, "the backfill to finish")
-        assert assert_runs_never_overlap(store, run_owners(first, second)) > 0
+        assert assert_runs_never_overlap(store, first, second) > 0
     assert second.terminate() == 0
 
 
@@ -161,6 +148,6 @@ def test_two_replicas_share_without_overlap_and_one_finishes_after_the_other_die
 
         wait_for(propagated, LEASE_TTL + 1 + 5, "the survivor to propagate", every=0.1)
         print(f"\nkill -9 to both revocations in Salesforce: {time.monotonic() - killed:.2f} s")
-        checked = assert_runs_never_overlap(store, run_owners(first, second))
+        checked = assert_runs_never_overlap(store, first, second)
         assert checked > 10
     assert second.terminate() == 0

@@ -42,3 +42,11 @@ def test_sync_run_is_recorded_with_counts_and_error(store: Store) -> None:
     assert store.views.recent_runs("salesforce") == []
     with pytest.raises(SyncRunNotFoundError):
         store.coordination.finish_run(first.__class__(int=0), {}, None, at(4))
+
+
+def test_a_run_names_the_replica_that_ran_it(store: Store) -> None:
+    """A daemon replica's run keeps its holder id; a one-shot sync's names nobody."""
+    daemon = store.coordination.start_run("hubspot", "pull", at(0), "vm:4242:1a2b3c4d")
+    one_shot = store.coordination.start_run("hubspot", "cycle", at(1))
+    runners = {r.id: r.runner for r in store.views.recent_runs("hubspot")}
+    assert runners == {daemon: "vm:4242:1a2b3c4d", one_shot: None}

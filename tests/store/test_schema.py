@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
 
 from consent_sync.domain.model import Status
 from consent_sync.store import SchemaOutdatedError, Store, UnsupportedDatabaseError
@@ -89,3 +90,14 @@ def test_other_databases_are_refused() -> None:
     """Only SQLite and PostgreSQL are supported; anything else fails with a typed error."""
     with pytest.raises(UnsupportedDatabaseError, match="'mysql' is not supported"):
         create_store_engine("mysql://consent@db.internal/consent")
+
+
+def test_the_migrations_build_every_column_the_tables_declare(store: Store) -> None:
+    """What `db upgrade` builds has each table and column the code reads and writes, with the
+    same nullability: a column added to a table without its migration fails here."""
+    built = inspect(store.engine)
+    assert SQLModel.metadata.sorted_tables
+    for table in SQLModel.metadata.sorted_tables:
+        columns = {c["name"]: c["nullable"] for c in built.get_columns(table.name)}
+        declared = {c.name: c.nullable for c in table.columns}
+        assert columns == declared, table.name

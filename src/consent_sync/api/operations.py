@@ -46,6 +46,7 @@ def run_out(row: SyncRunRow) -> RunOut:
         finished_at=row.finished_at,
         counts=dict(row.counts),
         error=row.error,
+        runner=row.runner,
     )
 
 

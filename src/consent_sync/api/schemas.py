@@ -258,6 +258,9 @@ class RunOut(Answer):
     finished_at: datetime | None
     counts: dict[str, int]
     error: str | None
+    runner: str | None = Field(
+        description="the daemon replica that ran it (its lease holder id); null for a one-shot sync"
+    )
 
 
 class RunPage(Answer):

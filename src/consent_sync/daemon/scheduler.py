@@ -393,6 +393,7 @@ class SyncScheduler:
             self._connectors[system],
             clock=self.engine.clock,
             on_finish=finished,
+            runner=self.leases.holder,
         ) as report:
             try:
                 work(report)

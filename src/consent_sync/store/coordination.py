@@ -86,9 +86,12 @@ def release_lease(session: Session, name: str, holder: str) -> bool:
     return True
 
 
-def start_run(session: Session, system: str, kind: str, now: datetime) -> uuid.UUID:
-    """Record that a pull, push or sweep of `system` started; returns the run id."""
-    row = SyncRunRow(system=system, kind=kind, started_at=now)
+def start_run(
+    session: Session, system: str, kind: str, now: datetime, runner: str | None = None
+) -> uuid.UUID:
+    """Record that a pull, push or sweep of `system` started (by `runner`, a daemon replica's
+    holder id, when one ran it); returns the run id."""
+    row = SyncRunRow(system=system, kind=kind, started_at=now, runner=runner)
     session.add(row)
     session.flush()
     return row.id
@@ -196,10 +199,12 @@ class Coordination:
         with self._transactions.write() as session:
             return session.execute(statement).rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
-    def start_run(self, system: str, kind: str, now: datetime) -> uuid.UUID:
-        """Record the start of a pull, push or sweep; returns the run id."""
+    def start_run(
+        self, system: str, kind: str, now: datetime, runner: str | None = None
+    ) -> uuid.UUID:
+        """Record the start of a pull, push or sweep (by the replica `runner`); returns its id."""
         with self._transactions.write() as session:
-            return start_run(session, system, kind, utc(now))
+            return start_run(session, system, kind, utc(now), runner)
 
     def finish_run(
         self, run_id: uuid.UUID, counts: Mapping[str, int], error: str | None, now: datetime

@@ -226,6 +226,7 @@ class SyncRunRow(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     error: str | None = Field(default=None, sa_type=String(2000))
+    runner: str | None = Field(default=None, sa_type=String(128))  # the daemon replica's holder id
 
 
 class ApiTokenRow(SQLModel, table=True):

@@ -40,11 +40,13 @@ def recorded_run(
     *,
     clock: Callable[[], datetime],
     on_finish: Callable[[CycleReport], None] | None = None,
+    runner: str | None = None,
 ) -> Iterator[CycleReport]:
     """Run the body as one sync run of `system` and yield the report it fills.
 
-    The run is started in `sync_runs` (not in a dry run) and log lines inside carry its `run_id`
-    and `system`. On the way out the report gets the run's duration and the connector's API calls
+    The run is started in `sync_runs` (not in a dry run), naming `runner` (the daemon replica's
+    lease holder id) when given, and log lines inside carry its `run_id` and `system`. On the
+    way out the report gets the run's duration and the connector's API calls
     made meanwhile; an exception leaving the body becomes the run's error (unless the body set
     one) and goes on. Then `on_finish` sees the report and the run is finished with its counts
     and error, and the API quota the connector last reported (`quota_counts`). A run that cannot
@@ -54,7 +56,7 @@ def recorded_run(
     report = CycleReport(system)
     calls_before = connector.api_calls
     started = time.monotonic()
-    run_id = None if store.dry_run else store.coordination.start_run(system, kind, clock())
+    run_id = None if store.dry_run else store.coordination.start_run(system, kind, clock(), runner)
     context = {"system": system} if run_id is None else {"run_id": str(run_id), "system": system}
     with structlog.contextvars.bound_contextvars(**context):
         try:
