@@ -26,6 +26,7 @@ from consent_sync.config import DeploymentConfig, load_config
 from consent_sync.connectors.factory import build_connector
 from consent_sync.connectors.protocol import Connector
 from consent_sync.connectors.salesforce.consent_records import sf_datetime
+from consent_sync.domain.model import Evidence, Observation, Status, TimeKind
 from consent_sync.store import Store
 from consent_sync.sync import CycleReport, SyncEngine
 from consent_sync_sandbox.runner import RunningSandbox, start_sandbox
@@ -169,7 +170,7 @@ def people(world: World) -> tuple[list[Person], list[Person]]:
         for system in ("salesforce", "hubspot"):
             world.cycle(system)
     with_records, without = _subscribed_people(world)
-    assert len(with_records) >= 2 and len(without) >= 2, (len(with_records), len(without))
+    assert len(with_records) >= 2 and len(without) >= 3, (len(with_records), len(without))
     return with_records, without
 
 
@@ -268,6 +269,45 @@ def test_a_hubspot_unsubscribe_creates_a_consent_record_where_the_person_has_non
     assert report.decisions == 0 and report.writes_ok == 0, report
     links = world.store.views.subject(person.email).links
     assert created["Id"] in {link.record_id for link in links if link.object_type == CONSENT}
+
+
+def test_a_grant_made_before_the_created_record_is_read_is_not_undone_by_it(
+    world: World, people: tuple[list[Person], list[Person]]
+) -> None:
+    """The consent record created for a revocation is linked as it is written. An on-call
+    grants the person again before any pull reads it: the read is our own write coming back,
+    not a revocation older than their grant (no stale_override), and their grant reaches the
+    Contact."""
+    person = people[1][2]
+    with world.control("hubspot") as hs:
+        hs.post(
+            "/_sandbox/act",
+            json={"action": "unsubscribe", "email": person.email, "subscription_id": MARKETING},
+        ).raise_for_status()
+    world.cycle("hubspot")
+    world.engine.cycle("salesforce", pull=False)  # written and created, not read yet
+    (created,) = world.consent_records(person.individual)
+    assert created["PrivacyConsentStatus"] == "OptOut"
+    links = world.store.views.subject(person.email).links
+    assert created["Id"] in {link.record_id for link in links if link.object_type == CONSENT}
+
+    now = datetime.now(UTC)
+    proof = Evidence("manual:oncall", actor="oncall", note="customer confirmed by phone")
+    grant = Observation(
+        "manual:oncall", None, "email_marketing", Status.GRANTED, now, TimeKind.ASSERTED, proof
+    )
+    world.store.decisions.record(
+        person.email, grant, world.engine.config.purposes, now, world.engine.targets
+    )
+    report = world.cycle("salesforce")
+
+    assert report.decisions == 0 and not report.conflicts["stale_override"], report
+    assert world.canonical(person.email) == "granted"
+    assert world.store.views.subject(person.email).timeline[-1].source == "manual:oncall"
+    contacts = world.sf.query_all(
+        format_soql("SELECT HasOptedOutOfEmail FROM Contact WHERE Email = {e}", e=person.email)
+    )["records"]
+    assert contacts and all(c["HasOptedOutOfEmail"] is False for c in contacts)
 
 
 def test_a_consent_record_whose_effective_to_has_passed_counts_as_no_consent(

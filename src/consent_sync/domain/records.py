@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from consent_sync.domain.model import Conflict, ConflictKind, LinkKey
+from consent_sync.domain.model import Conflict, ConflictKind, LinkKey, Status
 
 __all__ = [
     "WHOLE_RECORD",
+    "Created",
     "Decided",
     "FieldInfo",
     "FieldWrite",
@@ -181,6 +182,17 @@ class FieldWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class Created:
+    """A record a write created beside the record it wrote, holding `status` of `purpose` as
+    consent-sync wrote it (the consent record a Salesforce revocation implies)."""
+
+    object_type: str
+    record_id: str
+    purpose: str
+    status: Status
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
     """The outcome of writing one record in a batch."""
 
@@ -192,6 +204,8 @@ class WriteResult:
     # The target cannot store this value with the evidence it was given (HubSpot's SUBSCRIBED
     # without a legal basis): nothing was written, and nothing should be retried.
     unrepresentable: bool = False
+    # Records this write created beside the record (the store links them to its subject).
+    created: tuple[Created, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from consent_sync.domain.model import Conflict, ConflictKind, LinkKey, Side, Status, Targets
+from consent_sync.domain.records import Created
 from consent_sync.store import conflicts
 from consent_sync.store.db import Transactions
 from consent_sync.store.errors import OutboxItemNotFoundError
 from consent_sync.store.queueing import OutboxState, requeue_if_changed
-from consent_sync.store.settle import mark_written_many
+from consent_sync.store.settle import link_created, mark_written_many
 from consent_sync.store.tables import (
     ConsentStateRow,
     DeliveryRow,
@@ -369,11 +370,19 @@ class Outbox:
             mark_written(session, item, utc(now), targets)
 
     def mark_written_many(
-        self, items: Sequence[OutboxItem], now: datetime, targets: Targets | None = None
+        self,
+        items: Sequence[OutboxItem],
+        now: datetime,
+        targets: Targets | None = None,
+        created: Sequence[tuple[OutboxItem, Created]] = (),
     ) -> None:
-        """A write batch landed: every item settled as `mark_written` would, in one transaction."""
+        """A write batch landed: every item settled as `mark_written` would, and the records
+        the writes created beside them (`created`: with the item whose write made each) linked
+        with what was written (`settle.link_created`), in one transaction."""
         with self._transactions.write() as session:
             mark_written_many(session, items, utc(now), targets)
+            if created:
+                link_created(session, created, utc(now))
 
     def mark_withheld(self, item: OutboxItem, reason: str, now: datetime) -> int:
         """Nothing was written: the target cannot store the value with its decision's evidence.

@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, bindparam, delete, insert, select
 
-from consent_sync.domain.model import Status, Targets
+from consent_sync.domain.model import LinkKey, Status, Targets
+from consent_sync.store.links import find_link
 from consent_sync.store.queueing import OutboxState, requeue_if_changed
 from consent_sync.store.snapshot import chunks, lock, upsert
-from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, DeliveryRow
+from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, DeliveryRow, LinkRow
 
 if TYPE_CHECKING:  # outbox.py imports this module
     from sqlmodel import Session
 
+    from consent_sync.domain.records import Created
     from consent_sync.store.outbox import OutboxItem
 
 _WRITTEN = ("last_seen", "last_seen_at", "last_written", "last_written_at")
@@ -105,6 +107,49 @@ def mark_written_many(
             targets=targets,
             now=now,
         )
+
+
+def link_created(
+    session: Session, created: Sequence[tuple[OutboxItem, Created]], now: datetime
+) -> int:
+    """Records a write created beside the record it wrote become links of that record's
+    subject now, their shadows holding what was written (as a written record's are left): their
+    first read is the echo of the write, even if the canonical state moved on meanwhile
+    (docs/design.md, "Salesforce consent records"). A record a read linked already keeps its
+    link and shadow. Returns how many links were made."""
+    owners: dict[int, tuple[uuid.UUID, str | None]] = {}
+    for part in chunks(sorted({item.link_id for item, _ in created})):
+        query = select(LINKS.c.id, LINKS.c.subject_id, LINKS.c.email).where(LINKS.c.id.in_(part))
+        owners.update({row.id: (row.subject_id, row.email) for row in session.execute(query)})
+    shadows: list[dict[str, object]] = []
+    for item, made in created:
+        owner = owners.get(item.link_id)
+        key = LinkKey(item.link.system, made.object_type, made.record_id)
+        if owner is None or find_link(session, key) is not None:
+            continue
+        subject_id, email = owner
+        link = LinkRow(
+            subject_id=subject_id,
+            system=key.system,
+            object_type=key.object_type,
+            record_id=key.record_id,
+            email=email,
+            created_at=now,
+        )
+        session.add(link)
+        session.flush()
+        shadows.append(
+            {
+                "link_id": link.id,
+                "purpose": made.purpose,
+                "last_seen": made.status.value,
+                "last_seen_at": now,
+                "last_written": made.status.value,
+                "last_written_at": now,
+            }
+        )
+    upsert(session, SHADOWS, ("link_id", "purpose"), shadows, _WRITTEN)
+    return len(shadows)
 
 
 def _subjects(session: Session, link_ids: Sequence[int]) -> dict[int, uuid.UUID]:

@@ -28,6 +28,7 @@ from consent_sync.domain.identity import MatchKeys
 from consent_sync.domain.mapping import observe, render, targets
 from consent_sync.domain.model import Conflict, Evidence, LinkKey, Observation, Status
 from consent_sync.domain.records import (
+    Created,
     Decided,
     Page,
     Record,
@@ -549,20 +550,34 @@ class SyncEngine:
         ]
         if (pulling := self._pulling.get(system)) is not None:
             pulling.note_pushed(object_type, (i.link.record_id for i in written), utcnow())
-        self._written(written, report, now)
+        created = [
+            (per_record[result.record_id][0], made)
+            for result in results
+            if result.ok and per_record.get(result.record_id)
+            for made in result.created
+        ]
+        self._written(written, report, now, created)
         for result in results:
             if not result.ok:
                 for item in per_record.get(result.record_id, []):
                     self._settle(item, result, report, now)
         return True
 
-    def _written(self, items: list[OutboxItem], report: CycleReport, now: datetime) -> None:
-        """Settle every value the system accepted: one transaction for the whole batch."""
+    def _written(
+        self,
+        items: list[OutboxItem],
+        report: CycleReport,
+        now: datetime,
+        created: Sequence[tuple[OutboxItem, Created]] = (),
+    ) -> None:
+        """Settle every value the system accepted, and link the records its writes created
+        beside them (`created`, each with the item whose write made it): one transaction for
+        the whole batch."""
         if not items:
             return
         # A crash before this commit leaves the rows pending and their values claimed in the
         # shadows: written again later (idempotent), and their echo recognised meanwhile.
-        self.store.outbox.mark_written_many(items, now, self.targets)
+        self.store.outbox.mark_written_many(items, now, self.targets, created)
         report.writes_ok += len(items)
         report.applied_revocations_s.extend(
             (now - i.revoked_at).total_seconds() for i in items if i.revoked_at is not None

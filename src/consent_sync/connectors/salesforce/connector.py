@@ -401,7 +401,8 @@ class SalesforceConnector:
         """PATCH /composite/sobjects, 200 records a call, allOrNone false: per-record results
         (`writes.py`). A consent record is written as Salesforce records a decision; a
         revocation written to a Contact or Lead also creates the consent record it implies
-        (`implied_records.py`). Auth, quota and other request-level refusals raise.
+        (`implied_records.py`), reported in that record's `WriteResult.created`. Auth, quota
+        and other request-level refusals raise.
         """
         sendable, refused = self.consent.outgoing(object_type, writes)
         sent: dict[str, WriteResult] = {}
@@ -413,8 +414,11 @@ class SalesforceConnector:
             for result in write_batch(once, object_type, batch, system=self.name, retry=retry):
                 sent[result.record_id] = result
         results = [refused.get(w.record_id) or sent[w.record_id] for w in writes]
-        self.implied.written(object_type, writes, results)
-        return results
+        created = self.implied.written(object_type, writes, results)
+        return [
+            replace(r, created=created[r.record_id]) if r.record_id in created else r
+            for r in results
+        ]
 
     def write_batch_size(self) -> int:
         """How many due writes one push round claims (`sync/engine.py`, `push_batch`).

@@ -8,7 +8,10 @@ here, right after the Contact or Lead write that carried the revocation succeede
 record written a denial of a purpose the consent mapping pushes, whose Individual has no
 consent record of that purpose and channel. A Contact or Lead without an Individual gets one
 only when the mapping says `create_individual: true`; otherwise its checkbox alone carries the
-revocation. The next pull reads the created records as new links that already agree.
+revocation. Each created record is reported with the result of the write it belongs to
+(`WriteResult.created`), and the store links it to that record's subject with a shadow of
+what was written: its first read is the echo of this write, even when the canonical state has
+moved on meanwhile (an on-call's resolution must not be undone by a record consent-sync made).
 
 This is record keeping beside a write that already succeeded: a failure here is logged (with
 counts and Salesforce's error codes, never names or emails) and does not fail that write.
@@ -28,7 +31,8 @@ from consent_sync.connectors.protocol import ConnectorError
 from consent_sync.connectors.salesforce.composite import IDS_PER_QUERY
 from consent_sync.connectors.salesforce.consent_model import ConsentModel
 from consent_sync.connectors.salesforce.consent_records import ConsentEntry, recorded_state
-from consent_sync.domain.records import Decided, FieldWrite, WriteResult
+from consent_sync.domain.model import Status
+from consent_sync.domain.records import Created, Decided, FieldWrite, WriteResult
 
 log = structlog.get_logger(__name__)
 
@@ -64,11 +68,12 @@ class ImpliedRevocations:
 
     def written(
         self, object_type: str, writes: Sequence[FieldWrite], results: Sequence[WriteResult]
-    ) -> None:
-        """After a write of `object_type`: record each accepted revocation it implies."""
+    ) -> dict[str, tuple[Created, ...]]:
+        """After a write of `object_type`: record each accepted revocation it implies; returns
+        the consent records created, per written record id."""
         fields = self._implied.get(object_type)
         if not fields:
-            return
+            return {}
         accepted = {result.record_id for result in results if result.ok}
         wanted: _Wanted = {}
         for write in writes:
@@ -80,9 +85,9 @@ class ImpliedRevocations:
                     entry = (implied.entry, write.decided.get(name))
                     wanted.setdefault(write.record_id, []).append(entry)
         if not wanted:
-            return
+            return {}
         try:
-            created = self._record(object_type, wanted)
+            made = self._record(object_type, wanted)
         except ConnectorError as exc:
             log.warning(
                 "consent records for revocations not created; the written fields hold them",
@@ -91,7 +96,8 @@ class ImpliedRevocations:
                 records=len(wanted),
                 error=str(exc),
             )
-            return
+            return {}
+        created = sum(len(records) for records in made.values())
         self.created += created
         if created:
             log.info(
@@ -100,8 +106,9 @@ class ImpliedRevocations:
                 object_type=object_type,
                 created=created,
             )
+        return made
 
-    def _record(self, object_type: str, wanted: _Wanted) -> int:
+    def _record(self, object_type: str, wanted: _Wanted) -> dict[str, tuple[Created, ...]]:
         people = self._people(object_type, sorted(wanted))
         parties = {rid: person[0] for rid, person in people.items() if person[0]}
         lacking = [rid for rid in sorted(wanted) if rid in people and not people[rid][0]]
@@ -119,6 +126,7 @@ class ImpliedRevocations:
         existing = self._existing(set(parties.values()), sorted(set(purpose_ids.values())))
         now = self._model.now()
         records: list[dict[str, Any]] = []
+        origins: list[tuple[str, str]] = []  # per record created: the written record, purpose
         for record_id, entries in wanted.items():
             party = parties.get(record_id)
             if party is None:
@@ -142,7 +150,14 @@ class ImpliedRevocations:
                         **{k: v for k, v in state.items() if v is not None},
                     }
                 )
-        return sum(1 for new in self._batches("POST", CONSENT_OBJECT, records) if new)
+                origins.append((record_id, entry.purpose))
+        made: dict[str, list[Created]] = {}
+        new_ids = self._batches("POST", CONSENT_OBJECT, records)
+        for (record_id, purpose), new in zip(origins, new_ids, strict=True):
+            if new:
+                created = Created(CONSENT_OBJECT, new, purpose, Status.DENIED)
+                made.setdefault(record_id, []).append(created)
+        return {record_id: tuple(records) for record_id, records in made.items()}
 
     def _people(
         self, object_type: str, record_ids: Sequence[str]
