@@ -38,8 +38,12 @@ rules:                                       # deploy/prometheus: alert rules an
 browser:                                     # the console's browser tests drive Debian's chromium
 	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
+# Two workers (pytest-xdist; a file's tests stay together, in order, on one), then the tests
+# marked `serial` alone; exit 5 is "none selected".
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP) browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -m serial $(PYTEST_ARGS) || test $$? -eq 5
 
 test: lint typecheck contracts rules browser pytest
 

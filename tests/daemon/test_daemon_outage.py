@@ -18,7 +18,7 @@ from support.databases import postgres_up
 from support.sandboxes import MARKETING
 from support.waiting import wait_for
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.serial]  # every connection is cut
 
 CONTACTS = 500
 SANDBOX_SEED = 3
