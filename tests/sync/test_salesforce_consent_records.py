@@ -55,6 +55,14 @@ class World:
     def control(self, system: str) -> httpx.Client:
         return sandbox_control(self.sandbox, system, timeout=10)
 
+    def unsubscribe_in_hubspot(self, email: str) -> None:
+        """The person unsubscribes from marketing email in HubSpot."""
+        with self.control("hubspot") as hs:
+            hs.post(
+                "/_sandbox/act",
+                json={"action": "unsubscribe", "email": email, "subscription_id": MARKETING},
+            ).raise_for_status()
+
     def hubspot_status(self, email: str) -> str:
         with self.control("hubspot") as hs:
             answer = hs.get("/_sandbox/contacts", params={"email": email})
@@ -226,11 +234,7 @@ def test_a_hubspot_unsubscribe_updates_the_persons_consent_record(
     """Their OptIn record becomes OptOut, captured when HubSpot's unsubscribe happened and
     where; the next pull reads it back as our own write: nothing more happens."""
     person = people[0][0]
-    with world.control("hubspot") as hs:
-        hs.post(
-            "/_sandbox/act",
-            json={"action": "unsubscribe", "email": person.email, "subscription_id": MARKETING},
-        ).raise_for_status()
+    world.unsubscribe_in_hubspot(person.email)
     world.cycle("hubspot")
     report = world.cycle("salesforce")
     assert report.writes_ok >= len(person.records) + 1  # the records and the Contact's box
@@ -254,11 +258,7 @@ def test_a_hubspot_unsubscribe_creates_a_consent_record_where_the_person_has_non
     pull links it to them without a decision or a write."""
     person = people[1][1]
     assert world.consent_records(person.individual) == []
-    with world.control("hubspot") as hs:
-        hs.post(
-            "/_sandbox/act",
-            json={"action": "unsubscribe", "email": person.email, "subscription_id": MARKETING},
-        ).raise_for_status()
+    world.unsubscribe_in_hubspot(person.email)
     world.cycle("hubspot")
     world.cycle("salesforce")
     (created,) = world.consent_records(person.individual)
@@ -279,11 +279,7 @@ def test_a_grant_made_before_the_created_record_is_read_is_not_undone_by_it(
     not a revocation older than their grant (no stale_override), and their grant reaches the
     Contact."""
     person = people[1][2]
-    with world.control("hubspot") as hs:
-        hs.post(
-            "/_sandbox/act",
-            json={"action": "unsubscribe", "email": person.email, "subscription_id": MARKETING},
-        ).raise_for_status()
+    world.unsubscribe_in_hubspot(person.email)
     world.cycle("hubspot")
     world.engine.cycle("salesforce", pull=False)  # written and created, not read yet
     (created,) = world.consent_records(person.individual)
