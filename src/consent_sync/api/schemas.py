@@ -259,7 +259,10 @@ class RunOut(Answer):
     counts: dict[str, int]
     error: str | None
     runner: str | None = Field(
-        description="the daemon replica that ran it (its lease holder id); null for a one-shot sync"
+        description=(
+            "The daemon replica that ran it (its lease holder id); null for a one-shot sync and"
+            " for runs recorded before schema 0006."
+        )
     )
 
 
