@@ -74,6 +74,23 @@ def find_link(session: Session, key: LinkKey) -> LinkRow | None:
     ).first()
 
 
+def add_link(
+    session: Session, key: LinkKey, subject_id: uuid.UUID, email: str | None, now: datetime
+) -> LinkRow:
+    """A new active link of record `key` to `subject_id`, flushed (its id assigned)."""
+    link = LinkRow(
+        subject_id=subject_id,
+        system=key.system,
+        object_type=key.object_type,
+        record_id=key.record_id,
+        email=email,
+        created_at=now,
+    )
+    session.add(link)
+    session.flush()
+    return link
+
+
 def resolve(
     session: Session, key: LinkKey, keys: MatchKeys, now: datetime
 ) -> tuple[ResolvedLink | None, Found | None]:
@@ -89,16 +106,7 @@ def resolve(
         if keys.email is None:
             return None, None
         subject_id = subject_for_email(session, keys.email, now)
-        link = LinkRow(
-            subject_id=subject_id,
-            system=key.system,
-            object_type=key.object_type,
-            record_id=key.record_id,
-            email=keys.email,
-            created_at=now,
-        )
-        session.add(link)
-        session.flush()
+        link = add_link(session, key, subject_id, keys.email, now)
         if keys.phone is not None:
             _remember_phone(session, subject_id, keys.phone)
         return ResolvedLink(_id(link), subject_id, relinked=False), None

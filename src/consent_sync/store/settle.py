@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, bindparam, delete, insert, select
 
 from consent_sync.domain.model import LinkKey, Status, Targets
-from consent_sync.store.links import find_link
+from consent_sync.store.links import add_link, find_link
 from consent_sync.store.queueing import OutboxState, requeue_if_changed
 from consent_sync.store.snapshot import chunks, lock, upsert
-from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, DeliveryRow, LinkRow
+from consent_sync.store.tables import CONSENT_STATE, LINKS, OUTBOX, SHADOWS, DeliveryRow
 
 if TYPE_CHECKING:  # outbox.py imports this module
     from sqlmodel import Session
@@ -50,17 +50,7 @@ def mark_written_many(
         session,
         SHADOWS,
         ("link_id", "purpose"),
-        [
-            {
-                "link_id": i.link_id,
-                "purpose": i.purpose,
-                "last_seen": i.status.value,
-                "last_seen_at": now,
-                "last_written": i.status.value,
-                "last_written_at": now,
-            }
-            for i in latest.values()
-        ],
+        [_written_shadow(i.link_id, i.purpose, i.status, now) for i in latest.values()],
         _WRITTEN,
     )
     session.execute(
@@ -128,28 +118,24 @@ def link_created(
         if owner is None or find_link(session, key) is not None:
             continue
         subject_id, email = owner
-        link = LinkRow(
-            subject_id=subject_id,
-            system=key.system,
-            object_type=key.object_type,
-            record_id=key.record_id,
-            email=email,
-            created_at=now,
-        )
-        session.add(link)
-        session.flush()
-        shadows.append(
-            {
-                "link_id": link.id,
-                "purpose": made.purpose,
-                "last_seen": made.status.value,
-                "last_seen_at": now,
-                "last_written": made.status.value,
-                "last_written_at": now,
-            }
-        )
+        link = add_link(session, key, subject_id, email, now)
+        shadows.append(_written_shadow(link.id, made.purpose, made.status, now))
     upsert(session, SHADOWS, ("link_id", "purpose"), shadows, _WRITTEN)
     return len(shadows)
+
+
+def _written_shadow(
+    link_id: int | None, purpose: str, status: Status, now: datetime
+) -> dict[str, object]:
+    """The shadow row of a value written now: seen as written, so its read back is no change."""
+    return {
+        "link_id": link_id,
+        "purpose": purpose,
+        "last_seen": status.value,
+        "last_seen_at": now,
+        "last_written": status.value,
+        "last_written_at": now,
+    }
 
 
 def _subjects(session: Session, link_ids: Sequence[int]) -> dict[int, uuid.UUID]:

@@ -157,7 +157,7 @@ class ImpliedRevocations:
             if new:
                 created = Created(CONSENT_OBJECT, new, purpose, Status.DENIED)
                 made.setdefault(record_id, []).append(created)
-        return {record_id: tuple(records) for record_id, records in made.items()}
+        return {record_id: tuple(found) for record_id, found in made.items()}
 
     def _people(
         self, object_type: str, record_ids: Sequence[str]
